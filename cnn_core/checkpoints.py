@@ -1,0 +1,99 @@
+"""Self-describing checkpoints: save atomically, load with ``weights_only=True``, describe.
+
+A checkpoint is a plain dict (config, class names, epoch, history, model and optimizer
+state, dataset note) so it can be loaded safely without unpickling arbitrary objects.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import CheckpointError, UserError
+from .settings import resolve_within, runs_dir
+
+FORMAT = "cnn-lab-checkpoint"
+VERSION = 1
+CHECKPOINT_NAME = "checkpoint.pt"
+REQUIRED_KEYS = ("format", "version", "config", "class_names", "epoch", "history", "model_state")
+RUN_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{2,63}")
+
+
+def new_run_id() -> str:
+    """A fresh, sortable, path-safe run id like ``20261125-031500-a1b2c3``."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def validate_run_id(run_id: str) -> str:
+    """Return ``run_id`` if it is a well-formed id (no slashes, dots or spaces); else UserError."""
+    if not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id):
+        raise UserError(f"invalid run id {run_id!r}: expected lower-case letters, digits, '-' or '_'")
+    return run_id
+
+
+def run_dir(run_id: str, root: Path | None = None) -> Path:
+    """The folder of one run inside the runs root (validated id, never escapes the root)."""
+    root = (root or runs_dir()).resolve()
+    return resolve_within(root / validate_run_id(run_id), [root], "run folder")
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` atomically: a temp file in the same folder, fsync, then rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"format": FORMAT, "version": VERSION, "saved_at": time.time(), **payload}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            torch.save(data, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CheckpointError(f"could not write checkpoint {path}: {exc.strerror or exc}") from exc
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load and check a checkpoint (``weights_only=True``, tensors on CPU)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt/truncated/unsafe files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path.name} is not a readable CNN Lab checkpoint ({first[:160]})") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name} is not a CNN Lab checkpoint")
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise CheckpointError(f"{path.name} is incomplete (missing {', '.join(missing)})")
+    if data["version"] > VERSION:
+        raise CheckpointError(f"{path.name} was written by a newer CNN Lab (format {data['version']})")
+    return data
+
+
+def describe_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """What a checkpoint holds, without tensors: config, classes, epoch, metrics."""
+    data = load_checkpoint(path)
+    history = data["history"]
+    return {
+        "path": str(path),
+        "config": data["config"],
+        "class_names": data["class_names"],
+        "epoch": data["epoch"],
+        "step": data.get("step", 0),
+        "dataset_note": data.get("dataset_note", ""),
+        "family": data.get("family", ""),
+        "history": history,
+        "val_accuracy": history[-1]["val_accuracy"] if history else None,
+        "saved_at": data.get("saved_at"),
+    }

@@ -1,0 +1,97 @@
+"""Model summaries: trainable parameters, FLOPs and a per-layer table; feature-layer lookup."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+# Layers whose outputs are spatial feature maps worth showing (and hooking for Grad-CAM).
+FEATURE_TYPES = (
+    nn.Conv2d,
+    nn.MaxPool2d,
+    nn.AvgPool2d,
+    nn.AdaptiveAvgPool2d,
+    nn.AdaptiveMaxPool2d,
+    nn.ReLU,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.GELU,
+    nn.SiLU,
+)
+
+
+def count_params(module: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    return [(name, m) for name, m in model.named_modules() if name and not any(m.children())]
+
+
+def feature_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Conv, pooling and activation leaf layers before the first Flatten/Linear, in forward order.
+
+    Names are the dotted ``named_modules`` names (e.g. ``conv1``, ``block2.relu2``); every
+    model here registers its layers in the order its forward pass uses them.
+    """
+    layers = []
+    for name, module in _leaves(model):
+        if isinstance(module, nn.Flatten | nn.Linear):
+            break
+        if isinstance(module, FEATURE_TYPES):
+            layers.append((name, module))
+    return layers
+
+
+def conv_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The Conv2d layers among ``feature_layers``, in forward order."""
+    return [(name, m) for name, m in feature_layers(model) if isinstance(m, nn.Conv2d)]
+
+
+def _flops(module: nn.Module, output: torch.Tensor) -> int:
+    """Multiply-accumulates × 2 of a conv or linear layer for the (single-image) output."""
+    if isinstance(module, nn.Conv2d):
+        kh, kw = module.kernel_size
+        return 2 * output.numel() * (module.in_channels // module.groups) * kh * kw
+    if isinstance(module, nn.Linear):
+        return 2 * output.numel() * module.in_features
+    return 0
+
+
+@torch.no_grad()
+def summarize(model: nn.Module, in_channels: int, image_size: int) -> dict[str, Any]:
+    """Params, FLOPs for one image and a layer table (every leaf module, in forward order).
+
+    Runs one dummy image through the model in eval mode with forward hooks; each table row
+    is ``{"name", "type", "output_shape" (without the batch dim), "params"}``.
+    """
+    names = {m: name for name, m in _leaves(model)}
+    layers: list[dict[str, Any]] = []
+    flops = 0
+
+    def hook(module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+        nonlocal flops
+        flops += _flops(module, output)
+        layers.append(
+            {
+                "name": names[module],
+                "type": type(module).__name__,
+                "output_shape": list(output.shape[1:]),
+                "params": count_params(module),
+            }
+        )
+
+    handles = [m.register_forward_hook(hook) for m in names]
+    was_training = model.training
+    try:
+        model.eval()
+        device = next(model.parameters()).device
+        model(torch.zeros(1, in_channels, image_size, image_size, device=device))
+    finally:
+        model.train(was_training)
+        for handle in handles:
+            handle.remove()
+    return {"params": count_params(model), "flops": flops, "layers": layers}
