@@ -33,7 +33,9 @@ def new_run_id() -> str:
 def validate_run_id(run_id: str) -> str:
     """Return ``run_id`` if it is a well-formed id (no slashes, dots or spaces); else UserError."""
     if not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id):
-        raise UserError(f"invalid run id {run_id!r}: expected lower-case letters, digits, '-' or '_'")
+        raise UserError(
+            f"invalid run id {run_id!r}: expected lower-case letters, digits, '-' or '_'"
+        )
     return run_id
 
 
@@ -70,14 +72,18 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt/truncated/unsafe files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path.name} is not a readable CNN Lab checkpoint ({first[:160]})") from exc
+        raise CheckpointError(
+            f"{path.name} is not a readable CNN Lab checkpoint ({first[:160]})"
+        ) from exc
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path.name} is not a CNN Lab checkpoint")
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise CheckpointError(f"{path.name} is incomplete (missing {', '.join(missing)})")
     if data["version"] > VERSION:
-        raise CheckpointError(f"{path.name} was written by a newer CNN Lab (format {data['version']})")
+        raise CheckpointError(
+            f"{path.name} was written by a newer CNN Lab (format {data['version']})"
+        )
     return data
 
 

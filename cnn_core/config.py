@@ -50,9 +50,14 @@ class TrainConfig:
         from .models import model_names
 
         if self.dataset not in dataset_names():
-            raise ConfigError("dataset", f"unknown dataset {self.dataset!r}; choose one of {', '.join(dataset_names())}")
+            raise ConfigError(
+                "dataset",
+                f"unknown dataset {self.dataset!r}; choose one of {', '.join(dataset_names())}",
+            )
         if self.model not in model_names():
-            raise ConfigError("model", f"unknown model {self.model!r}; choose one of {', '.join(model_names())}")
+            raise ConfigError(
+                "model", f"unknown model {self.model!r}; choose one of {', '.join(model_names())}"
+            )
         _int_range("epochs", self.epochs, 1, 1000)
         if self.batch_size is not None:
             _int_range("batch_size", self.batch_size, 1, 4096)
@@ -75,7 +80,9 @@ class TrainConfig:
         _choice("precision", self.precision, PRECISIONS)
         if not isinstance(self.name, str) or len(self.name) > 200:
             raise ConfigError("name", "must be text of at most 200 characters")
-        if not isinstance(self.tags, list) or not all(isinstance(t, str) and 0 < len(t) <= 50 for t in self.tags):
+        if not isinstance(self.tags, list) or not all(
+            isinstance(t, str) and 0 < len(t) <= 50 for t in self.tags
+        ):
             raise ConfigError("tags", "must be a list of short non-empty texts")
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             raise ConfigError("data_dir", "must be a path string")
@@ -118,7 +125,9 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown and strict:
-            raise ConfigError(unknown[0], f"unknown setting; valid settings are {', '.join(sorted(names))}")
+            raise ConfigError(
+                unknown[0], f"unknown setting; valid settings are {', '.join(sorted(names))}"
+            )
         cfg = cls(**{k: v for k, v in data.items() if k in names})
         if isinstance(cfg.tags, tuple):
             cfg.tags = list(cfg.tags)

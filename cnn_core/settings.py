@@ -35,6 +35,12 @@ def runs_dir() -> Path:
     return Path(env).expanduser().resolve() if env else PROJECT_ROOT / "checkpoints"
 
 
+def checkpoint_roots() -> list[Path]:
+    """Folders checkpoints may be loaded from: the runs dir and the shipped ``checkpoints/``."""
+    roots = [runs_dir(), (PROJECT_ROOT / "checkpoints").resolve()]
+    return list(dict.fromkeys(roots))
+
+
 def resolve_within(path: str | os.PathLike, roots: list[Path], what: str = "path") -> Path:
     """Resolve ``path`` (symlinks included) and require it to lie inside one of ``roots``.
 

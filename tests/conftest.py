@@ -21,7 +21,9 @@ def isolated_dirs(tmp_path, monkeypatch):
     (tmp_path / "data").mkdir()
     monkeypatch.setenv("CNN_LAB_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("CNN_LAB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("CNN_LAB_DATA_ROOTS", os.pathsep.join([str(tmp_path / "data"), str(SHARED_DATA)]))
+    monkeypatch.setenv(
+        "CNN_LAB_DATA_ROOTS", os.pathsep.join([str(tmp_path / "data"), str(SHARED_DATA)])
+    )
     return tmp_path
 
 
@@ -29,7 +31,9 @@ def small_fashion_config(**overrides):
     """A config on a small slice of the real Fashion-MNIST that trains in about a second."""
     from cnn_core.config import TrainConfig
 
-    values = dict(dataset="fashion-mnist", model="v1", epochs=1, train_size=1000, val_size=400, threads=2)
+    values = dict(
+        dataset="fashion-mnist", model="v1", epochs=1, train_size=1000, val_size=400, threads=2
+    )
     values.update(overrides)
     return TrainConfig(**values)
 

@@ -5,13 +5,25 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cnn_core.checkpoints import describe_checkpoint, load_checkpoint, new_run_id, run_dir, save_checkpoint, validate_run_id
+from cnn_core.checkpoints import (
+    describe_checkpoint,
+    load_checkpoint,
+    new_run_id,
+    run_dir,
+    save_checkpoint,
+    validate_run_id,
+)
 from cnn_core.errors import CheckpointError, UserError
 
 
 def payload():
-    return {"config": {"model": "v1"}, "class_names": ["a", "b"], "epoch": 1, "history": [{"val_accuracy": 0.5}],
-            "model_state": {"w": torch.ones(2)}}
+    return {
+        "config": {"model": "v1"},
+        "class_names": ["a", "b"],
+        "epoch": 1,
+        "history": [{"val_accuracy": 0.5}],
+        "model_state": {"w": torch.ones(2)},
+    }
 
 
 def test_save_is_atomic_and_roundtrips(tmp_path):

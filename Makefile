@@ -1,0 +1,49 @@
+# CNN Lab — two commands on a fresh machine: `make run` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8501
+ADDRESS ?= 127.0.0.1
+PYTEST_ARGS ?=
+
+.PHONY: run test test-fast lint format bench demo-model worker clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
+	$(PY) -m pip install -q -r requirements-test.txt
+	touch $@
+
+run: $(VENV)/.installed  ## start the app on http://$(ADDRESS):$(PORT)
+	$(PY) -m streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+test: $(VENV)/.installed-test  ## lint, then the whole test suite (browser tests included)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; fi; exit $$status
+
+test-fast: $(VENV)/.installed-test  ## the quick subset for development
+	$(PY) -m pytest -m "not slow and not e2e" $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(PY) -m ruff check .
+
+format: $(VENV)/.installed-test
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+bench: $(VENV)/.installed  ## side-by-side pipeline benchmark
+	$(PY) -m cnn_core bench
+
+demo-model: $(VENV)/.installed  ## rebuild the shipped demo digits model
+	$(PY) -m cnn_core demo-model
+
+worker: $(VENV)/.installed
+	$(PY) -m cnn_core worker
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .cache

@@ -1,0 +1,86 @@
+"""Dataset registry: ``load_dataset(config)`` → :class:`DatasetBundle` of uint8 tensors.
+
+Adding a dataset = one loader module + one line in ``DATASETS``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError
+from . import celeba, folder, idx
+from .base import BatchTransform, DatasetBundle, DatasetInfo, ImageSet
+
+if TYPE_CHECKING:
+    from ..config import TrainConfig
+
+DATASETS: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in (
+        DatasetInfo(
+            "mnist",
+            "digits",
+            "Handwritten digits 0-9, 28x28 grey (LeCun et al.)",
+            idx.load_mnist,
+            default_batch_size=64,
+        ),
+        DatasetInfo(
+            "fashion-mnist",
+            "digits",
+            "Zalando clothing, 10 classes, 28x28 grey",
+            idx.load_fashion_mnist,
+            default_batch_size=64,
+        ),
+        DatasetInfo(
+            "celeba",
+            "faces",
+            "CelebA aligned faces, one of 40 binary attributes (default Smiling)",
+            celeba.load_celeba,
+            default_batch_size=32,
+            default_augment=True,
+            default_train_size=16_000,
+            default_val_size=1_000,
+            default_image_size=64,
+        ),
+        DatasetInfo(
+            "image-folder",
+            "folder",
+            "Your own images: ROOT/<class>/*.png|jpg|jpeg|webp|bmp",
+            folder.load_image_folder,
+            default_batch_size=32,
+            default_image_size=28,
+        ),
+    )
+}
+
+
+def dataset_names() -> list[str]:
+    return list(DATASETS)
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The registry entry for ``name`` (ConfigError listing valid names if unknown)."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ConfigError(
+            "dataset", f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}"
+        ) from None
+
+
+def load_dataset(config: TrainConfig) -> DatasetBundle:
+    """Load, split, subset and balance the dataset a config describes."""
+    cfg = config.resolved()
+    return dataset_info(cfg.dataset).loader(cfg)
+
+
+__all__ = [
+    "DATASETS",
+    "BatchTransform",
+    "DatasetBundle",
+    "DatasetInfo",
+    "ImageSet",
+    "dataset_info",
+    "dataset_names",
+    "load_dataset",
+]

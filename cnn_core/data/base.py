@@ -1,0 +1,105 @@
+"""Containers shared by every dataset: uint8 image tensors in memory, batched transforms."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class ImageSet:
+    """Decoded images as one uint8 tensor ``[N, C, H, W]`` and int64 labels ``[N]``."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+
+    def __post_init__(self) -> None:
+        if self.images.dtype != torch.uint8 or self.images.ndim != 4:
+            raise ValueError(
+                f"images must be uint8 [N, C, H, W], got {self.images.dtype} {tuple(self.images.shape)}"
+            )
+        if len(self.labels) != len(self.images):
+            raise ValueError("images and labels differ in length")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: torch.Tensor) -> ImageSet:
+        """The images at ``index`` (a LongTensor of positions)."""
+        return ImageSet(self.images[index], self.labels[index])
+
+    def class_counts(self, num_classes: int) -> list[int]:
+        return torch.bincount(self.labels, minlength=num_classes).tolist()
+
+
+class BatchTransform:
+    """Turns a uint8 batch into the float batch a model sees.
+
+    ``train`` may augment (randomness only from the given generator, so runs are
+    reproducible); ``eval`` is deterministic. Subclasses set ``output_size`` (H, W).
+    """
+
+    output_size: tuple[int, int]
+
+    def train(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return self.eval(images)
+
+    def eval(self, images: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+@dataclass
+class DatasetBundle:
+    """What a loader returns: splits, class names, the batch transform and provenance."""
+
+    name: str
+    family: str  # "digits" | "faces" | "folder"
+    train: ImageSet
+    val: ImageSet
+    test: ImageSet | None
+    class_names: list[str]
+    transform: BatchTransform
+    note: str = ""  # non-empty = shown loudly (e.g. offline sample instead of the full set)
+    is_sample: bool = False
+    source: str = ""  # where the data was read from
+    loss_weights: list[float] | None = None  # per-class loss weights for balance=weighted
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.train.images.shape[1])
+
+    @property
+    def image_size(self) -> int:
+        """Side of the (square) model input after the eval transform."""
+        return int(self.transform.output_size[0])
+
+    def split(self, name: str) -> ImageSet:
+        """The split called ``name`` (train/val/test); a DataError if it does not exist."""
+        from ..errors import DataError
+
+        s = {"train": self.train, "val": self.val, "test": self.test}.get(name)
+        if s is None:
+            raise DataError(f"dataset {self.name!r} has no {name!r} split here")
+        return s
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A registry entry: defaults for a dataset and the function that loads it."""
+
+    name: str
+    family: str
+    description: str
+    loader: Callable  # (TrainConfig) -> DatasetBundle
+    default_batch_size: int = 64
+    default_augment: bool = False
+    default_train_size: int | None = None
+    default_val_size: int | None = None
+    default_image_size: int | None = None
+    tags: tuple[str, ...] = field(default_factory=tuple)

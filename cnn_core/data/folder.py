@@ -1,0 +1,104 @@
+"""Your own images: ``ROOT/<class>/*.png|jpg|jpeg|webp|bmp``, one sub-folder per class.
+
+Classes are the sub-folders sorted by name. Images become greyscale when every one of them is
+(mode 1, L or I;16), RGB otherwise, resized to ``image_size × image_size``. Unreadable files are
+skipped and listed in the bundle's note; 1/6 of the images are held out for validation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .. import settings
+from ..errors import ConfigError, DataError
+from .base import DatasetBundle, ImageSet
+from .splits import finish_bundle
+from .transforms import FolderTransform
+
+if TYPE_CHECKING:
+    from ..config import TrainConfig
+
+EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+GREY_MODES = {"1", "L", "I;16", "I;16L", "I;16B"}
+
+
+def list_classes(root: Path) -> dict[str, list[Path]]:
+    """``{class name: sorted image files}`` for every non-hidden sub-folder of ``root``."""
+    if not root.is_dir():
+        raise DataError(f"image folder {root} does not exist")
+    classes = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        classes[folder.name] = sorted(
+            p
+            for p in folder.iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in EXTENSIONS
+        )
+    return classes
+
+
+def _read_image(path: Path, size: int) -> tuple[np.ndarray, bool]:
+    """(uint8 ``[size, size, 3]`` pixels, whether the file is greyscale); raises on bad files."""
+    with Image.open(path) as img:
+        grey = img.mode in GREY_MODES
+        img.draft("L" if grey else "RGB", (size, size))
+        img.load()
+        if img.mode.startswith("I;16"):
+            img = Image.fromarray((np.asarray(img, dtype=np.uint16) >> 8).astype(np.uint8))
+        img = img.convert("L" if grey else "RGB").resize((size, size), Image.Resampling.BILINEAR)
+        pixels = np.asarray(img)
+    return (np.repeat(pixels[..., None], 3, axis=2) if grey else pixels), grey
+
+
+def load_image_folder(cfg: TrainConfig) -> DatasetBundle:
+    """Load ``cfg.data_dir`` as an image-classification dataset (test split: none)."""
+    if not cfg.data_dir:
+        raise ConfigError(
+            "data_dir", "the image-folder dataset needs a folder with one sub-folder per class"
+        )
+    root = settings.resolve_data_dir(cfg.data_dir)
+    classes = list_classes(root)
+    if len(classes) < 2:
+        raise DataError(f"{root} needs at least 2 class sub-folders, found {len(classes)}")
+    size = cfg.image_size
+    pixels, greys, labels, skipped = [], [], [], []
+    for label, files in enumerate(classes.values()):
+        for path in files:
+            try:
+                array, grey = _read_image(path, size)
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                skipped.append(f"{path.parent.name}/{path.name}")
+                continue
+            pixels.append(array)
+            greys.append(grey)
+            labels.append(label)
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(classes))
+    empty = [name for name, count in zip(classes, counts, strict=True) if count == 0]
+    if empty:
+        raise DataError(
+            f"class folder(s) without readable images in {root}: {', '.join(empty)} "
+            f"(accepted: {', '.join(sorted(EXTENSIONS))})"
+        )
+    images = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2)
+    if all(greys):
+        images = images[:, :1]
+    notes = []
+    if skipped:
+        shown = ", ".join(skipped[:5]) + (", …" if len(skipped) > 5 else "")
+        notes.append(
+            f"skipped {len(skipped)} unreadable file{'s' if len(skipped) != 1 else ''}: {shown}"
+        )
+    return finish_bundle(
+        cfg,
+        name="image-folder",
+        family="folder",
+        train=ImageSet(images.contiguous(), torch.tensor(labels, dtype=torch.int64)),
+        class_names=list(classes),
+        transform=FolderTransform(size, bool(cfg.augment)),
+        source=str(root),
+        notes=notes,
+    )

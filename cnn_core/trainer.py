@@ -1,0 +1,394 @@
+"""The training loop: ``fit(config, callbacks) -> FitResult`` and ``evaluate(...)``.
+
+Plain functions in the style of pytorch/examples mnist. All randomness (shuffling,
+augmentation, dropout) is derived from (seed, epoch, batch), so a run stopped at any
+batch and resumed from its checkpoint gives exactly the numbers of an uninterrupted run.
+The trainer does no I/O policy of its own: saving is a callback (``Checkpointer``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from .callbacks import Callback
+from .config import TrainConfig
+from .data import DatasetBundle, ImageSet, load_dataset
+from .data.base import BatchTransform
+from .errors import CheckpointError, ConfigError
+from .models import create_model
+
+HISTORY_KEYS = (
+    "epoch",
+    "train_loss",
+    "train_accuracy",
+    "val_loss",
+    "val_accuracy",
+    "lr",
+    "seconds",
+    "images_per_s",
+)
+RESUMABLE_CHANGES = {"epochs", "name", "tags", "threads", "device"}
+
+
+def pick_device(name: str) -> torch.device:
+    """Resolve ``auto`` to cuda, then mps, then cpu; check an explicit choice is available."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", "CUDA was requested but no CUDA GPU is available")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device", "MPS was requested but is not available on this machine")
+    return torch.device(name)
+
+
+def set_threads(threads: int) -> int:
+    """Set torch's intra-op threads explicitly (0 = all cores); returns the number used."""
+    n = threads or os.cpu_count() or 1
+    torch.set_num_threads(n)
+    return n
+
+
+def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, momentum=0.9, weight_decay=config.weight_decay)
+
+
+def make_loss(num_classes: int, weights: list[float] | None) -> nn.Module:
+    """CrossEntropy for multi-class; BCEWithLogits on one logit for binary tasks
+    (the numerically stable form of the book's Sigmoid + BCELoss)."""
+    if num_classes == 2:
+        pos_weight = torch.tensor([weights[1] / weights[0]]) if weights else None
+        return nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    return nn.CrossEntropyLoss(
+        weight=torch.tensor(weights, dtype=torch.float32) if weights else None
+    )
+
+
+def predictions(logits: torch.Tensor) -> torch.Tensor:
+    """Class indices from logits (one logit = binary: positive when > 0)."""
+    if logits.shape[1] == 1:
+        return (logits[:, 0] > 0).long()
+    return logits.argmax(1)
+
+
+def probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """Per-class probabilities [B, num_classes] (binary → [1-p, p])."""
+    if logits.shape[1] == 1:
+        p = torch.sigmoid(logits[:, 0].float())
+        return torch.stack([1 - p, p], dim=1)
+    return torch.softmax(logits.float(), dim=1)
+
+
+def _loss_value(loss_fn: nn.Module, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    if logits.shape[1] == 1:
+        return loss_fn(logits[:, 0].float(), labels.float())
+    return loss_fn(logits.float(), labels)
+
+
+def _mix(*parts: int) -> int:
+    """Deterministic 63-bit seed from integers (seed, epoch, batch)."""
+    h = 1469598103934665603
+    for p in parts:
+        h = ((h ^ (p + 0x9E3779B9)) * 1099511628211) % (1 << 63)
+    return h
+
+
+@dataclass
+class TrainState:
+    """Everything the loop and callbacks share; ``save`` writes a resumable checkpoint."""
+
+    config: TrainConfig
+    data: DatasetBundle
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    device: torch.device
+    epoch: int = 0  # completed epochs
+    step: int = 0  # batches done in the current epoch
+    num_batches: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    partial: dict[str, float] = field(
+        default_factory=lambda: {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+    )
+    stopped_by: str = ""
+    _epoch_started: float = 0.0
+
+    def images_per_s(self) -> float:
+        elapsed = self.partial["seconds"] + (time.perf_counter() - self._epoch_started)
+        return self.partial["seen"] / elapsed if elapsed > 0 else 0.0
+
+    def checkpoint_payload(self) -> dict[str, Any]:
+        return {
+            "config": self.config.to_dict(),
+            "class_names": list(self.data.class_names),
+            "family": self.data.family,
+            "in_channels": self.data.in_channels,
+            "image_size": self.data.image_size,
+            "dataset_note": self.data.note,
+            "epoch": self.epoch,
+            "step": self.step,
+            "partial": dict(self.partial),
+            "history": list(self.history),
+            "model_state": self.model.state_dict(),
+            "optimizer_state": self.optimizer.state_dict(),
+        }
+
+    def save(self, path) -> None:
+        from .checkpoints import save_checkpoint
+
+        save_checkpoint(path, self.checkpoint_payload())
+
+
+@dataclass
+class FitResult:
+    """What ``fit`` returns: the final state plus a flag saying whether all epochs ran."""
+
+    state: TrainState
+    completed: bool
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        return self.state.history
+
+
+def _autocast(config: TrainConfig, device: torch.device):
+    enabled = config.precision == "bf16"
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _check_resume(config: TrainConfig, checkpoint: dict[str, Any]) -> None:
+    saved = TrainConfig.from_dict(checkpoint["config"], strict=False).to_dict()
+    diff = sorted(
+        k for k, v in config.to_dict().items() if saved.get(k) != v and k not in RESUMABLE_CHANGES
+    )
+    if diff:
+        raise CheckpointError(
+            f"cannot resume: the config differs from the checkpoint's in {', '.join(diff)}"
+        )
+
+
+def build_state(
+    config: TrainConfig, data: DatasetBundle | None = None, checkpoint: dict[str, Any] | None = None
+) -> TrainState:
+    """Load data, build model and optimizer (restored from ``checkpoint`` when given)."""
+    config = config.resolved()
+    if checkpoint is not None:
+        _check_resume(config, checkpoint)
+    data = data or load_dataset(config)
+    device = pick_device(config.device)
+    torch.manual_seed(config.seed)
+    model = create_model(
+        config.model, data.in_channels, data.image_size, data.num_classes, dropout=config.dropout
+    )
+    model.to(device)
+    optimizer = make_optimizer(config, model.parameters())
+    state = TrainState(config, data, model, optimizer, device)
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model_state"])
+        optimizer.load_state_dict(checkpoint["optimizer_state"])
+        state.epoch, state.step = checkpoint["epoch"], checkpoint.get("step", 0)
+        state.history = list(checkpoint["history"])
+        state.partial = dict(checkpoint.get("partial") or state.partial)
+    state.num_batches = -(-len(data.train) // config.batch_size)
+    return state
+
+
+def _train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    state.optimizer.zero_grad(set_to_none=True)
+    with _autocast(state.config, state.device):
+        logits = state.model(x)
+    loss = _loss_value(loss_fn, logits, y)
+    loss.backward()
+    state.optimizer.step()
+    value = loss.item()
+    state.partial["loss"] += value * len(y)
+    state.partial["correct"] += int((predictions(logits.detach()) == y).sum())
+    state.partial["seen"] += len(y)
+    return value
+
+
+def run_epochs(state: TrainState, callbacks: Sequence[Callback] = ()) -> bool:
+    """Train from the state's position to ``config.epochs``; False if a callback stopped it."""
+    cfg, data = state.config, state.data
+    loss_fn = make_loss(data.num_classes, data.loss_weights).to(state.device)
+    images, labels = data.train.images, data.train.labels
+    while state.epoch < cfg.epochs:
+        for cb in callbacks:
+            cb.on_epoch_start(state)
+        perm = torch.randperm(
+            len(labels), generator=torch.Generator().manual_seed(_mix(cfg.seed, state.epoch))
+        )
+        state.model.train()
+        state._epoch_started = time.perf_counter()
+        while state.step < state.num_batches:
+            if _stop_requested(state, callbacks):
+                return False
+            idx = perm[state.step * cfg.batch_size : (state.step + 1) * cfg.batch_size]
+            batch_seed = _mix(cfg.seed, state.epoch, state.step)
+            x = images[idx]
+            x = (
+                data.transform.train(x, torch.Generator().manual_seed(batch_seed))
+                if cfg.augment
+                else data.transform.eval(x)
+            )
+            x, y = (
+                x.to(state.device, non_blocking=True),
+                labels[idx].to(state.device, non_blocking=True),
+            )
+            torch.manual_seed(batch_seed)  # dropout masks depend only on (seed, epoch, batch)
+            loss = _train_batch(state, loss_fn, x, y)
+            state.step += 1
+            for cb in callbacks:
+                cb.on_batch_end(state, loss)
+        state.partial["seconds"] += time.perf_counter() - state._epoch_started
+        metrics = _finish_epoch(state, loss_fn)
+        for cb in callbacks:
+            cb.on_epoch_end(state, metrics)
+        if state.epoch < cfg.epochs and _stop_requested(state, callbacks):
+            return False
+    return True
+
+
+def _stop_requested(state: TrainState, callbacks: Sequence[Callback]) -> bool:
+    for cb in callbacks:
+        if cb.should_stop(state):
+            if state.step:  # mid-epoch: bank the time spent so far
+                state.partial["seconds"] += time.perf_counter() - state._epoch_started
+            state.stopped_by = type(cb).__name__
+            for c in callbacks:
+                c.on_stop(state)
+            return True
+    return False
+
+
+def _finish_epoch(state: TrainState, loss_fn: nn.Module) -> dict[str, Any]:
+    p = state.partial
+    val = evaluate(
+        state.model,
+        state.data.val,
+        state.data.transform,
+        state.data.num_classes,
+        device=state.device,
+        loss_fn=loss_fn,
+        config=state.config,
+    )
+    state.epoch += 1
+    metrics = {
+        "epoch": state.epoch,
+        "train_loss": p["loss"] / max(1, p["seen"]),
+        "train_accuracy": p["correct"] / max(1, p["seen"]),
+        "val_loss": val.loss,
+        "val_accuracy": val.accuracy,
+        "lr": state.optimizer.param_groups[0]["lr"],
+        "seconds": p["seconds"],
+        "images_per_s": p["seen"] / p["seconds"] if p["seconds"] > 0 else 0.0,
+    }
+    state.history.append(metrics)
+    state.step = 0
+    state.partial = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+    return metrics
+
+
+def fit(
+    config: TrainConfig,
+    callbacks: Sequence[Callback] = (),
+    *,
+    data: DatasetBundle | None = None,
+    resume: dict[str, Any] | None = None,
+) -> FitResult:
+    """Train ``config`` (resuming from a loaded checkpoint dict if given) and return the result."""
+    set_threads(config.threads)
+    state = build_state(config, data, resume)
+    for cb in callbacks:
+        cb.on_fit_start(state)
+    completed = run_epochs(state, callbacks)
+    for cb in callbacks:
+        cb.on_fit_end(state)
+    return FitResult(state, completed)
+
+
+@dataclass
+class EvalResult:
+    """Accuracy, loss, per-class accuracy, confusion matrix (rows = true) and the errors."""
+
+    accuracy: float
+    loss: float
+    n: int
+    per_class_accuracy: list[float]
+    confusion: list[list[int]]
+    misclassified: list[int]
+    predicted: list[int]
+    confidence: list[float]
+    split: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "accuracy": self.accuracy,
+            "loss": self.loss,
+            "n": self.n,
+            "split": self.split,
+            "per_class_accuracy": self.per_class_accuracy,
+            "confusion": self.confusion,
+        }
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    split: ImageSet,
+    transform: BatchTransform,
+    num_classes: int,
+    *,
+    device: torch.device | str = "cpu",
+    loss_fn: nn.Module | None = None,
+    config: TrainConfig | None = None,
+    batch_size: int = 500,
+) -> EvalResult:
+    """Evaluate in eval mode under no_grad over a whole split."""
+    was_training = model.training
+    model.eval()
+    device = torch.device(device)
+    loss_fn = loss_fn or make_loss(num_classes, None)
+    total_loss, preds, confs = 0.0, [], []
+    for start in range(0, len(split), batch_size):
+        x = transform.eval(split.images[start : start + batch_size]).to(device)
+        y = split.labels[start : start + batch_size].to(device)
+        with torch.autocast(
+            device.type, dtype=torch.bfloat16, enabled=bool(config and config.precision == "bf16")
+        ):
+            logits = model(x)
+        total_loss += _loss_value(loss_fn, logits, y).item() * len(y)
+        probs = probabilities(logits)
+        conf, pred = probs.max(1)
+        preds.append(pred.cpu())
+        confs.append(conf.cpu())
+    model.train(was_training)
+    pred = torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long)
+    labels = split.labels
+    confusion = torch.bincount(labels * num_classes + pred, minlength=num_classes * num_classes)
+    confusion = confusion.reshape(num_classes, num_classes)
+    per_class = (confusion.diag().float() / confusion.sum(1).clamp(min=1)).tolist()
+    n = len(labels)
+    return EvalResult(
+        accuracy=float((pred == labels).float().mean()) if n else 0.0,
+        loss=total_loss / max(1, n),
+        n=n,
+        per_class_accuracy=per_class,
+        confusion=confusion.tolist(),
+        misclassified=torch.nonzero(pred != labels).flatten().tolist(),
+        predicted=pred.tolist(),
+        confidence=(torch.cat(confs) if confs else torch.zeros(0)).tolist(),
+    )

@@ -1,0 +1,245 @@
+"""open_image on a generated corpus of good, odd and hostile files."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnn_core.errors import UserError
+from cnn_core.images import as_float_array, as_pil, image_to_array, normalize_mode, open_image
+
+
+def encode(img: Image.Image, fmt: str, **options) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **options)
+    return buf.getvalue()
+
+
+def noise_rgb(width: int = 48, height: int = 32, seed: int = 0) -> Image.Image:
+    rng = np.random.default_rng(seed)
+    return Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+
+
+def png_with_size(width: int, height: int) -> bytes:
+    """A tiny real PNG whose IHDR is patched to claim ``width``×``height`` (valid CRC)."""
+    data = bytearray(encode(Image.new("L", (16, 16)), "PNG"))
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+def animated(fmt: str, **options) -> bytes:
+    frames = [Image.new("RGB", (24, 24), (value, value, value)) for value in (10, 200, 90)]
+    return encode(frames[0], fmt, save_all=True, append_images=frames[1:], **options)
+
+
+def palette_with_transparency() -> bytes:
+    img = Image.new("P", (16, 16), 0)
+    img.putpalette([255, 0, 0, 0, 255, 0] + [0] * 762)
+    img.paste(1, (8, 0, 16, 16))
+    return encode(img, "PNG", transparency=0)
+
+
+def cmyk_jpeg() -> bytes:
+    return encode(Image.new("RGB", (32, 32), (255, 0, 0)).convert("CMYK"), "JPEG", quality=95)
+
+
+def sixteen_bit_png() -> bytes:
+    values = np.full((16, 16), 65535, dtype=np.uint16)
+    values[:, :8] = 32768
+    img = Image.fromarray(values)
+    assert img.mode == "I;16"
+    return encode(img, "PNG")
+
+
+def float_tiff() -> bytes:
+    return encode(Image.fromarray(np.linspace(0, 1, 256, dtype=np.float32).reshape(16, 16)), "TIFF")
+
+
+def exif_rotated_jpeg() -> bytes:
+    """40 wide × 20 tall, left half black, tagged orientation 6 (display rotated 90° clockwise)."""
+    img = Image.new("L", (40, 20), 255)
+    img.paste(0, (0, 0, 20, 20))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    return encode(img, "JPEG", exif=exif.tobytes(), quality=95)
+
+
+def gif_without_frames() -> bytes:
+    screen = struct.pack("<HHBBB", 16, 16, 0, 0, 0)
+    return b"GIF89a" + screen + b";"
+
+
+PNG = encode(noise_rgb(), "PNG")
+JPEG = encode(noise_rgb(), "JPEG", quality=90)
+
+BAD = {
+    "random bytes": (np.random.default_rng(1).bytes(2048), "not an image"),
+    "empty file": (b"", "empty"),
+    "text file": (b"hello, this is not a picture\n" * 20, "not an image"),
+    "svg text": (
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>',
+        "not an image",
+    ),
+    "truncated png": (PNG[: len(PNG) // 2], "truncated"),
+    "truncated jpeg": (JPEG[: len(JPEG) // 2], "truncated"),
+    "png cut in header": (PNG[:30], ""),
+    "bomb 30000x30000 header": (png_with_size(30000, 30000), "too large"),
+    "bomb over max_pixels": (png_with_size(8000, 6000), "8000×6000 pixels (limit 40 MP)"),
+    "real 1-bit 7000x7000": (encode(Image.new("1", (7000, 7000)), "PNG"), "too large"),
+    "zero width": (png_with_size(0, 16), ""),
+    "1x1": (encode(Image.new("RGB", (1, 1)), "PNG"), "too small: 1×1"),
+    "4x4": (encode(Image.new("L", (4, 4)), "PNG"), "too small: 4×4"),
+    "7x100": (encode(Image.new("L", (7, 100)), "BMP"), "too small"),
+    "gif without frames": (gif_without_frames(), ""),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD))
+def test_bad_inputs_raise_one_clear_user_error(name):
+    data, expected = BAD[name]
+    with pytest.raises(UserError) as info:
+        open_image(data)
+    message = str(info.value)
+    assert expected in message
+    assert "\n" not in message and len(message) < 200
+
+
+# name -> (bytes, expected mode, expected (width, height), check on the uint8 array or None)
+GOOD = {
+    "png rgb": (PNG, "RGB", (48, 32), lambda a: np.array_equal(a, np.asarray(noise_rgb()))),
+    "8x8 minimum": (
+        encode(Image.new("L", (8, 8), 7), "PNG"),
+        "L",
+        (8, 8),
+        lambda a: (a == 7).all(),
+    ),
+    "animated gif": (animated("GIF"), None, (24, 24), lambda a: abs(int(a.flat[0]) - 10) <= 2),
+    "animated webp": (animated("WEBP", lossless=True), "RGB", (24, 24), lambda a: (a == 10).all()),
+    "apng": (animated("PNG"), "RGB", (24, 24), lambda a: (a == 10).all()),
+    "cmyk jpeg": (
+        cmyk_jpeg(),
+        "RGB",
+        (32, 32),
+        lambda a: a[..., 0].min() > 230 and a[..., 1:].max() < 25,
+    ),
+    "16-bit png": (
+        sixteen_bit_png(),
+        "L",
+        (16, 16),
+        lambda a: (a[:, 8:] == 255).all() and (a[:, :8] == 128).all(),
+    ),
+    "palette + transparency": (
+        palette_with_transparency(),
+        "RGBA",
+        (16, 16),
+        lambda a: (a[:, :8, 3] == 0).all() and (a[:, 8:] == [0, 255, 0, 255]).all(),
+    ),
+    "palette opaque": (encode(Image.new("P", (16, 16), 3), "PNG"), "RGB", (16, 16), None),
+    "LA": (
+        encode(Image.new("LA", (16, 16), (100, 50)), "PNG"),
+        "RGBA",
+        (16, 16),
+        lambda a: (a == [100, 100, 100, 50]).all(),
+    ),
+    "RGBA": (
+        encode(Image.new("RGBA", (16, 16), (1, 2, 3, 4)), "PNG"),
+        "RGBA",
+        (16, 16),
+        lambda a: (a == [1, 2, 3, 4]).all(),
+    ),
+    "1-bit": (
+        encode(Image.new("1", (16, 16), 1), "PNG"),
+        "L",
+        (16, 16),
+        lambda a: (a == 255).all(),
+    ),
+    "exif rotated jpeg": (
+        exif_rotated_jpeg(),
+        "L",
+        (20, 40),
+        lambda a: a[:18].mean() < 30 and a[22:].mean() > 225,  # left half → top after rotation
+    ),
+    "webp lossy": (encode(noise_rgb(), "WEBP", quality=80), "RGB", (48, 32), None),
+    "bmp": (
+        encode(noise_rgb(), "BMP"),
+        "RGB",
+        (48, 32),
+        lambda a: np.array_equal(a, np.asarray(noise_rgb())),
+    ),
+    "tiff": (
+        encode(noise_rgb(), "TIFF"),
+        "RGB",
+        (48, 32),
+        lambda a: np.array_equal(a, np.asarray(noise_rgb())),
+    ),
+    "float tiff": (float_tiff(), "L", (16, 16), lambda a: a.min() == 0 and a.max() == 255),
+    "grey jpeg": (
+        encode(Image.new("L", (20, 20), 200), "JPEG"),
+        "L",
+        (20, 20),
+        lambda a: abs(a.mean() - 200) < 2,
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(GOOD))
+def test_valid_inputs_decode_to_l_rgb_or_rgba(name):
+    data, mode, size, check = GOOD[name]
+    img = open_image(data)
+    assert img.mode in ("L", "RGB", "RGBA")
+    if mode is not None:
+        assert img.mode == mode
+    assert img.size == size
+    if check is not None:
+        assert check(image_to_array(img))
+
+
+def test_paths_and_file_objects(tmp_path):
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"not really a jpeg")
+    with pytest.raises(UserError, match=r"^photo\.jpg is not an image PIL can read$"):
+        open_image(photo)
+    with pytest.raises(UserError, match="no such file"):
+        open_image(tmp_path / "missing.png")
+    with pytest.raises(UserError, match="folder"):
+        open_image(str(tmp_path))
+    good = tmp_path / "good.png"
+    good.write_bytes(PNG)
+    assert open_image(str(good)).size == (48, 32)
+    with open(good, "rb") as fh:
+        assert open_image(fh).mode == "RGB"
+    with pytest.raises(UserError, match="upload.png is truncated"):
+        open_image(PNG[:-40], name="upload.png")
+    with pytest.raises(UserError, match="cannot read an image"):
+        open_image(12345)
+
+
+def test_max_pixels_is_configurable():
+    data = encode(Image.new("L", (100, 100)), "PNG")
+    with pytest.raises(UserError, match=r"100×100 pixels \(limit 0.005 MP\)"):
+        open_image(data, max_pixels=5000)
+    assert open_image(data, max_pixels=10_000).size == (100, 100)
+
+
+def test_array_helpers():
+    assert normalize_mode(Image.new("I", (9, 9), 70000)).mode == "L"
+    assert as_pil(np.zeros((9, 9, 1), dtype=bool)).mode == "L"
+    assert as_pil(np.ones((3, 9, 9), dtype=np.float64)).mode == "RGB"
+    values = as_float_array(np.array([[-1, 1], [0, 3]], dtype=np.int16))
+    assert values.dtype == np.float32 and values.tolist() == [[0, 0.5], [0.25, 1]]  # min-max
+    assert as_float_array(np.array([[np.nan, np.inf], [0.5, 1.0]])).tolist() == [[0, 0], [0.5, 1.0]]
+    for bad in (
+        np.zeros(5),
+        np.zeros((0, 4)),
+        np.array(3),
+        np.array([["a"]]),
+        np.zeros((2, 2, 2, 2)),
+    ):
+        with pytest.raises(UserError, match="not an image"):
+            as_float_array(bad)
