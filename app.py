@@ -1,0 +1,22 @@
+"""CNN Lab — Streamlit router: page config, navigation, shared sidebar."""
+
+import streamlit as st
+
+from ui.sidebar import render_sidebar
+
+st.set_page_config(page_title="CNN Lab", page_icon="🧠", layout="wide")
+
+PAGES = {
+    "Learn": [
+        st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
+    ],
+    "Experiment": [
+        st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
+    ],
+}
+
+page = st.navigation(PAGES)
+render_sidebar()
+page.run()

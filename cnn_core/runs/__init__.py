@@ -1,0 +1,42 @@
+"""Background runs: a SQLite run store, a worker process, and the API the app and CLI use.
+
+``submit(config)`` queues a run and starts a detached worker (``python -m cnn_core worker``)
+if none is alive; ``list_runs``, ``get_run`` and ``metrics`` read the store; ``stop``,
+``resume``, ``extend``, ``delete``, ``rename``, ``tag``, ``set_notes`` and ``export`` manage runs.
+"""
+
+from .api import (
+    delete,
+    export,
+    extend,
+    get_run,
+    list_runs,
+    metrics,
+    rename,
+    resume,
+    set_notes,
+    stop,
+    submit,
+    tag,
+)
+from .store import STATUSES, RunStore, recover_stale
+from .worker import ensure_worker
+
+__all__ = [
+    "STATUSES",
+    "RunStore",
+    "delete",
+    "ensure_worker",
+    "export",
+    "extend",
+    "get_run",
+    "list_runs",
+    "metrics",
+    "recover_stale",
+    "rename",
+    "resume",
+    "set_notes",
+    "stop",
+    "submit",
+    "tag",
+]

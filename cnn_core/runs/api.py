@@ -1,0 +1,237 @@
+"""The library API for background runs: submit, list, inspect, stop, resume, extend, delete.
+
+Every function takes run ids from outside through ``validate_run_id`` and first marks runs of
+dead workers interrupted (``recover_stale``, one cheap query), so what it returns is current.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from typing import Any
+
+from ..checkpoints import CHECKPOINT_NAME, new_run_id, run_dir, validate_run_id
+from ..config import TrainConfig
+from ..errors import ConfigError, UserError
+from .store import FINISHED, RunStore, recover_stale
+from .worker import ensure_worker
+
+RESUMABLE = ("stopped", "interrupted", "failed")
+MAX_NOTES = 10_000
+
+
+def _store() -> RunStore:
+    store = RunStore()
+    recover_stale(store)
+    return store
+
+
+def _row(store: RunStore, run_id: str) -> dict[str, Any]:
+    row = store.get(validate_run_id(run_id))
+    if row is None:
+        raise UserError(f"no run {run_id}")
+    return row
+
+
+def _public(row: dict[str, Any]) -> dict[str, Any]:
+    """A run as the app and CLI see it: the row plus progress and the checkpoint path."""
+    cfg = row["config"]
+    epochs, nb = cfg.get("epochs") or 1, row["num_batches"]
+    done = row["epoch"] + (row["step"] / nb if nb else 0.0)
+    checkpoint = run_dir(row["id"]) / CHECKPOINT_NAME
+    out = {
+        k: v
+        for k, v in row.items()
+        if k not in ("epoch", "step", "num_batches", "images_per_s", "progress_at")
+    }
+    out.update(
+        dataset=cfg.get("dataset"),
+        model=cfg.get("model"),
+        epochs=epochs,
+        progress={
+            "epoch": row["epoch"],
+            "epochs": epochs,
+            "step": row["step"],
+            "num_batches": nb,
+            "images_per_s": row["images_per_s"],
+            "fraction": min(1.0, done / epochs),
+            "updated_at": row["progress_at"],
+        },
+        checkpoint=str(checkpoint) if checkpoint.is_file() else None,
+    )
+    return out
+
+
+def submit(
+    config: TrainConfig,
+    name: str | None = None,
+    tags: list[str] | None = None,
+    start_worker: bool = True,
+) -> str:
+    """Validate ``config``, queue it as a new run and make sure a worker will pick it up."""
+    resolved = config.resolved()
+    tags = list(tags) if tags is not None else resolved.tags
+    _check_tags(tags)
+    run_id = new_run_id()
+    store = _store()
+    store.add_run(run_id, resolved.to_dict(), name=_check_name(name or resolved.name), tags=tags)
+    if start_worker:
+        ensure_worker()
+    return run_id
+
+
+def list_runs(
+    status: str | None = None,
+    dataset: str | None = None,
+    model: str | None = None,
+    tag: str | None = None,
+    search: str | None = None,
+) -> list[dict[str, Any]]:
+    """Runs matching every given filter, newest first (see :func:`get_run` for the fields)."""
+    return [
+        _public(r)
+        for r in _store().find(status=status, dataset=dataset, model=model, tag=tag, search=search)
+    ]
+
+
+def get_run(run_id: str) -> dict[str, Any]:
+    """One run: status, config, tags, notes, error, progress, checkpoint path (or None)."""
+    return _public(_row(_store(), run_id))
+
+
+def metrics(run_id: str) -> list[dict[str, Any]]:
+    """Per-epoch metrics like the trainer's history: ``{"epoch", "train_loss", ..., "images_per_s"}``."""
+    store = _store()
+    _row(store, run_id)
+    epochs: dict[int, dict[str, Any]] = {}
+    for r in store.metric_rows(run_id):
+        epochs.setdefault(r["epoch"], {"epoch": r["epoch"]})[r["name"]] = r["value"]
+    return [epochs[e] for e in sorted(epochs)]
+
+
+def stop(run_id: str, wait: float = 0.0) -> dict[str, Any]:
+    """Stop a queued run at once, or ask a running one to stop (it saves a resumable checkpoint
+    within about a second); waits up to ``wait`` s for it to finish. Returns the run."""
+    store = _store()
+    row = _row(store, run_id)
+    if not store.update(
+        run_id, only_if=("queued",), status="stopped", finished_at=time.time()
+    ) and not store.update(run_id, only_if=("running",), stop_requested=1):
+        raise UserError(
+            f"run {run_id} is {row['status']}: only queued or running runs can be stopped"
+        )
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and _row(store, run_id)["status"] == "running":
+        time.sleep(0.05)
+    return get_run(run_id)
+
+
+def _requeue(run_id: str, allowed: tuple[str, ...], action: str, **fields: Any) -> dict[str, Any]:
+    store = _store()
+    row = _row(store, run_id)
+    if not store.update(
+        run_id,
+        only_if=allowed,
+        status="queued",
+        stop_requested=0,
+        error=None,
+        started_at=None,
+        finished_at=None,
+        worker_pid=None,
+        **fields,
+    ):
+        raise UserError(
+            f"run {run_id} is {row['status']}: only {', '.join(allowed)} runs can be {action}"
+        )
+    ensure_worker()
+    return get_run(run_id)
+
+
+def resume(run_id: str) -> dict[str, Any]:
+    """Queue a stopped, interrupted or failed run again; it continues from its last checkpoint
+    (or starts over when it has none)."""
+    return _requeue(run_id, RESUMABLE, "resumed")
+
+
+def extend(run_id: str, epochs: int) -> dict[str, Any]:
+    """Add ``epochs`` epochs to a finished run and queue it; it continues from its checkpoint."""
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ConfigError(
+            "epochs", f"extend by a whole number of epochs of at least 1, got {epochs!r}"
+        )
+    config = TrainConfig.from_dict(_row(_store(), run_id)["config"], strict=False)
+    config.epochs += epochs
+    config.validate()
+    return _requeue(run_id, FINISHED, "extended", config=config.to_dict())
+
+
+def delete(run_id: str) -> None:
+    """Remove a run's record, metrics and folder (a running run must be stopped first)."""
+    store = _store()
+    row = _row(store, run_id)
+    if not store.delete(run_id, only_if=(*FINISHED, "queued")):
+        raise UserError(
+            f"run {run_id} is {row['status']}: stop it first (python -m cnn_core runs stop {run_id})"
+        )
+    shutil.rmtree(run_dir(run_id), ignore_errors=True)
+
+
+def rename(run_id: str, name: str) -> dict[str, Any]:
+    """Give a run a new display name."""
+    return _set(run_id, name=_check_name(name))
+
+
+def tag(run_id: str, tags: list[str]) -> dict[str, Any]:
+    """Replace a run's tags (duplicates dropped, order kept)."""
+    tags = list(dict.fromkeys(tags))
+    _check_tags(tags)
+    return _set(run_id, tags=tags)
+
+
+def set_notes(run_id: str, notes: str) -> dict[str, Any]:
+    """Replace a run's free-text notes."""
+    if not isinstance(notes, str) or len(notes) > MAX_NOTES:
+        raise UserError(f"notes must be text of at most {MAX_NOTES:,} characters")
+    return _set(run_id, notes=notes)
+
+
+def export(run_id: str, fmt: str) -> dict[str, Any]:
+    """Export a run's model (onnx, torchscript or checkpoint); see :func:`export.export_run`."""
+    from .export import export_run
+
+    _row(_store(), run_id)
+    return export_run(run_id, fmt)
+
+
+def _set(run_id: str, **fields: Any) -> dict[str, Any]:
+    store = _store()
+    _row(store, run_id)
+    store.update(run_id, **fields)
+    return get_run(run_id)
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or len(name) > 200:
+        raise UserError("a run name must be text of at most 200 characters")
+    return name.strip()
+
+
+def _check_tags(tags: list[str]) -> None:
+    if not all(isinstance(t, str) and 0 < len(t) <= 50 for t in tags):
+        raise UserError("tags must be non-empty texts of at most 50 characters")
+
+
+__all__ = [
+    "delete",
+    "export",
+    "extend",
+    "get_run",
+    "list_runs",
+    "metrics",
+    "rename",
+    "resume",
+    "set_notes",
+    "stop",
+    "submit",
+    "tag",
+]

@@ -1,0 +1,258 @@
+"""Command-line front end for background runs: ``submit``, ``runs ...`` and ``worker``.
+
+:func:`add_commands` is called by :mod:`cnn_core.cli` to register the sub-commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ..cli import add_config_args, add_runs_dir, config_from_args, emit
+from ..config import TrainConfig
+from . import api
+from .export import FORMATS
+from .store import DB_NAME, STATUSES, RunStore
+from .worker import StopFlag, StoreWriter, Supervisor, default_threads, run_child
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    """Register ``submit``, ``runs`` (list/show/stop/...) and ``worker`` on ``sub``."""
+    p = sub.add_parser(
+        "submit", help="queue a training run for the background worker and return at once"
+    )
+    add_config_args(p)
+    add_runs_dir(p)
+    p.add_argument(
+        "--no-worker", action="store_true", help="only queue the run; do not start a worker"
+    )
+    p.set_defaults(func=cmd_submit)
+
+    runs = sub.add_parser("runs", help="list and manage background runs").add_subparsers(
+        dest="runs_command", required=True
+    )
+
+    def add(name: str, func, text: str, with_id: bool = True) -> argparse.ArgumentParser:
+        p = runs.add_parser(name, help=text)
+        if with_id:
+            p.add_argument("run_id")
+        add_runs_dir(p)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("list", cmd_list, "list runs, newest first", with_id=False)
+    p.add_argument("--status", choices=STATUSES)
+    for option in ("--dataset", "--model", "--tag", "--search"):
+        p.add_argument(option)
+    add("show", cmd_show, "config, status, progress and metrics of one run")
+    add("stop", cmd_stop, "stop a queued or running run (resumable)").add_argument(
+        "--wait", type=float, default=5.0, help="seconds to wait for a running run to stop"
+    )
+    add("resume", cmd_resume, "continue a stopped, interrupted or failed run")
+    add("extend", cmd_extend, "train a finished run for more epochs").add_argument(
+        "--epochs", type=int, required=True, help="epochs to add"
+    )
+    add("delete", cmd_delete, "remove a run's record, metrics and files")
+    add("export", cmd_export, "export a run's model and check its outputs").add_argument(
+        "--format", choices=FORMATS, default="onnx"
+    )
+    add("rename", cmd_rename, "rename a run").add_argument("name")
+    add("tag", cmd_tag, "replace a run's tags").add_argument("tags", nargs="*")
+    p = add(
+        "overhead",
+        cmd_overhead,
+        "training speed with and without run-store reporting",
+        with_id=False,
+    )
+    add_config_args(p)
+    p.add_argument("--repeats", type=int, default=2, help="rounds of (plain, tracked) training")
+    p.set_defaults(dataset="fashion-mnist", model="v1", epochs=1, train_size=4000, val_size=500)
+
+    p = sub.add_parser("worker", help="train queued runs in the background (started automatically)")
+    p.add_argument("--max-concurrent", type=int, default=1, help="runs trained at once (default 1)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="torch threads per run whose config says 0 (default: cores - 1)",
+    )
+    p.add_argument(
+        "--idle-exit", type=float, default=60.0, help="exit after this many idle seconds"
+    )
+    p.add_argument("--run", help=argparse.SUPPRESS)  # internal: train one claimed run
+    p.add_argument(
+        "--runs-dir", help="checkpoints folder (default: ./checkpoints or $CNN_LAB_RUNS_DIR)"
+    )
+    p.set_defaults(func=cmd_worker)
+
+
+# ---- formatting -------------------------------------------------------------------------------
+def _when(ts: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
+
+
+def _status_text(run: dict[str, Any]) -> str:
+    p = run["progress"]
+    text = run["status"]
+    if run["status"] == "running":
+        rate = f", {p['images_per_s']:,.0f} img/s" if p["images_per_s"] else ""
+        text += f" (epoch {min(p['epoch'] + 1, p['epochs'])}/{p['epochs']}, batch {p['step']}/{p['num_batches']}{rate})"
+    elif run["status"] != "queued" and p["step"]:
+        text += f" in epoch {p['epoch'] + 1}/{p['epochs']} (batch {p['step']}/{p['num_batches']})"
+    elif run["status"] != "queued":
+        text += f" after {p['epoch']}/{p['epochs']} epochs"
+    return text + (f": {run['error']}" if run["error"] else "")
+
+
+def _list_line(run: dict[str, Any]) -> str:
+    acc = f"{run['val_accuracy']:.4f}" if run["val_accuracy"] is not None else "-"
+    return f"{run['id']}  {run['status']:<11} {acc:>6}  {run['model']:<3} {run['dataset']:<13} {run['name']}"
+
+
+def _metrics_table(rows: list[dict[str, Any]]) -> str:
+    head = f"{'epoch':>5} {'train loss':>10} {'train acc':>9} {'val loss':>9} {'val acc':>8} {'seconds':>8} {'img/s':>8}"
+    lines = [head] + [
+        f"{int(m['epoch']):>5} {m.get('train_loss', 0):>10.4f} {m.get('train_accuracy', 0):>9.4f} "
+        f"{m.get('val_loss', 0):>9.4f} {m.get('val_accuracy', 0):>8.4f} {m.get('seconds', 0):>8.1f} "
+        f"{m.get('images_per_s', 0):>8,.0f}"
+        for m in rows
+    ]
+    return "\n".join(lines)
+
+
+def _show_text(run: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    config = " ".join(
+        f"{k}={v}" for k, v in sorted(run["config"].items()) if v not in (None, "", [])
+    )
+    lines = [
+        f"run {run['id']}  {run['name']}",
+        f"status:     {_status_text(run)}",
+        f"created:    {_when(run['created_at'])}  started: {_when(run['started_at'])}  "
+        f"finished: {_when(run['finished_at'])}",
+        f"tags:       {', '.join(run['tags']) or '-'}",
+        f"checkpoint: {run['checkpoint'] or '-'}",
+        f"config:     {config}",
+    ]
+    lines += [f"data note:  {run['dataset_note']}"] if run["dataset_note"] else []
+    lines += [f"notes:      {run['notes']}"] if run["notes"] else []
+    return "\n".join(lines + ["", _metrics_table(rows) if rows else "no finished epochs yet"])
+
+
+# ---- commands ---------------------------------------------------------------------------------
+def cmd_submit(args: argparse.Namespace) -> int:
+    run_id = api.submit(config_from_args(args), start_worker=not args.no_worker)
+    emit(args, {"run_id": run_id, "status": "queued"}, run_id)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    runs = api.list_runs(
+        status=args.status, dataset=args.dataset, model=args.model, tag=args.tag, search=args.search
+    )
+    emit(args, runs, "\n".join(_list_line(r) for r in runs) or "no runs")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    run, rows = api.get_run(args.run_id), api.metrics(args.run_id)
+    emit(args, {**run, "metrics": rows}, _show_text(run, rows))
+    return 0
+
+
+def _emit_status(args: argparse.Namespace, run: dict[str, Any]) -> int:
+    emit(args, run, f"run {run['id']}: {_status_text(run)}")
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    return _emit_status(args, api.stop(args.run_id, wait=args.wait))
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    return _emit_status(args, api.resume(args.run_id))
+
+
+def cmd_extend(args: argparse.Namespace) -> int:
+    return _emit_status(args, api.extend(args.run_id, args.epochs))
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    return _emit_status(args, api.rename(args.run_id, args.name))
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    return _emit_status(args, api.tag(args.run_id, args.tags))
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    api.delete(args.run_id)
+    emit(args, {"run_id": args.run_id, "deleted": True}, f"run {args.run_id} deleted")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    result = api.export(args.run_id, args.format)
+    diff = result["max_abs_diff"]
+    emit(
+        args,
+        result,
+        result["path"] + ("" if diff is None else f"  (max abs diff vs PyTorch {diff:.2e})"),
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    if args.run:
+        from ..checkpoints import validate_run_id
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the supervisor stops us cleanly
+        return run_child(validate_run_id(args.run), args.threads or default_threads())
+    return Supervisor(args.max_concurrent, args.threads or None, args.idle_exit).run()
+
+
+def measure_overhead(config: TrainConfig, repeats: int = 2) -> dict[str, Any]:
+    """Train ``config`` ``repeats`` times each without and with StoreWriter + StopFlag (in
+    alternating order, one process, same data); best training images/s of each and the ratio."""
+    from ..data import load_dataset
+    from ..trainer import fit
+
+    config = config.resolved()
+    data = load_dataset(config)
+    rates: dict[str, list[float]] = {"plain": [], "tracked": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = RunStore(Path(tmp) / DB_NAME)
+        for i in range(max(1, repeats)):
+            for mode in ("plain", "tracked") if i % 2 == 0 else ("tracked", "plain"):
+                callbacks = []
+                if mode == "tracked":
+                    store.add_run(f"overhead-{i}", config.to_dict(), status="running")
+                    callbacks = [
+                        StoreWriter(store, f"overhead-{i}"),
+                        StopFlag(store, f"overhead-{i}"),
+                    ]
+                history = fit(config, callbacks, data=data).history
+                seconds = sum(h["seconds"] for h in history)
+                rates[mode].append(sum(h["images_per_s"] * h["seconds"] for h in history) / seconds)
+    plain, tracked = max(rates["plain"]), max(rates["tracked"])
+    return {
+        "plain_images_per_s": plain,
+        "tracked_images_per_s": tracked,
+        "ratio": tracked / plain,
+        "repeats": max(1, repeats),
+        "config": config.to_dict(),
+    }
+
+
+def cmd_overhead(args: argparse.Namespace) -> int:
+    r = measure_overhead(config_from_args(args), args.repeats)
+    emit(
+        args,
+        r,
+        f"training images/s without store reporting {r['plain_images_per_s']:,.0f}, "
+        f"with {r['tracked_images_per_s']:,.0f}: ratio {r['ratio']:.3f}",
+    )
+    return 0

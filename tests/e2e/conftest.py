@@ -1,0 +1,182 @@
+"""Real-browser fixtures: one ``streamlit run`` per session on a free localhost port, driven by
+Debian's headless Chromium through Playwright. Without chromium the tests skip with a reason —
+except under CI=true, where a missing browser is a failure."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT, SHARED_DATA
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "/e2e/" in str(item.fspath):
+            item.add_marker(pytest.mark.e2e)
+
+
+def _require_chromium() -> None:
+    if Path(CHROMIUM).is_file():
+        return
+    reason = f"headless Chromium not found at {CHROMIUM} (apt-get install chromium chromium-driver)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}: browser tests must run in CI")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError("streamlit did not become healthy in time")
+
+
+@pytest.fixture(scope="session")
+def app_env(tmp_path_factory) -> dict[str, str]:
+    """Environment of the app under test: its own runs, cache and data folders."""
+    root = tmp_path_factory.mktemp("e2e")
+    (root / "data").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CNN_LAB_")}
+    env.update(
+        CNN_LAB_RUNS_DIR=str(root / "runs"),
+        CNN_LAB_CACHE_DIR=str(root / "cache"),
+        CNN_LAB_DATA_ROOTS=os.pathsep.join([str(root / "data"), str(SHARED_DATA)]),
+        CNN_LAB_E2E_ROOT=str(root),
+    )
+    return env
+
+
+def start_app(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
+    """Start ``streamlit run app.py`` on a free port; returns (process, base url)."""
+    port = free_port()
+    log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=PROJECT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url, proc)
+    return proc, url
+
+
+@pytest.fixture(scope="session")
+def app_url(app_env):
+    """Base URL of a running app (one per test session)."""
+    _require_chromium()
+    proc, url = start_app(app_env, Path(app_env["CNN_LAB_E2E_ROOT"]) / "streamlit.log")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    _require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+# Opening a page by its URL path (/train) makes Streamlit's frontend probe
+# /train/_stcore/health and /train/_stcore/host-config before it falls back to the root:
+# expected 404s, not errors of the app. Every other failed response is recorded.
+PROBES = ("/_stcore/health", "/_stcore/host-config")
+
+
+def _http_error(pg, response) -> None:
+    if response.status >= 400 and not response.url.endswith(PROBES):
+        pg.console_errors.append(f"HTTP {response.status} {response.url}")
+
+
+def _console_error(pg, message) -> None:
+    # the browser's own "Failed to load resource" lines are covered by _http_error
+    if message.type == "error" and not message.text.startswith("Failed to load resource"):
+        pg.console_errors.append(message.text)
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page; console errors are collected in ``page.console_errors``."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.console_errors = []
+    pg.on("console", lambda m: _console_error(pg, m))
+    pg.on("pageerror", lambda e: pg.console_errors.append(str(e)))
+    pg.on("response", lambda r: _http_error(pg, r))
+    yield pg
+    context.close()
+
+
+def wait_for_app(page, timeout: float = 60_000) -> None:
+    """Wait until Streamlit has finished running the script (no spinner, app rendered)."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+        " || !document.querySelector('[data-testid=\"stStatusWidget\"]').innerText.includes('Running')",
+        timeout=timeout,
+    )
+
+
+def assert_no_exception(page) -> None:
+    """No Streamlit exception box on the page."""
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator(
+        '[data-testid="stException"]'
+    ).first.inner_text()

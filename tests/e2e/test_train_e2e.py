@@ -1,0 +1,59 @@
+"""Real browser: launch a tiny run from the Train page and watch it learn on the Runs page."""
+
+from __future__ import annotations
+
+import time
+
+from tests.e2e.conftest import assert_no_exception, wait_for_app
+
+
+def choose(page, label: str, option_text: str) -> None:
+    """Pick an option of the Streamlit selectbox labelled ``label``."""
+    page.get_by_role("combobox", name=label, exact=True).click()
+    page.get_by_role("option").filter(has_text=option_text).first.click()
+    wait_for_app(page)
+
+
+def fill_number(page, label: str, value: int) -> None:
+    field = page.get_by_label(label, exact=True)
+    field.fill(str(value))
+    field.press("Enter")
+    wait_for_app(page)
+
+
+def test_launch_watch_live_curve_until_completed(app_url, page, tmp_path):
+    started = time.monotonic()
+    page.goto(app_url)
+    wait_for_app(page)
+    page.get_by_role("heading", name="CNN Lab").wait_for()
+    first_page_s = time.monotonic() - started
+    page.screenshot(path=str(tmp_path / "home.png"))
+
+    page.goto(f"{app_url}/train")
+    wait_for_app(page)
+    choose(page, "Dataset", "fashion-mnist")
+    fill_number(page, "Training images (0 = dataset default)", 3000)
+    fill_number(page, "Validation images (0 = default: 1/6 held out)", 500)
+    fill_number(page, "Epochs", 2)
+    page.get_by_role("textbox", name="Run name").fill("e2e tiny run")
+    page.get_by_role("textbox", name="Run name").press("Enter")
+    wait_for_app(page)
+    page.get_by_role("button", name="Launch training").click()
+    page.get_by_text("queued — the background worker").wait_for(timeout=30_000)
+    page.screenshot(path=str(tmp_path / "train.png"), full_page=True)
+    page.get_by_text("Watch it learn on the Runs page").click()
+
+    # live progress while it runs, then a curve, then completed — without reloading the page
+    page.get_by_text("images/s").first.wait_for(timeout=90_000)
+    progress_seen = page.locator('[data-testid="stProgress"]').count() > 0
+    page.locator(".js-plotly-plot").first.wait_for(timeout=120_000)
+    curve_at = time.monotonic()
+    page.get_by_role("heading").filter(has_text="completed").wait_for(timeout=180_000)
+    page.screenshot(path=str(tmp_path / "runs.png"), full_page=True)
+    assert progress_seen or curve_at - started < 60
+    traces = page.evaluate("() => document.querySelector('.js-plotly-plot').data.length")
+    assert traces == 4  # train/val loss and accuracy
+    assert page.get_by_text("val accuracy").count() >= 1
+    assert_no_exception(page)
+    assert not page.console_errors, page.console_errors
+    print(f"time to first page {first_page_s:.1f}s")

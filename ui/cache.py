@@ -1,0 +1,33 @@
+"""Cached resources keyed so that a retrained checkpoint or changed data is never served stale."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import streamlit as st
+
+from cnn_core.config import TrainConfig
+from cnn_core.data import DatasetBundle, load_dataset
+from cnn_core.predict import Predictor
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _predictor(path: str, mtime_ns: int, size: int) -> Predictor:
+    return Predictor.from_checkpoint(path)
+
+
+def predictor(path: str | Path) -> Predictor:
+    """The Predictor of a checkpoint, reloaded whenever the file changes (mtime/size key)."""
+    stat = Path(path).stat()
+    return _predictor(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading dataset…")
+def _dataset(config_json: str) -> DatasetBundle:
+    return load_dataset(TrainConfig.from_dict(json.loads(config_json), strict=False))
+
+
+def dataset(config: TrainConfig) -> DatasetBundle:
+    """A loaded dataset bundle, shared across sessions (read-only use only)."""
+    return _dataset(config.resolved().to_json())

@@ -1,0 +1,56 @@
+"""Small reusable widgets: image grids, run labels and pickers, error display."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import streamlit as st
+import torch
+
+from cnn_core.errors import UserError
+
+STATUS_ICONS = {
+    "queued": "⏳",
+    "running": "🏃",
+    "completed": "✅",
+    "stopped": "⏹️",
+    "failed": "❌",
+    "interrupted": "⚠️",
+}
+ACTIVE = ("queued", "running")
+
+
+def to_display(image: torch.Tensor | np.ndarray) -> np.ndarray:
+    """A [C,H,W] or [H,W] tensor/array (uint8 or float 0-1) as an HxW(x3) uint8 array."""
+    a = image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else np.asarray(image)
+    if a.ndim == 3 and a.shape[0] in (1, 3):
+        a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
+    if a.dtype != np.uint8:
+        a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
+    return a
+
+
+def image_grid(
+    images: Sequence[Any], captions: Sequence[str] | None = None, columns: int = 8, width: int = 84
+) -> None:
+    """Images in rows of ``columns``, each with an optional caption."""
+    captions = list(captions) if captions is not None else [""] * len(images)
+    for start in range(0, len(images), columns):
+        cols = st.columns(columns)
+        for col, img, cap in zip(
+            cols, images[start : start + columns], captions[start : start + columns], strict=False
+        ):
+            col.image(to_display(img), caption=cap or None, width=width)
+
+
+def run_label(run: dict[str, Any]) -> str:
+    """``⏳ name · v1 · mnist · running`` — how a run is named everywhere in the UI."""
+    name = run.get("name") or run["id"]
+    return f"{STATUS_ICONS.get(run['status'], '')} {name} · {run['model']} · {run['dataset']} · {run['status']}"
+
+
+def show_user_error(exc: UserError) -> None:
+    """A clear message for a user error (no traceback)."""
+    st.error(str(exc), icon="🚫")
