@@ -13,8 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .errors import CheckpointError, UserError
 from .settings import resolve_within, runs_dir
 
@@ -51,6 +49,8 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": FORMAT, "version": VERSION, "saved_at": time.time(), **payload}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    import torch  # lazy: run ids and paths are used by light commands that never load torch
+
     try:
         with open(tmp, "wb") as fh:
             torch.save(data, fh)
@@ -68,6 +68,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    import torch
+
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt/truncated/unsafe files

@@ -21,9 +21,10 @@ from cnn_core.config import TrainConfig
 from cnn_core.errors import UserError
 from cnn_core.runs import api, ensure_worker
 from cnn_core.runs.store import FINISHED, RunStore
-from cnn_core.runs.worker import run_child, worker_pid
+from cnn_core.runs.worker import worker_pid
 from cnn_core.settings import runs_dir
 from cnn_core.trainer import HISTORY_KEYS, fit
+from tests.run_fixtures import run_here
 
 PROJECT = Path(__file__).resolve().parents[1]
 COMPARED = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
@@ -88,16 +89,6 @@ def stop_worker():
     if pid:
         os.kill(pid, signal.SIGTERM)
         wait_for(lambda: worker_pid() is None, 30, "the worker to exit")
-
-
-def run_here(run_id: str) -> int:
-    """Claim ``run_id`` and train it in this process, as a worker child would."""
-    assert RunStore().claim_next(os.getpid())["id"] == run_id
-    threads = torch.get_num_threads()
-    try:
-        return run_child(run_id, 1)
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.mark.slow

