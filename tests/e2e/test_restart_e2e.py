@@ -1,0 +1,85 @@
+"""Fault injection with real processes: SIGKILL the app mid-run and start it again — the run
+keeps training in its worker and the restarted app shows the same truth."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import PROJECT
+from tests.e2e.conftest import assert_no_exception, start_app, wait_for_app
+
+
+def progress(env: dict[str, str], run_id: str) -> dict:
+    out = subprocess.run(
+        [sys.executable, "-m", "cnn_core", "runs", "show", run_id, "--json"],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_app_killed_and_restarted_mid_run(app_env, page, tmp_path):
+    env = {**app_env, "CNN_LAB_RUNS_DIR": str(tmp_path / "runs")}
+    app, url = start_app(env, tmp_path / "app1.log")
+    try:
+        page.goto(url)
+        wait_for_app(page)
+        sub = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cnn_core",
+                "submit",
+                "--dataset",
+                "fashion-mnist",
+                "--epochs",
+                "3",
+                "--train-size",
+                "3000",
+                "--val-size",
+                "300",
+                "--name",
+                "survivor",
+                "--json",
+            ],
+            cwd=PROJECT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        run_id = json.loads(sub.stdout.strip().splitlines()[-1])["run_id"]
+        deadline = time.monotonic() + 90
+        while progress(env, run_id)["status"] != "running" and time.monotonic() < deadline:
+            time.sleep(0.5)
+        os.kill(app.pid, signal.SIGKILL)  # the app dies; the worker lives in its own session
+        app.wait(10)
+        before = progress(env, run_id)
+        time.sleep(3)
+        after = progress(env, run_id)
+        assert after["status"] in ("running", "completed")
+        assert (after["progress"]["epoch"], after["progress"]["step"]) != (
+            before["progress"]["epoch"],
+            before["progress"]["step"],
+        ) or after["status"] == "completed"
+
+        app, url = start_app(env, tmp_path / "app2.log")
+        page.goto(f"{url}/runs?run={run_id}")
+        wait_for_app(page)
+        page.get_by_role("heading").filter(has_text="survivor").wait_for(timeout=30_000)
+        page.get_by_role("heading").filter(has_text="completed").wait_for(timeout=180_000)
+        page.screenshot(path=str(Path(tmp_path) / "after-restart.png"), full_page=True)
+        assert_no_exception(page)
+        final = progress(env, run_id)
+        assert [m["epoch"] for m in final["metrics"]] == [1, 2, 3]
+    finally:
+        app.kill()
