@@ -90,3 +90,11 @@ def test_train_form_explains_a_bad_folder_next_to_the_widget(no_worker):
     at.button[0].click().run()
     assert any("does not exist" in e.value for e in at.error)
     assert api.list_runs() == []
+
+
+def test_sessions_do_not_share_widget_state():
+    first, second = finished_run(name="first run"), finished_run(name="second run")
+    a, b = open_page("pages/runs.py", {"run": first}), open_page("pages/runs.py", {"run": second})
+    a.run()
+    assert "first run" in a.subheader[0].value and "second run" in b.subheader[0].value
+    assert a.selectbox[0].value == first and b.selectbox[0].value == second
