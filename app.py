@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui.router import mark_routed
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="CNN Lab", page_icon="🧠", layout="wide")
@@ -14,9 +15,17 @@ PAGES = {
     "Experiment": [
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
         st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+        st.Page("pages/sweep.py", title="Sweep", icon=":material/tune:"),
+    ],
+    "Use": [
+        st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
+        st.Page("pages/faces.py", title="Faces", icon=":material/face:"),
+        st.Page("pages/explain.py", title="Explain", icon=":material/visibility:"),
     ],
 }
 
 page = st.navigation(PAGES)
 render_sidebar()
+mark_routed()
 page.run()

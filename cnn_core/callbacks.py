@@ -91,13 +91,14 @@ class EarlyStopping(Callback):
 
 
 class Checkpointer(Callback):
-    """Saves a resumable checkpoint to ``path`` after every epoch and when training stops."""
+    """Saves a resumable checkpoint to ``path`` after every epoch and when training stops
+    (the previous one is kept beside it, in case the newest is ever damaged)."""
 
     def __init__(self, path):
         self.path = path
 
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
-        state.save(self.path)
+        state.save(self.path, keep_previous=True)
 
     def on_stop(self, state: TrainState) -> None:
-        state.save(self.path)
+        state.save(self.path, keep_previous=True)

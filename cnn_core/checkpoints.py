@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from .settings import resolve_within, runs_dir
 FORMAT = "cnn-lab-checkpoint"
 VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pt"
+PREVIOUS_NAME = "checkpoint.prev.pt"  # the one before, kept in case the newest is damaged
 REQUIRED_KEYS = ("format", "version", "config", "class_names", "epoch", "history", "model_state")
 RUN_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{2,63}")
 
@@ -43,8 +45,11 @@ def run_dir(run_id: str, root: Path | None = None) -> Path:
     return resolve_within(root / validate_run_id(run_id), [root], "run folder")
 
 
-def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` atomically: a temp file in the same folder, fsync, then rename."""
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any], *, keep_previous: bool = False) -> Path:
+    """Write ``payload`` atomically: a temp file in the same folder, fsync, then rename.
+
+    With ``keep_previous`` the file being replaced stays as ``checkpoint.prev.pt`` beside it
+    (hard-linked first, so a valid ``path`` exists at every instant)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": FORMAT, "version": VERSION, "saved_at": time.time(), **payload}
@@ -56,11 +61,40 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
             torch.save(data, fh)
             fh.flush()
             os.fsync(fh.fileno())
+        if keep_previous and path.is_file():
+            _link_previous(path)
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise CheckpointError(f"could not write checkpoint {path}: {exc.strerror or exc}") from exc
     return path
+
+
+def _link_previous(path: Path) -> None:
+    prev_tmp = path.with_name(f".{PREVIOUS_NAME}.{os.getpid()}.tmp")
+    prev_tmp.unlink(missing_ok=True)
+    try:
+        os.link(path, prev_tmp)
+    except OSError:  # file systems without hard links
+        shutil.copy2(path, prev_tmp)
+    os.replace(prev_tmp, path.with_name(PREVIOUS_NAME))
+
+
+def load_resumable(folder: Path) -> tuple[dict[str, Any] | None, str]:
+    """The newest readable checkpoint of a run folder and a note when it had to fall back.
+
+    Returns (None, "") when the run has no checkpoint yet; raises CheckpointError when
+    checkpoints exist but none can be read."""
+    newest, previous = folder / CHECKPOINT_NAME, folder / PREVIOUS_NAME
+    if not newest.exists() and not previous.exists():
+        return None, ""
+    try:
+        return load_checkpoint(newest), ""
+    except CheckpointError as exc:
+        if not previous.is_file():
+            raise
+        data = load_checkpoint(previous)
+        return data, f"{exc}; resumed from the previous checkpoint (epoch {data['epoch']})"
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:

@@ -225,6 +225,31 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo_model(args: argparse.Namespace) -> int:
+    from .callbacks import ProgressBar
+    from .demo import DEMO_CHECKPOINT, build_demo_model
+
+    path = checkpoint_arg(args.out) if args.out else DEMO_CHECKPOINT
+    overrides = {"epochs": args.epochs} if args.epochs is not None else {}
+    out = build_demo_model(path, [] if args.json else [ProgressBar()], **overrides)
+    emit(
+        args,
+        out,
+        f"demo model: {out['val_accuracy']:.2%} on {out['val_size']} held-out digits, "
+        f"{out['bytes'] / 1e6:.2f} MB, {out['seconds']:.0f} s -> {out['path']}",
+    )
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import format_report, run_bench
+
+    log = (lambda message: None) if args.json else (lambda m: print(m, file=sys.stderr))
+    result = run_bench(quick=args.quick, log=log)
+    emit(args, result, format_report(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cnn_core", description="CNN Lab command line")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -257,9 +282,22 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=func)
 
+    p = sub.add_parser("demo-model", help="rebuild the shipped demo digits model")
+    p.add_argument("--out", help="checkpoint to write (default: checkpoints/demo/checkpoint.pt)")
+    p.add_argument("--epochs", type=int, help="override the recipe's epochs (for quick checks)")
+    p.add_argument("--json", action="store_true", help="print one JSON line instead of text")
+    p.set_defaults(func=cmd_demo_model)
+
+    p = sub.add_parser("bench", help="time the book's training pipeline against cnn_core's")
+    p.add_argument("--quick", action="store_true", help="small subsets (a quick check)")
+    p.add_argument("--json", action="store_true", help="print one JSON line instead of tables")
+    p.set_defaults(func=cmd_bench)
+
     from .runs.cli import add_commands
+    from .sweeps.cli import add_commands as add_sweep_commands
 
     add_commands(sub)
+    add_sweep_commands(sub)
     return parser
 
 

@@ -39,7 +39,7 @@ class TrainConfig:
     image_size: int | None = None
     threads: int = 0
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"
     name: str = ""
     tags: list[str] = field(default_factory=list)
 

@@ -12,7 +12,10 @@ from cnn_core.data.celeba import ATTRIBUTES, attribute_rates
 from cnn_core.errors import UserError
 from ui import cache
 from ui.charts import class_balance
+from ui.router import ensure_routed
 from ui.widgets import image_grid, show_user_error
+
+ensure_routed()
 
 st.title("Data")
 name = st.selectbox(

@@ -18,7 +18,10 @@ from cnn_core.models import conv_layers, feature_layers
 from cnn_core.predict import Predictor
 from ui import cache
 from ui import explain_widgets as xw
+from ui.router import ensure_routed
 from ui.widgets import show_user_error
+
+ensure_routed()
 
 DATASET, DRAWN, UPLOAD = "Dataset sample", "Drawn digit", "Upload an image"
 FAMILY_KIND = {"digits": "canvas", "faces": "face"}  # how an upload is prepared; else "dataset"

@@ -6,7 +6,10 @@ from cnn_core import runs
 from cnn_core.config import TrainConfig
 from cnn_core.data.sources import data_sources
 from cnn_core.errors import UserError
+from ui.router import ensure_routed
 from ui.widgets import run_label, show_user_error
+
+ensure_routed()
 
 QUICK_STARTS = {
     "Train the book's MNIST CNN": TrainConfig(

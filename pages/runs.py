@@ -9,7 +9,10 @@ import streamlit as st
 from cnn_core import runs
 from cnn_core.errors import UserError
 from ui.charts import learning_curves
+from ui.router import ensure_routed
 from ui.widgets import ACTIVE, STATUS_ICONS, run_label, show_user_error
+
+ensure_routed()
 
 st.title("Runs")
 all_runs = runs.list_runs()

@@ -10,6 +10,9 @@ from cnn_core.data.celeba import ATTRIBUTES
 from cnn_core.errors import ConfigError, UserError
 from cnn_core.models import MODELS, describe_model, model_names
 from cnn_core.settings import resolve_data_dir
+from ui.router import ensure_routed
+
+ensure_routed()
 
 GEOMETRY = {
     "digits": (1, 10),

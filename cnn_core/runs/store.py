@@ -66,7 +66,20 @@ def _v2(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX runs_by_status ON runs (status, created_at)")
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2]
+def _v3(conn: sqlite3.Connection) -> None:
+    """Cached evaluations of a run's checkpoint, one per split, removed with their run."""
+    conn.execute(
+        """CREATE TABLE evaluations (
+            run_id TEXT NOT NULL, split TEXT NOT NULL, checkpoint_mtime INTEGER NOT NULL,
+            created_at REAL NOT NULL, result TEXT NOT NULL, PRIMARY KEY (run_id, split))"""
+    )
+    conn.execute(
+        "CREATE TRIGGER evaluations_of_deleted_runs AFTER DELETE ON runs "
+        "BEGIN DELETE FROM evaluations WHERE run_id = OLD.id; END"
+    )
+
+
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 _COLUMN_NAMES = (
     "id name status config dataset_note created_at started_at finished_at worker_pid heartbeat_at "
@@ -281,6 +294,31 @@ class RunStore:
     def clear_metrics(self, run_id: str) -> None:
         with self.transaction() as conn:
             conn.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+
+    # ---- evaluations ------------------------------------------------------------------
+    def save_evaluation(
+        self, run_id: str, split: str, checkpoint_mtime: int, result: dict[str, Any]
+    ) -> None:
+        """Store (or replace) the evaluation of ``run_id``'s checkpoint on ``split``."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT INTO evaluations (run_id, split, checkpoint_mtime, created_at, result) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, split) DO UPDATE SET "
+                "checkpoint_mtime = excluded.checkpoint_mtime, created_at = excluded.created_at, "
+                "result = excluded.result",
+                (run_id, split, checkpoint_mtime, time.time(), json.dumps(result)),
+            )
+
+    def load_evaluation(self, run_id: str, split: str) -> dict[str, Any] | None:
+        """``{"checkpoint_mtime", "created_at", "result"}`` stored for (run, split), or None."""
+        rows = self.query(
+            "SELECT checkpoint_mtime, created_at, result FROM evaluations "
+            "WHERE run_id = ? AND split = ?",
+            (run_id, split),
+        )
+        if not rows:
+            return None
+        return {**dict(rows[0]), "result": json.loads(rows[0]["result"])}
 
 
 _SELECT = ", ".join(COLUMNS) + (

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
 from ..callbacks import Callback, Checkpointer
-from ..checkpoints import CHECKPOINT_NAME, load_checkpoint, new_run_id, run_dir
+from ..checkpoints import CHECKPOINT_NAME, load_resumable, new_run_id, run_dir
 from ..config import TrainConfig
 from ..errors import UserError
 from ..settings import PROJECT_ROOT, runs_dir
@@ -141,7 +141,11 @@ def train_run(
     from ..trainer import fit
 
     path = run_dir(run_id) / CHECKPOINT_NAME
-    resume = load_checkpoint(path) if path.is_file() else None
+    resume, note = load_resumable(path.parent)
+    if note:
+        notes = (store.get(run_id) or {}).get("notes") or ""
+        store.update(run_id, notes=f"{notes}\n{note}".strip())
+        _log(f"run {run_id}: {note}")
     if resume is None:
         store.clear_metrics(run_id)
     callbacks = [

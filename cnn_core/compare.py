@@ -1,0 +1,252 @@
+"""Compare runs: a summary table with the config fields that differ, histories with wall time,
+cached evaluations (confusion matrices, misclassified items) and a v1–v4 sweep on one dataset.
+
+Evaluations are stored in the run store keyed on (run, split) together with the checkpoint's
+modification time, so a checkpoint that was retrained or extended is evaluated again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import runs
+from .checkpoints import load_checkpoint
+from .config import TrainConfig
+from .data import DatasetBundle, dataset_info, load_dataset
+from .errors import UserError
+from .evaluation import evaluate_checkpoint
+from .models import describe_model, model_names
+from .runs.store import RunStore
+from .trainer import EvalResult
+
+# Config fields shown as table columns (name and tags are run metadata, not settings).
+CONFIG_FIELDS = tuple(
+    f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("name", "tags")
+)
+# The fields that decide which images a dataset bundle holds (see cnn_core.data loaders).
+DATA_FIELDS = (
+    "dataset",
+    "data_dir",
+    "attribute",
+    "seed",
+    "augment",
+    "balance",
+    "train_size",
+    "val_size",
+    "image_size",
+)
+
+
+@dataclass
+class RunEvaluation:
+    """A run's checkpoint evaluated on a split, with class names; ``cached`` if read back."""
+
+    run_id: str
+    requested_split: str
+    class_names: list[str]
+    result: EvalResult
+    cached: bool = False
+
+    @property
+    def fell_back(self) -> bool:
+        """True when the dataset had no test split and the validation split was used."""
+        return self.result.split != self.requested_split
+
+
+# ---- summary table --------------------------------------------------------------------------
+def data_config(config: dict[str, Any]) -> TrainConfig:
+    """A config with only the data fields of ``config``: runs that differ in model or
+    hyperparameters but read the same images share one loaded dataset."""
+    return TrainConfig.from_dict({k: config[k] for k in DATA_FIELDS if k in config}, strict=False)
+
+
+@functools.lru_cache(maxsize=64)
+def _checkpoint_geometry(path: str, mtime_ns: int) -> tuple[int, int, int]:
+    data = load_checkpoint(path)
+    return int(data["in_channels"]), int(data["image_size"]), len(data["class_names"])
+
+
+def model_geometry(run: dict[str, Any]) -> tuple[int, int, int] | None:
+    """(in_channels, image_size, num_classes) of a run's model: read from its checkpoint, else
+    derived from the dataset (None for image folders, whose classes are known once loaded)."""
+    if run["checkpoint"]:
+        path = Path(run["checkpoint"])
+        try:
+            return _checkpoint_geometry(str(path), path.stat().st_mtime_ns)
+        except (OSError, UserError):
+            pass  # replaced or unreadable right now: derive it instead
+    config = TrainConfig.from_dict(run["config"], strict=False).resolved()
+    family = dataset_info(config.dataset).family
+    if family == "digits":
+        return 1, 28, 10
+    if family == "faces":
+        return 3, int(config.image_size), 2
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def model_size(model: str, in_channels: int, image_size: int, num_classes: int) -> tuple[int, int]:
+    """(trainable parameters, FLOPs per image) of an architecture for one input geometry."""
+    desc = describe_model(model, in_channels, image_size, num_classes)
+    return desc["params"], desc["flops"]
+
+
+def summary_row(run: dict[str, Any]) -> dict[str, Any]:
+    """One table row: accuracies, cached test accuracy, size, speed and the config fields."""
+    history = runs.metrics(run["id"])
+    val = [m["val_accuracy"] for m in history if m.get("val_accuracy") is not None]
+    speeds = [m["images_per_s"] for m in history if m.get("images_per_s")]
+    geometry = model_geometry(run)
+    params, flops = model_size(run["model"], *geometry) if geometry else (None, None)
+    evaluation = cached_evaluation(run["id"])
+    row = {
+        "id": run["id"],
+        "name": run["name"] or run["id"],
+        "status": run["status"],
+        "epochs_done": len(history),
+        "best_val_accuracy": max(val) if val else None,
+        "final_val_accuracy": val[-1] if val else None,
+        "test_accuracy": evaluation.result.accuracy if evaluation else None,
+        "evaluated_on": evaluation.result.split if evaluation else None,
+        "params": params,
+        "flops": flops,
+        "train_seconds": sum(m.get("seconds") or 0.0 for m in history),
+        "images_per_s": sum(speeds) / len(speeds) if speeds else None,
+        "tags": ", ".join(run["tags"]),
+    }
+    row.update({k: run["config"].get(k) for k in CONFIG_FIELDS})
+    return row
+
+
+def summary_table(run_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per run, in the given order (a UserError for an unknown id)."""
+    return [summary_row(runs.get_run(run_id)) for run_id in run_ids]
+
+
+def differing_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The config columns whose values are not the same in every row (config order)."""
+    return [k for k in CONFIG_FIELDS if len({row.get(k) for row in rows}) > 1]
+
+
+# ---- histories ------------------------------------------------------------------------------
+def run_history(run_id: str) -> list[dict[str, Any]]:
+    """Per-epoch metrics (see ``runs.metrics``) plus ``elapsed_s``: wall-clock seconds from the
+    start of training to the end of each epoch (pauses before a resume included)."""
+    history = runs.metrics(run_id)
+    ends: dict[int, float] = {}
+    for row in RunStore().metric_rows(run_id):
+        ends[row["epoch"]] = max(ends.get(row["epoch"], 0.0), row["wall_time"])
+    if history:
+        start = ends[history[0]["epoch"]] - (history[0].get("seconds") or 0.0)
+        for m in history:
+            m["elapsed_s"] = ends[m["epoch"]] - start
+    return history
+
+
+def smooth(values: Sequence[float | None], weight: float) -> list[float | None]:
+    """Exponential moving average (TensorBoard-style; weight 0 = unchanged); None stays None."""
+    out: list[float | None] = []
+    last = None
+    for v in values:
+        if v is not None:
+            last = v if last is None else weight * last + (1 - weight) * v
+        out.append(None if v is None else last)
+    return out
+
+
+# ---- evaluation -----------------------------------------------------------------------------
+def _checkpoint_mtime(run: dict[str, Any]) -> int:
+    if not run["checkpoint"]:
+        raise UserError(
+            f"run {run['name'] or run['id']} has no checkpoint yet: it is written after the "
+            "first epoch"
+        )
+    try:
+        return Path(run["checkpoint"]).stat().st_mtime_ns
+    except FileNotFoundError:
+        raise UserError(f"the checkpoint of run {run['id']} was removed") from None
+
+
+def cached_evaluation(run_id: str, split: str = "test") -> RunEvaluation | None:
+    """The stored evaluation of the run's current checkpoint on ``split``, or None (none
+    stored, no checkpoint, or the checkpoint changed since)."""
+    run = runs.get_run(run_id)
+    if not run["checkpoint"]:
+        return None
+    entry = RunStore().load_evaluation(run_id, split)
+    if entry is None or entry["checkpoint_mtime"] != _checkpoint_mtime(run):
+        return None
+    stored = dict(entry["result"])
+    names = stored.pop("class_names")
+    return RunEvaluation(run_id, split, names, EvalResult(**stored), cached=True)
+
+
+def evaluate_run(
+    run_id: str, split: str = "test", *, data: DatasetBundle | None = None
+) -> RunEvaluation:
+    """Evaluate the run's checkpoint on ``split`` (test falls back to val when the dataset has
+    none), reusing the stored result while the checkpoint is unchanged. ``data`` is the run's
+    dataset if already loaded (see :func:`data_config`)."""
+    if split not in ("train", "val", "test"):
+        raise UserError(f"unknown split {split!r}; choose train, val or test")
+    cached = cached_evaluation(run_id, split)
+    if cached is not None:
+        return cached
+    run = runs.get_run(run_id)
+    mtime = _checkpoint_mtime(run)  # before reading: a newer checkpoint is never marked as seen
+    data = data or load_dataset(data_config(run["config"]))
+    result = evaluate_checkpoint(run["checkpoint"], split, data=data)
+    names = list(data.class_names)
+    stored = {**dataclasses.asdict(result), "class_names": names}
+    RunStore().save_evaluation(run_id, split, mtime, stored)
+    return RunEvaluation(run_id, split, names, result)
+
+
+def confusion_cells(result: EvalResult) -> list[tuple[int, int, int]]:
+    """Off-diagonal ``(true, predicted, count)`` cells with errors, most frequent first."""
+    cells = [
+        (t, p, n)
+        for t, row in enumerate(result.confusion)
+        for p, n in enumerate(row)
+        if t != p and n > 0
+    ]
+    return sorted(cells, key=lambda c: (-c[2], c[0], c[1]))
+
+
+def cell_indices(result: EvalResult, labels: Sequence[int], true: int, predicted: int) -> list[int]:
+    """Indices (into the evaluated split, whose ``labels`` are given) of the misclassified
+    items of class ``true`` predicted as ``predicted``."""
+    return [
+        i for i in result.misclassified if labels[i] == true and result.predicted[i] == predicted
+    ]
+
+
+# ---- sweep ----------------------------------------------------------------------------------
+def sweep_tag() -> str:
+    """A tag grouping one sweep, like ``compare-20261125-031500``."""
+    return time.strftime("compare-%Y%m%d-%H%M%S")
+
+
+def queue_architecture_sweep(
+    base_config: TrainConfig | dict[str, Any] | None = None, tag: str | None = None
+) -> list[str]:
+    """Queue one run per registered architecture with everything else taken from
+    ``base_config`` (data, seed, epochs, batch size, lr, sizes, …; defaults if None), all tagged
+    ``tag``. Returns the run ids in registry order (v1, v2, …)."""
+    if not isinstance(base_config, TrainConfig):
+        base_config = TrainConfig.from_dict(base_config or {}, strict=False)
+    tag = tag or sweep_tag()
+    return [
+        runs.submit(
+            dataclasses.replace(
+                base_config, model=model, name=f"{model} on {base_config.dataset}", tags=[tag]
+            )
+        )
+        for model in model_names()
+    ]

@@ -1,0 +1,292 @@
+"""Sweep: search hyperparameters and architectures with Optuna. Build the space (each setting
+fixed or searched), set the budget, launch a background sweep; then follow its best-so-far
+curve and trials, compare them in parallel coordinates and importances, train the best longer.
+``?sweep=<id>`` selects a sweep."""
+
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from optuna.visualization import plot_parallel_coordinate
+
+from cnn_core import sweeps
+from cnn_core.config import OPTIMIZERS, TrainConfig
+from cnn_core.data import DATASETS, dataset_names
+from cnn_core.errors import UserError
+from cnn_core.models import MODELS, model_names
+from ui.widgets import show_user_error
+
+STATE_ICONS = {"complete": "✅", "pruned": "✂️", "fail": "❌", "running": "🏃", "waiting": "⏳"}
+LIVE = ("created", "running", "stopping")
+BATCH_SIZES = [16, 32, 64, 128, 256]
+WEIGHT_DECAYS = [0.0, 1e-5, 1e-4, 1e-3, 1e-2]
+MARGIN = {"t": 30, "b": 10, "l": 10, "r": 10}
+
+
+# ---- the search space: one row per setting, fixed or searched ---------------------------------
+LABELS = {
+    "lr": "Learning rate",
+    "batch_size": "Batch size",
+    "weight_decay": "Weight decay",
+    "dropout": "Dropout",
+    "optimizer": "Optimizer",
+    "model": "Architecture",
+    "augment": "Augmentation",
+}
+CHOICES = {  # name: (options, searched by default, fixed default)
+    "batch_size": (BATCH_SIZES, [32, 64, 128], 64),
+    "weight_decay": (WEIGHT_DECAYS, WEIGHT_DECAYS[:4], 0.0),
+    "optimizer": (list(OPTIMIZERS), list(OPTIMIZERS), "adam"),
+    "model": (model_names(), model_names(), "v1"),
+}
+
+
+def setting(name: str, searched: bool, key: str) -> Any:
+    """The widget of one setting: its search spec when ``searched``, else its fixed value."""
+    if name in CHOICES:
+        options, default, value = CHOICES[name]
+        fmt = (lambda m: f"{m} — {MODELS[m].title}") if name == "model" else sweeps.value_text
+        if searched:
+            return {"choices": st.multiselect("choices", options, default, fmt, key=key)}
+        return st.selectbox("value", options, options.index(value), fmt, key=key)
+    if name == "lr" and searched:
+        c1, c2 = st.columns(2)
+        low = c1.number_input("from", 1e-6, 1.0, 1e-4, format="%.5f", key=f"{key}_low")
+        high = c2.number_input("to (log scale)", 1e-6, 1.0, 1e-2, format="%.5f", key=key)
+        return {"low": low, "high": high, "log": True}
+    if name == "lr":
+        return st.number_input("value", 1e-6, 1.0, 1e-3, format="%.5f", key=key)
+    if name == "dropout" and searched:
+        low, high = st.slider("range", 0.0, 0.9, (0.0, 0.6), 0.05, key=key)
+        return {"low": low, "high": high}
+    if name == "dropout":
+        return st.slider("value", 0.0, 0.9, 0.5, 0.05, key=key)
+    if searched:  # augmentation
+        st.caption("tries it off and on")
+        return {"choices": [False, True]}
+    return st.checkbox("on", key=key)
+
+
+def space_form() -> tuple[dict[str, Any], dict[str, Any]]:
+    """(search space, fixed values) from one row per searchable setting."""
+    space, fixed = {}, {}
+    for name, label in LABELS.items():
+        c1, c2 = st.columns([1, 3], vertical_alignment="center")
+        searched = c1.toggle(label, True, key=f"sw_on_{name}", help="on: search it; off: fix it")
+        with c2:
+            value = setting(name, searched, f"sw_{'space' if searched else 'fixed'}_{name}")
+        (space if searched else fixed)[name] = value
+    return space, fixed
+
+
+def launch(base: dict[str, Any], space: dict, budget: dict[str, Any]) -> None:
+    """Create the sweep and start its detached driver (which starts the worker)."""
+    try:
+        sweep_id = sweeps.create_sweep(TrainConfig.from_dict(base), space, **budget)
+        sweeps.start_sweep(sweep_id)
+    except UserError as exc:
+        show_user_error(exc)
+        return
+    st.session_state["sw_selected"] = sweep_id
+    st.success(f"Sweep {sweep_id} started — follow it below.")
+
+
+def new_sweep_form() -> None:
+    with st.expander("New sweep", icon=":material/tune:", expanded=not sweeps.list_sweeps()):
+        c = st.columns(4)
+        dataset = c[0].selectbox("Dataset", dataset_names(), key="sw_dataset")
+        base = {
+            "dataset": dataset,
+            "epochs": int(c[1].number_input("Epochs per trial", 1, 100, 2, key="sw_epochs")),
+            "train_size": int(c[2].number_input("Training images (0 = all)", 0, 10**7, 10_000))
+            or None,
+            "val_size": int(c[3].number_input("Validation images (0 = default)", 0, 10**6, 2000))
+            or None,
+        }
+        if DATASETS[dataset].family != "digits":
+            folder = st.text_input("Data folder", "celeba" if dataset == "celeba" else "")
+            base["data_dir"] = folder or None
+        st.caption("Search space — toggle a setting off to fix it.")
+        space, fixed = space_form()
+        c = st.columns(5)
+        budget = {
+            "trials": int(c[0].number_input("Trials", 1, 1000, 12, key="sw_trials")),
+            "timeout": c[1].number_input("Minutes (0 = no limit)", 0, 10_000, 0) * 60 or None,
+            "sampler": c[2].selectbox("Sampler", list(sweeps.SAMPLERS), key="sw_sampler"),
+            "pruner": c[3].selectbox("Pruner", list(sweeps.PRUNERS), key="sw_pruner"),
+            "parallel": int(c[4].number_input("Trials at once", 1, 4, 1, key="sw_parallel")),
+            "name": st.text_input("Sweep name", placeholder="optional", key="sw_name"),
+        }
+        if st.button("Launch sweep", type="primary", icon=":material/rocket_launch:"):
+            launch({**base, **fixed}, space, budget)
+
+
+# ---- a sweep's results ------------------------------------------------------------------------
+def best_so_far_chart(curve: list[dict[str, Any]]) -> go.Figure:
+    """Each complete trial's val accuracy and the best so far, by trial number."""
+    x = [p["number"] for p in curve]
+    fig = go.Figure(
+        [
+            go.Scatter(x=x, y=[p["value"] for p in curve], mode="markers", name="trial"),
+            go.Scatter(x=x, y=[p["best"] for p in curve], line_shape="hv", name="best so far"),
+        ]
+    )
+    fig.update_layout(height=300, margin=MARGIN, xaxis_title="trial", yaxis_title="val accuracy")
+    fig.update_xaxes(dtick=max(1, round(max(x, default=0) / 10)))
+    fig.update_yaxes(tickformat=".0%")
+    return fig
+
+
+def trials_table(trials: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per trial: state (pruned ones marked), accuracy, epochs, params, run."""
+    return pd.DataFrame(
+        {
+            "#": t["number"],
+            "state": f"{STATE_ICONS.get(t['state'], '')} {t['state']}"
+            + (" (by hand)" if t["stopped_by_hand"] else ""),
+            "val accuracy": t["value"],
+            "last epoch": list(t["values"].values())[-1] if t["values"] else None,
+            "epochs": len(t["values"]),
+            **{k: sweeps.value_text(v) for k, v in t["params"].items()},
+            "run": t["run_id"],
+            "error": t["error"] or "",
+        }
+        for t in trials
+    )
+
+
+@st.cache_data(max_entries=32, show_spinner="Computing parameter importances…")
+def importances(sweep_id: str, n_complete: int) -> tuple[dict[str, float], str | None]:
+    """fANOVA importances, recomputed only when another trial completes."""
+    return sweeps.param_importances(sweeps.load_study(sweep_id))
+
+
+def analysis(status: dict[str, Any]) -> None:
+    """Parallel coordinates and importances (from 2 complete trials on)."""
+    if status["counts"]["complete"] < 2:
+        st.caption("Parallel coordinates and importances appear after 2 complete trials.")
+        return
+    left, right = st.columns([3, 2])
+    fig = plot_parallel_coordinate(sweeps.load_study(status["id"]), target_name="val accuracy")
+    fig.update_layout(height=360, margin={"t": 60, "b": 20, "l": 60, "r": 60}, title=None)
+    left.plotly_chart(fig, key=f"sw-parcoords-{status['id']}")
+    found, note = importances(status["id"], status["counts"]["complete"])
+    if not found:
+        right.caption(f"Parameter importance {note}.")
+        return
+    bars = go.Figure(go.Bar(x=list(found.values()), y=list(found), orientation="h"))
+    bars.update_layout(
+        height=360, margin=MARGIN, title="parameter importance (fANOVA)", yaxis_autorange="reversed"
+    )
+    right.plotly_chart(bars, key=f"sw-importance-{status['id']}")
+
+
+def live(sweep_id: str, shown_status: str) -> None:
+    """Best-so-far curve and trials (a fragment refreshed every 2 s while the sweep runs)."""
+    status = sweeps.sweep_status(sweep_id, importances=False)
+    if status["status"] != shown_status:
+        st.rerun()  # redraw buttons and analysis
+    c, best = status["counts"], status["best"]
+    m = st.columns(4)
+    m[0].metric("best val accuracy", f"{best['value']:.2%}" if best else "—")
+    m[1].metric("trials", f"{sum(c.values()) - c['waiting']}/{status['budget']['trials']}")
+    m[2].metric("pruned", c["pruned"])
+    m[3].metric("failed", c["fail"])
+    if status["best_so_far"]:
+        st.plotly_chart(best_so_far_chart(status["best_so_far"]), key=f"sw-best-{sweep_id}")
+    if status["trials"]:
+        st.dataframe(trials_table(status["trials"]), hide_index=True)
+
+
+def act(fn, *args) -> Any:
+    """Call a sweep action; a UserError is shown instead of raised."""
+    try:
+        return fn(*args)
+    except UserError as exc:
+        show_user_error(exc)
+
+
+def stop_or_resume(status: dict[str, Any]) -> None:
+    if status["status"] in ("running", "created") and st.button("⏹️ Stop sweep"):
+        act(sweeps.stop_sweep, status["id"], 5.0)
+        st.rerun()
+    if status["status"] in ("stopped", "interrupted", "failed") and st.button("▶️ Resume sweep"):
+        act(sweeps.start_sweep, status["id"])
+        st.rerun()
+
+
+def best_panel(status: dict[str, Any]) -> None:
+    """The best trial, its parameters, and a button to train its config for longer."""
+    best = status["best"]
+    st.success(f"Best: trial {best['number']} with {best['value']:.2%} val accuracy.", icon="🏆")
+    c = st.columns([3, 1, 2], vertical_alignment="bottom")
+    c[0].markdown(" · ".join(f"**{k}** {sweeps.value_text(v)}" for k, v in best["params"].items()))
+    epochs = c[1].number_input("Epochs", 1, 1000, 10)
+    if c[2].button(f"Train it for {epochs} epochs", icon=":material/rocket_launch:") and (
+        run_id := act(sweeps.train_best_longer, status["id"], int(epochs))
+    ):
+        st.page_link("pages/runs.py", label=f"Run {run_id} queued", query_params={"run": run_id})
+
+
+def links(status: dict[str, Any]) -> None:
+    """Every trial's run on the Runs page, and all of them on Compare."""
+    trials = [t for t in status["trials"] if t["run_id"]]
+    with st.expander(f"Trial runs ({len(trials)})", icon=":material/monitoring:"):
+        if trials:
+            st.page_link(
+                "pages/compare.py",
+                label="Compare them all",
+                query_params={"runs": ",".join(t["run_id"] for t in trials)},
+            )
+        for t in trials:
+            value = f" · {t['value']:.2%}" if t["value"] is not None else ""
+            st.page_link(
+                "pages/runs.py",
+                label=f"{STATE_ICONS.get(t['state'], '')} trial {t['number']}{value} · run {t['run_id']}",
+                query_params={"run": t["run_id"]},
+            )
+
+
+def label(sweep: dict[str, Any]) -> str:
+    """``name · dataset · status · best 91.2%`` — a sweep in the picker."""
+    best = f" · best {sweep['best_value']:.2%}" if sweep["best_value"] is not None else ""
+    return f"{sweep['name'] or sweep['id']} · {sweep['dataset']} · {sweep['status']}{best}"
+
+
+st.title("Sweep")
+st.caption(
+    "Which architecture and hyperparameters work best? Optuna proposes configurations (TPE by "
+    "default), each trained as an ordinary background run; weak trials are pruned early."
+)
+new_sweep_form()
+all_sweeps = sweeps.list_sweeps()
+if not all_sweeps:
+    st.info("No sweeps yet: set up one above.")
+    st.stop()
+
+ids = [s["id"] for s in all_sweeps]
+wanted = st.session_state.pop("sw_selected", None) or st.query_params.get("sweep")
+by_id = {s["id"]: s for s in all_sweeps}
+sweep_id = st.selectbox(
+    "Sweep",
+    ids,
+    index=ids.index(wanted) if wanted in ids else 0,
+    format_func=lambda i: label(by_id[i]),
+)
+st.query_params["sweep"] = sweep_id
+status = sweeps.sweep_status(sweep_id, importances=False)
+st.subheader(f"{status['name'] or 'Sweep ' + sweep_id} — {status['status']}")
+st.caption(
+    f"{status['base_config']['dataset']} · {status['base_config']['epochs']} epochs per trial · "
+    f"{status['sampler']['name']} sampler · {status['pruner']['name']} pruner · searching "
+    f"{', '.join(status['space'])} · tag {status['tag']} · {status['elapsed_s'] or 0:.0f} s so far"
+)
+if status["error"]:
+    st.error(status["error"], icon="❌")
+stop_or_resume(status)
+st.fragment(live, run_every=2.0 if status["status"] in LIVE else None)(sweep_id, status["status"])
+if status["best"]:
+    best_panel(status)
+analysis(status)
+links(status)

@@ -1,0 +1,136 @@
+"""The bench (one real ``--quick`` run) and the speed defaults it justifies: channels_last, bf16
+autocast on CPUs with native bf16, fused Adam. No timed assertions: timings are noisy here."""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+
+import pytest
+import torch
+
+from cnn_core import bench, bench_book, trainer
+from cnn_core.cli import main
+from cnn_core.config import TrainConfig
+from cnn_core.models import create_model
+from tests.conftest import FASHION_DIR, SHARED_DATA, small_fashion_config
+from tests.test_trainer import stable
+
+
+@pytest.fixture(scope="module")
+def quick_result(tmp_path_factory):
+    """One ``run_bench(quick=True)`` with its caches and generated faces in temp folders."""
+    tmp = tmp_path_factory.mktemp("bench")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CNN_LAB_CACHE_DIR", str(tmp / "cache"))
+        mp.setenv("CNN_LAB_DATA_ROOTS", str(SHARED_DATA))
+        mp.setattr(tempfile, "tempdir", str(tmp))
+        yield bench.run_bench(quick=True)
+
+
+def positive(x) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x) and x > 0
+
+
+def test_quick_bench_reports_every_measurement(quick_result):
+    r = quick_result
+    expected = ["fashion-mnist", "faces"] if FASHION_DIR.is_dir() else ["faces"]
+    assert list(r["families"]) == expected
+    assert set(r["machine"]) >= {"torch", "cores", "device", "cpu_native_bf16", "precision_auto"}
+    for name, fam in r["families"].items():
+        assert fam["batch_size"] == (32 if name == "faces" else 64)  # the book's batch sizes
+        for key in ("book", "cnn_core"):
+            assert positive(fam[key]["images_per_s"]) and positive(fam[key]["ratio"])
+            assert 0 <= fam[key]["val_accuracy"] <= 1
+            assert len(fam[key]["val_accuracy_per_epoch"]) == fam["epochs"]
+        assert fam["book"]["ratio"] == 1.0
+        assert math.isfinite(fam["accuracy_delta_points"])
+    for name in (expected[0], "faces"):
+        rows = r["ladder"][name]
+        labels = [t for t, _ in bench.LADDER] + ["+ batch 256 (not the book's recipe)"]
+        assert [row["technique"] for row in rows] == labels  # no torch.compile in --quick
+        assert all(positive(row["images_per_s"]) and positive(row["ratio"]) for row in rows)
+        curve = r["batch_sizes"][name]
+        assert [row["batch_size"] for row in curve] == list(bench.QUICK.batch_sizes)
+        assert all(positive(row["images_per_s"]) for row in curve)
+    assert positive(r["canvas_latency"]["median_ms"]) and r["canvas_latency"]["runs"] > 0
+
+
+def test_cli_prints_the_tables_or_one_json_line(quick_result, monkeypatch, capsys):
+    monkeypatch.setattr(bench, "run_bench", lambda quick, log: quick_result)
+    assert main(["bench", "--quick", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["families"].keys() == quick_result["families"].keys()
+    assert main(["bench", "--quick"]) == 0
+    text = capsys.readouterr().out
+    for heading in ("Training on the same data", "switched on one after another", "per batch size"):
+        assert heading in text
+    assert "fused Adam" in text and "Canvas prediction" in text
+
+
+def test_synthetic_faces_are_deterministic_celeba_layout(tmp_path):
+    image, label = bench_book.face_image(3)
+    again, label_again = bench_book.face_image(3)
+    assert image.size == (178, 218) and label in (0, 1)
+    assert image.tobytes() == again.tobytes() and label == label_again
+    folder = bench_book.make_faces(tmp_path / "celeba", 10)
+    assert len(list((folder / "img_align_celeba").glob("*.jpg"))) == 10
+    assert (folder / "list_eval_partition.txt").read_text().split().count("1") == 2  # 20 % val
+
+
+def test_auto_precision_is_bf16_only_on_cpus_with_native_bf16(monkeypatch):
+    assert TrainConfig().precision == "auto"
+    for native in (True, False):
+        monkeypatch.setattr(trainer, "cpu_has_fast_bf16", lambda native=native: native)
+        assert trainer.resolve_precision("auto", "cpu") == ("bf16" if native else "fp32")
+        assert trainer.resolve_precision("auto", "cuda") == "fp32"
+        assert trainer.resolve_precision("fp32", "cpu") == "fp32"
+        assert trainer.resolve_precision("bf16", "cpu") == "bf16"
+
+
+def test_channels_last_and_bf16_give_the_same_numbers_as_fp32():
+    torch.manual_seed(0)
+    x = torch.rand(8, 3, 64, 64)
+    plain = create_model("v1", 3, 64, 2, dropout=0.0)
+    last = create_model("v1", 3, 64, 2, dropout=0.0).to(memory_format=torch.channels_last)
+    last.load_state_dict(plain.state_dict())
+    ref = plain(x)
+    out = last(x.contiguous(memory_format=torch.channels_last))
+    assert torch.allclose(ref, out, atol=1e-5)
+    ref.sum().backward()
+    out.sum().backward()
+    for p, q in zip(plain.parameters(), last.parameters(), strict=True):
+        assert torch.allclose(p.grad, q.grad, atol=1e-4, rtol=1e-3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        low = last(x.contiguous(memory_format=torch.channels_last))
+    assert low.dtype == torch.bfloat16
+    assert torch.allclose(low.float(), ref, atol=0.02 + 0.02 * ref.abs().max().item())
+
+
+def test_bf16_training_is_finite_and_close_to_fp32(fashion_small):
+    fp32 = fit_history(fashion_small, precision="fp32")
+    bf16 = fit_history(fashion_small, precision="bf16")
+    for m in (fp32, bf16):
+        assert all(math.isfinite(m[k]) for k in ("train_loss", "val_loss", "val_accuracy"))
+    assert bf16["train_loss"] == pytest.approx(fp32["train_loss"], rel=0.05)
+    assert abs(bf16["val_accuracy"] - fp32["val_accuracy"]) < 0.05  # 400 images: ±2.5 pt each
+
+
+def fit_history(data, **overrides):
+    return trainer.fit(small_fashion_config(**overrides), data=data).history[-1]
+
+
+def test_adam_and_adamw_use_the_fused_kernel_on_cpu():
+    params = list(create_model("v1").parameters())
+    for name in ("adam", "adamw"):
+        opt = trainer.make_optimizer(TrainConfig(optimizer=name), params)
+        assert opt.param_groups[0]["fused"] is True
+
+
+def test_taking_turns_gives_the_numbers_of_a_straight_fit(fashion_small):
+    family = bench_book.Family("fashion-mnist", fashion_small, None, None, small_fashion_config())
+    out: list = []
+    for _ in bench.core_run(family, 2, 7, out):  # pause and resume every 7 batches
+        pass
+    straight = trainer.fit(small_fashion_config(epochs=2), data=fashion_small).history
+    assert len(out) == 2 and stable(out) == stable(straight)

@@ -1,0 +1,122 @@
+"""AppTest for the Compare page: URL selection, config diff, CSV, evaluation and the gallery."""
+
+from __future__ import annotations
+
+import io
+from urllib.parse import parse_qs
+
+import pandas as pd
+import pytest
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+from streamlit.testing.v1 import AppTest
+
+from cnn_core import compare, runs
+from cnn_core.data import load_dataset
+from cnn_core.evaluation import evaluate_checkpoint
+from cnn_core.models import model_names
+from cnn_core.runs import api
+from tests.conftest import FASHION_DIR, PROJECT
+from tests.run_fixtures import finished_run
+from ui import compare_widgets
+
+
+def open_compare(query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=120)
+    at.query_params.update(query or {})
+    at.run()
+    at.switch_page("pages/compare.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.fixture
+def downloads(monkeypatch):
+    """Every file handed to a download button: ``[(data, mimetype, filename)]``."""
+    files = []
+    real = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, data, mimetype, kind, filename=None):
+        files.append((data, mimetype, filename))
+        return real(self, data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    return files
+
+
+def test_empty_store_and_bogus_ids_show_messages_not_tracebacks():
+    at = open_compare()
+    assert at.title[0].value == "Compare" and "No runs yet" in at.info[0].value
+    finished_run("only", train_size=200, val_size=100)
+    at = open_compare({"runs": "nope-123,../../etc"})
+    warning = " ".join(w.value for w in at.warning)
+    assert "nope-123" in warning and "../../etc" in warning
+    assert at.multiselect(key="cmp_runs").value == []
+    assert "Pick runs above" in at.info[0].value
+
+
+def test_sweep_button_queues_and_selects_the_four_architectures(monkeypatch, tmp_path):
+    for module in (api, runs):  # submit and the sidebar each start a worker for queued runs
+        monkeypatch.setattr(module, "ensure_worker", lambda *a, **k: None)
+    at = open_compare()
+    at.selectbox(key="cmp_sweep_dataset").select("fashion-mnist").run()
+    next(b for b in at.button if b.label == "Queue the sweep").click().run()
+    assert not at.exception and "Queued 4 runs tagged compare-" in at.success[0].value
+    queued = api.list_runs(status="queued")
+    assert sorted(r["model"] for r in queued) == model_names()
+    assert at.multiselect(key="cmp_runs").value == [r["id"] for r in reversed(queued)]
+    assert "No checkpoint yet" in at.warning[0].value  # queued runs: no evaluation possible
+    assert "No finished epoch yet" in " ".join(c.value for c in at.caption)
+    assert not (tmp_path / "runs" / "worker.log").exists()  # nothing was started
+
+
+@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")
+def test_selection_diff_csv_evaluation_and_gallery(downloads, monkeypatch):
+    a = finished_run("base", ["t1"])
+    b = finished_run("faster", lr=0.01)
+    at = open_compare({"runs": f"{a},{b},gone-1"})
+    assert at.multiselect(key="cmp_runs").value == [a, b]
+    assert at.query_params["runs"] == f"{a},{b}"
+    assert "gone-1" in at.warning[0].value
+
+    table = at.dataframe[0].value
+    assert list(table["id"]) == [a, b] and list(table["#"]) == [1, 2]
+    assert "settings that differ: lr." in " ".join(c.value for c in at.caption)
+    csv = next(data for data, mime, _ in downloads if mime == "text/csv")
+    csv = pd.read_csv(io.BytesIO(csv))
+    assert list(csv["id"]) == [a, b] and list(csv["lr"]) == [0.001, 0.01]
+    assert csv["best_val_accuracy"].tolist() == pytest.approx(
+        [api.metrics(i)[-1]["val_accuracy"] for i in (a, b)]
+    )
+
+    next(x for x in at.button if x.label == "Evaluate 2 runs on the test split").click().run()
+    assert not at.exception and not at.error
+    assert at.dataframe[0].value["test_accuracy"].notna().all()
+
+    at.selectbox(key="cmp_gallery_run").select(b).run()
+    cells = at.selectbox(key="cmp_cell")
+    cells.select_index(len(cells.options) - 1).run()  # the rarest confusion
+    true, predicted = at.selectbox(key="cmp_cell").value
+    reference = evaluate_checkpoint(api.get_run(b)["checkpoint"], "test")
+    labels = load_dataset(compare.data_config(api.get_run(b)["config"])).test.labels.tolist()
+    expected = [
+        i
+        for i in reference.misclassified
+        if (labels[i], reference.predicted[i]) == (true, predicted)
+    ]
+    shown = [int(img.captions[0].split()[0][1:]) for img in at.image]
+    assert shown == expected[:40] and expected
+    assert all(labels[i] == true and reference.predicted[i] == predicted for i in shown)
+
+    monkeypatch.setattr(compare_widgets, "EXPLAIN_PAGE", "pages/not-there-yet.py")
+    at.run()
+    assert "Explain page is part of the app" in " ".join(c.value for c in at.caption)
+    monkeypatch.setattr(compare_widgets, "EXPLAIN_PAGE", "pages/runs.py")  # any registered page
+    at.run()
+    links = [link.proto for link in at.get("page_link") if link.value == "Explain"]
+    assert [parse_qs(p.query_string) for p in links[:2]] == [
+        {"run": [b], "split": ["test"], "index": [str(i)]} for i in shown[:2]
+    ]
+
+    at.multiselect(key="cmp_runs").unselect(b).run()
+    assert not at.exception and at.query_params["runs"] == a

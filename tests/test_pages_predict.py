@@ -1,0 +1,175 @@
+"""Draw and Faces pages (AppTest) and their shared helpers: pickers, uploads, bad files, faces."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data as skdata
+from streamlit.testing.v1 import AppTest
+
+from cnn_core.config import TrainConfig
+from cnn_core.data.idx import load_mnist_sample
+from cnn_core.demo import DEMO_CONFIG, DEMO_LABEL
+from cnn_core.runs import api
+from tests.conftest import PROJECT
+from tests.data_fixtures import make_celeba
+from tests.image_corpus import (
+    BAD,
+    animated,
+    cmyk_jpeg,
+    encode,
+    palette_with_transparency,
+    sixteen_bit_png,
+)
+from tests.run_fixtures import finished_run, run_here
+from ui.predict_widgets import analyse_photo, heatmap_overlay
+
+ASTRONAUT = Image.fromarray(skdata.astronaut())
+ODD_BUT_VALID = {  # decodable: each must give an answer or "no face found", never an error
+    "animated-gif-renamed.png": animated("GIF"),
+    "animated.webp": animated("WEBP", lossless=True),
+    "cmyk.jpg": cmyk_jpeg(),
+    "16bit.png": sixteen_bit_png(),
+    "palette.png": palette_with_transparency(),
+    "alpha.png": encode(Image.new("RGBA", (64, 64), (9, 9, 9, 0)), "PNG"),
+    "large.png": encode(Image.new("RGB", (6000, 4000), (200, 180, 160)), "PNG"),
+}
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def upload(at: AppTest, key: str, files: list[tuple[str, bytes]]) -> AppTest:
+    at.file_uploader(key=key).set_value([(name, content, "image/png") for name, content in files])
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.fixture
+def face_run(isolated_dirs) -> str:
+    """A tiny v3 smile model trained for one epoch on a 60-image CelebA-layout fixture."""
+    make_celeba(isolated_dirs / "data", n=60)
+    config = TrainConfig(
+        dataset="celeba", model="v3", epochs=1, train_size=36, val_size=12, threads=1
+    )
+    run_id = api.submit(config, name="tiny smile", start_worker=False)
+    assert run_here(run_id) == 0
+    return run_id
+
+
+def digit_photo() -> tuple[bytes, int]:
+    """A held-out MNIST digit as a photo: dark ink on light paper, 5× larger."""
+    held_out = load_mnist_sample(DEMO_CONFIG.resolved()).val
+    image = Image.fromarray(255 - held_out.images[0, 0].numpy()).resize((140, 140), Image.BICUBIC)
+    return encode(image, "PNG"), int(held_out.labels[0])
+
+
+# ---- Draw ---------------------------------------------------------------------------------
+def test_draw_page_offers_the_demo_model_and_waits_for_a_drawing():
+    at = open_page("pages/draw.py")
+    assert at.selectbox(key="draw_model").options == [DEMO_LABEL]
+    assert "trained on the 5,000-digit offline MNIST sample" in at.markdown[0].value
+    assert any("Draw a digit on the pad" in i.value for i in at.info)
+    assert not at.metric and not at.error
+
+
+def test_draw_page_reads_a_photo_of_a_digit_and_rejects_bad_files():
+    at = open_page("pages/draw.py")
+    at.button_group(key="draw_source").set_value("Photo").run()
+    content, label = digit_photo()
+    upload(at, "draw_photo", [("digit.png", content)])
+    said = {m.label: m.value for m in at.metric}
+    assert said["The model says"] == str(label) and float(said["Confidence"][:-1]) > 50
+    assert any("Preprocessing + forward pass" in c.value for c in at.caption)
+    assert [i.captions[0] for i in at.image] == ["ink", "cropped", "20×20", "28×28"]
+    for name in ("text file", "bomb 30000x30000 header"):
+        upload(at, "draw_photo", [(f"{name}.png", BAD[name][0])])
+        assert BAD[name][1] in at.error[0].value and f"{name}.png" in at.error[0].value
+        assert not at.metric
+
+
+def test_pickers_keep_each_family_and_several_models_answer_side_by_side(face_run):
+    finished_run(name="tiny fashion")
+    at = open_page("pages/draw.py")
+    options = at.selectbox(key="draw_model").options
+    assert len(options) == 2 and "tiny fashion" in options[0] and options[1] == DEMO_LABEL
+    at.button_group(key="draw_source").set_value("Photo").run()
+    upload(at, "draw_photo", [("digit.png", digit_photo()[0])])
+    at.multiselect(key="draw_compare").set_value(options).run()
+    assert not at.exception and not at.error
+    assert len(at.get("plotly_chart")) == 3  # the main answer + one per chosen model
+    at.switch_page("pages/faces.py").run()
+    faces = at.selectbox(key="faces_model").options
+    assert len(faces) == 1 and "tiny smile" in faces[0]  # the digits run is not offered
+
+
+# ---- Faces --------------------------------------------------------------------------------
+def test_faces_page_finds_the_astronaut_and_reports_the_attribute(face_run):
+    at = open_page("pages/faces.py")
+    upload(at, "faces_upload", [("astronaut.png", encode(ASTRONAUT, "PNG"))])
+    assert not at.error and not at.warning
+    (metric,) = at.metric
+    assert metric.label == "Smiling" and 0 <= int(metric.value[:-1]) <= 100
+    captions = [i.captions[0] for i in at.image]
+    assert "face 1" in captions and "Grad-CAM: where it looked" in captions
+    at.toggle(key="faces_align").set_value(False).run()
+    assert "centre crop" in [i.captions[0] for i in at.image] and len(at.metric) == 1
+
+
+def test_faces_page_camera_photo(face_run):
+    at = open_page("pages/faces.py")
+    at.toggle(key="faces_camera").set_value(True).run()
+    at.camera_input(key="faces_shot").set_value(
+        ("shot.jpg", encode(ASTRONAUT, "JPEG"), "image/jpeg")
+    )
+    at.run()
+    assert not at.exception and not at.error and len(at.metric) == 1
+
+
+def test_faces_page_explains_every_bad_file_and_keeps_working():
+    at = open_page("pages/faces.py")
+    files = [(f"{name}.png", content) for name, (content, _) in BAD.items()]
+    upload(at, "faces_upload", files + list(ODD_BUT_VALID.items()))
+    errors = [e.value for e in at.error]
+    assert len(errors) == len(BAD)
+    for (name, (_, expected)), message in zip(BAD.items(), errors, strict=True):
+        assert message.startswith(f"{name}.png") and expected in message and "\n" not in message
+    assert len(at.warning) == len(ODD_BUT_VALID)  # "no face found", each with a manual crop
+    assert len(at.slider) == 1 + 2 * len(ODD_BUT_VALID)  # opacity + two crop sliders each
+
+
+def test_no_face_offers_a_manual_crop_that_is_classified(face_run):
+    at = open_page("pages/faces.py")
+    upload(at, "faces_upload", [("wall.png", encode(Image.new("RGB", (300, 200), "tan"), "PNG"))])
+    assert "No face found" in at.warning[0].value
+    horizontal = next(s for s in at.slider if s.label.startswith("Crop: left"))
+    assert horizontal.value == (68, 231)  # CelebA's 178:218 frame, centred
+    horizontal.set_value((10, 150)).run()
+    assert "your crop" in [i.captions[0] for i in at.image] and len(at.metric) == 1
+
+
+# ---- helpers ------------------------------------------------------------------------------
+def test_group_photo_gets_one_numbered_aligned_face_each():
+    group = Image.fromarray(np.hstack([skdata.astronaut(), skdata.astronaut()[:, ::-1]]))
+    result = analyse_photo(group, None)
+    assert result.mode == "aligned" and [a.title for a in result.answers] == ["face 1", "face 2"]
+    assert all(a.crop.size == (178, 218) and a.prediction is None for a in result.answers)
+    assert analyse_photo(Image.new("RGB", (178, 218)), None).mode == "as-is"
+
+
+def test_heatmap_overlay_blends_only_where_it_is_hot():
+    image = np.full((40, 40, 3), 100, np.uint8)
+    heat = np.zeros((8, 8), np.float32)
+    heat[:4, :4] = 1.0
+    out = heatmap_overlay(image, heat, 0.6)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert (out[-10:, -10:] == 100).all() and (out[:10, :10] != 100).any()
+    assert (heatmap_overlay(image, heat, 0.0) == image).all()

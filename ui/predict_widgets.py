@@ -1,0 +1,295 @@
+"""Shared parts of the Draw and Faces pages: model pickers, cached answers, face analysis, heatmaps.
+
+Answers are cached on (checkpoint version, SHA-1 of the input bytes, options), so a rerun
+with the same drawing or photo costs a dictionary look-up, not a forward pass.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+from matplotlib import colormaps
+from PIL import Image
+
+from cnn_core import runs
+from cnn_core.checkpoints import load_checkpoint
+from cnn_core.demo import DEMO_CHECKPOINT, DEMO_LABEL
+from cnn_core.errors import UserError
+from cnn_core.faces import Face, align_celeba, detect_faces, draw_faces, is_celeba_aligned
+from cnn_core.images import open_image
+from cnn_core.interpret import attribute
+from cnn_core.predict import Prediction, Predictor
+from cnn_core.preprocess import default_face_box
+from ui.cache import predictor
+from ui.charts import probability_bars
+from ui.widgets import run_label, show_user_error, to_display
+
+PHOTO_TYPES = ["png", "jpg", "jpeg", "webp"]  # what the uploaders accept
+SHOWN_SIDE = 900  # photos are shown (and cached) at most this many pixels a side
+HEAT_SIDE = 192  # side at which the model input and its Grad-CAM overlay are shown
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A checkpoint the pages can answer with: a finished run or the shipped demo model."""
+
+    label: str
+    path: str
+    model: str
+    dataset: str
+    in_channels: int
+    image_size: int
+    class_names: tuple[str, ...]
+    note: str = ""
+    val_accuracy: float | None = None
+
+
+def digest(data: bytes) -> str:
+    """The cache key of an input: SHA-1 of its bytes."""
+    return hashlib.sha1(data).hexdigest()
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _facts(path: str, mtime_ns: int) -> dict[str, Any]:
+    """What a checkpoint needs for the pickers (loaded once per checkpoint version)."""
+    data = load_checkpoint(path)
+    history = data["history"]
+    return {
+        "in_channels": data["in_channels"],
+        "image_size": data["image_size"],
+        "class_names": tuple(data["class_names"]),
+        "note": data.get("dataset_note", ""),
+        "val_accuracy": history[-1]["val_accuracy"] if history else None,
+    }
+
+
+def _choice(
+    label: str, path: str | Path, family: str, config: dict[str, Any]
+) -> ModelChoice | None:
+    """A ModelChoice when the checkpoint is readable and fits ``family``, else None."""
+    try:
+        facts = _facts(str(path), Path(path).stat().st_mtime_ns)
+    except (UserError, OSError):
+        return None
+    model, dataset = config.get("model", "?"), config.get("dataset", "?")
+    choice = ModelChoice(label, str(path), model, dataset, **facts)
+    if family == "digits":
+        fits = (choice.in_channels, choice.image_size) == (1, 28)  # Predictor.accepts_digits
+    else:
+        fits = choice.in_channels == 3  # face models see colour photos
+    return choice if fits else None
+
+
+def model_choices(family: str) -> list[ModelChoice]:
+    """Finished runs whose checkpoint fits ``family`` ("digits": 1×28×28, "faces": 3 channels),
+    newest first; for digits the shipped demo model too (first when there is no digit run)."""
+    found = [
+        _choice(run_label(r), r["checkpoint"], family, r["config"])
+        for r in runs.list_runs(status="completed")
+        if r["checkpoint"]
+    ]
+    found = [c for c in found if c is not None]
+    if family == "digits" and DEMO_CHECKPOINT.is_file():
+        demo = _choice(DEMO_LABEL, DEMO_CHECKPOINT, family, {"model": "v3", "dataset": "mnist"})
+        found += [demo] if demo else []
+    return found
+
+
+def pick_model(choices: list[ModelChoice], key: str) -> ModelChoice:
+    """A "Model" selectbox over ``choices`` (not empty) keeping its choice across reruns."""
+    by_label = {c.label: c for c in choices}
+    return by_label[st.selectbox("Model", list(by_label), key=key)]
+
+
+def load_predictor(choice: ModelChoice) -> Predictor | None:
+    """The cached Predictor of ``choice``, or None after showing why it cannot be loaded."""
+    try:
+        return predictor(choice.path)
+    except (UserError, OSError) as exc:
+        show_user_error(exc if isinstance(exc, UserError) else UserError(f"{choice.label}: {exc}"))
+        return None
+
+
+def describe_choice(choice: ModelChoice) -> str:
+    """``**label** is answering: v3, trained on … · 98.2% on held-out images``."""
+    note = choice.note.split(" — ")[0]  # without the fallback's where-to-put-the-files advice
+    trained = note if note.startswith("trained on") else f"trained on {choice.dataset}"
+    if note and note != trained:
+        trained += f" ({note})"
+    accuracy = f" · {choice.val_accuracy:.1%} on held-out images" if choice.val_accuracy else ""
+    return f"**{choice.label}** is answering: {choice.model}, {trained}{accuracy}."
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _answer(path: str, mtime_ns: int, key: str, name: str, kind: str, _data: bytes) -> Prediction:
+    """Decode and predict; ``key`` (the digest of ``_data``) stands for the bytes in the cache key."""
+    return predictor(path).predict(open_image(_data, name=name), kind=kind)
+
+
+def answer(
+    choice: ModelChoice, data: bytes, kind: str, name: str = "the drawing"
+) -> Prediction | None:
+    """``choice``'s cached answer for image file ``data``; None after showing a UserError."""
+    try:
+        return _answer(
+            choice.path, Path(choice.path).stat().st_mtime_ns, digest(data), name, kind, data
+        )
+    except UserError as exc:
+        show_user_error(exc)
+    except OSError as exc:
+        show_user_error(UserError(f"{choice.label}: checkpoint unavailable ({exc.strerror})"))
+    return None
+
+
+def probability_chart(
+    class_names: Sequence[str], probs: Sequence[float], key: str, title: str = ""
+) -> None:
+    """:func:`ui.charts.probability_bars` with class names kept as categories ("0"-"9" too)."""
+    fig = probability_bars(class_names, probs, title=title).update_yaxes(type="category")
+    st.plotly_chart(fig, key=key, config={"displayModeBar": False})
+
+
+def heatmap_overlay(image: np.ndarray, heat: np.ndarray, opacity: float) -> np.ndarray:
+    """``image`` (H×W×3 uint8) with ``heat`` (any size, larger = hotter) blended on top in
+    the jet colour map; each pixel's blend weight is ``opacity`` × its normalised heat."""
+    h, w = image.shape[:2]
+    heat = np.asarray(Image.fromarray(np.asarray(heat, np.float32)).resize((w, h), Image.BILINEAR))
+    heat = np.nan_to_num(heat - heat.min())
+    heat = heat / heat.max() if heat.max() > 0 else heat
+    colours = colormaps["jet"](heat)[..., :3] * 255.0
+    alpha = (opacity * heat)[..., None]
+    return np.clip(image * (1 - alpha) + colours * alpha, 0, 255).round().astype(np.uint8)
+
+
+@dataclass
+class FaceAnswer:
+    """One face (or crop) of a photo: what was cut out, what the model saw, what it said."""
+
+    title: str
+    crop: Image.Image
+    model_input: np.ndarray | None = None  # S×S×3 uint8
+    prediction: Prediction | None = None
+    heat: np.ndarray | None = None  # Grad-CAM map at the model input size
+
+
+@dataclass
+class PhotoAnalysis:
+    """A photo with its numbered boxes and one answer per face; ``mode`` says how faces were
+    chosen: "aligned", "centre" (alignment off), "manual", "as-is" (already CelebA) or
+    "no-face" (nothing detected: offer the manual crop)."""
+
+    mode: str
+    shown: Image.Image
+    size: tuple[int, int]  # of the photo (``shown`` may be smaller)
+    answers: list[FaceAnswer] = field(default_factory=list)
+
+
+def _face_answer(
+    title: str, image: Image.Image, model: Predictor | None, box: tuple[int, int, int, int] | None
+) -> FaceAnswer:
+    """The answer for ``box`` of ``image`` (None: its default CelebA-shaped centre box)."""
+    crop = image.crop(box) if box else image.crop(default_face_box(*image.size))
+    if model is None:
+        return FaceAnswer(title, crop)
+    x, _ = model.prepare(image, "face", crop_box=box)
+    probs = model.predict_tensor(x)[0].tolist()
+    best = int(np.argmax(probs))
+    heat = attribute(model, x, "gradcam").map
+    return FaceAnswer(
+        title, crop, to_display(x[0]), Prediction(best, model.class_names[best], probs), heat
+    )
+
+
+def _boxed(image: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
+    """``image`` with ``box`` (left, top, right, bottom) drawn and numbered 1."""
+    left, top, right, bottom = box
+    return draw_faces(image, [Face((left, top, right - left, bottom - top))])
+
+
+def analyse_photo(
+    image: Image.Image,
+    model: Predictor | None,
+    *,
+    align: bool = True,
+    crop_box: tuple[int, int, int, int] | None = None,
+) -> PhotoAnalysis:
+    """Find, crop and classify the faces of a decoded photo (the Faces page, per file).
+
+    ``crop_box`` = a manual crop; else ``align`` detects faces and aligns each like CelebA,
+    or, off, takes the plain centre crop. A 178×218 image is taken as already aligned.
+    """
+    rgb = image.convert("RGB")
+    if model is not None:  # a private network: Grad-CAM's hooks must not see (or be seen by)
+        model = copy.copy(model)  # another session's pass through the shared cached model
+        model.model = copy.deepcopy(model.model)
+    if crop_box is not None:
+        box = tuple(int(v) for v in crop_box)
+        mode, shown, answers = (
+            "manual",
+            _boxed(rgb, box),
+            [_face_answer("your crop", rgb, model, box)],
+        )
+    elif is_celeba_aligned(rgb):
+        mode, shown, answers = "as-is", rgb, [_face_answer("as uploaded", rgb, model, None)]
+    elif not align:
+        shown = _boxed(rgb, default_face_box(*rgb.size))
+        mode, answers = "centre", [_face_answer("centre crop", rgb, model, None)]
+    else:
+        faces = detect_faces(rgb)
+        crops = [align_celeba(rgb, face) for face in faces]
+        mode, shown = ("aligned" if faces else "no-face"), draw_faces(rgb, faces)
+        answers = [_face_answer(f"face {i}", c, model, None) for i, c in enumerate(crops, start=1)]
+    result = PhotoAnalysis(mode, shown, rgb.size, answers)
+    result.shown.thumbnail((SHOWN_SIDE, SHOWN_SIDE))
+    return result
+
+
+@st.cache_data(max_entries=32, show_spinner="Looking for faces…")
+def _analysis(
+    key: str,
+    name: str,
+    path: str | None,
+    mtime_ns: int,
+    align: bool,
+    crop_box: tuple[int, int, int, int] | None,
+    _data: bytes,
+) -> PhotoAnalysis:
+    """Decode and analyse; ``key`` (the digest of ``_data``) stands for the bytes in the cache key."""
+    image = open_image(_data, name=name)
+    return analyse_photo(image, predictor(path) if path else None, align=align, crop_box=crop_box)
+
+
+def photo_analysis(
+    data: bytes,
+    name: str,
+    choice: ModelChoice | None,
+    *,
+    align: bool = True,
+    crop_box: tuple[int, int, int, int] | None = None,
+) -> PhotoAnalysis:
+    """:func:`analyse_photo` of image file ``data`` (decoded safely, UserError if it is not a
+    usable image), cached on (its digest, the checkpoint version, the options)."""
+    try:
+        mtime_ns = Path(choice.path).stat().st_mtime_ns if choice else 0
+    except OSError as exc:
+        raise UserError(f"{choice.label}: checkpoint unavailable ({exc.strerror})") from None
+    path = choice.path if choice else None
+    return _analysis(digest(data), name, path, mtime_ns, align, crop_box, data)
+
+
+def crop_sliders(size: tuple[int, int], key: str) -> tuple[int, int, int, int]:
+    """Two range sliders for a manual crop box, starting at the default CelebA-shaped box."""
+    width, height = size
+    left, top, right, bottom = default_face_box(width, height)
+    cols = st.columns(2)
+    x0, x1 = cols[0].slider("Crop: left – right", 0, width, (left, right), key=f"{key}-x")
+    y0, y1 = cols[1].slider("Crop: top – bottom", 0, height, (top, bottom), key=f"{key}-y")
+    x0, y0 = min(x0, width - 1), min(y0, height - 1)  # at least one pixel either way
+    return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
