@@ -15,7 +15,10 @@ from cnn_core.config import OPTIMIZERS, TrainConfig
 from cnn_core.data import DATASETS, dataset_names
 from cnn_core.errors import UserError
 from cnn_core.models import MODELS, model_names
+from ui.router import ensure_routed
 from ui.widgets import show_user_error
+
+ensure_routed()
 
 STATE_ICONS = {"complete": "✅", "pruned": "✂️", "fail": "❌", "running": "🏃", "waiting": "⏳"}
 LIVE = ("created", "running", "stopping")
