@@ -45,7 +45,9 @@ def run_dir(run_id: str, root: Path | None = None) -> Path:
     return resolve_within(root / validate_run_id(run_id), [root], "run folder")
 
 
-def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any], *, keep_previous: bool = False) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike, payload: dict[str, Any], *, keep_previous: bool = False
+) -> Path:
     """Write ``payload`` atomically: a temp file in the same folder, fsync, then rename.
 
     With ``keep_previous`` the file being replaced stays as ``checkpoint.prev.pt`` beside it

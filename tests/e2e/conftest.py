@@ -167,7 +167,9 @@ def page(browser):
 
 def wait_for_app(page, timeout: float = 60_000) -> None:
     """Wait until Streamlit has finished running the script (``stApp`` reports notRunning)."""
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout)
+    page.wait_for_selector(
+        '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout
+    )
 
 
 def assert_no_exception(page) -> None:
