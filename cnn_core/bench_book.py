@@ -171,8 +171,8 @@ class CelebAFiles(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.names)
 
-    def __getitem__(self, index: int):
-        X = Image.open(os.path.join(self.image_dir, self.names[index]))  # noqa: N806 (torchvision's)
+    def __getitem__(self, index: int):  # torchvision's code, its names
+        X = Image.open(os.path.join(self.image_dir, self.names[index]))  # noqa: N806
         return self.transform(X), self.labels[index]
 
 

@@ -5,21 +5,17 @@ augmentation, dropout) is derived from (seed, epoch, batch), so a run stopped at
 batch and resumed from its checkpoint gives exactly the numbers of an uninterrupted run.
 The trainer does no I/O policy of its own: saving is a callback (``Checkpointer``).
 
-Speed (measured side by side against the book's pipeline by ``python -m cnn_core bench``):
-images are decoded once into uint8 tensors and indexed directly (no DataLoader), transforms
-run on whole batches, threads are set explicitly, CPU models run ``channels_last``, Adam/AdamW
-use the fused kernel, and ``precision="auto"`` means bf16 autocast on CPUs with native bf16
-(AVX512-BF16 or AMX), fp32 elsewhere. On CUDA, batches go through pinned memory.
+Speed: images are decoded once into uint8 tensors and indexed directly (no DataLoader),
+transforms run on whole batches, threads are set explicitly; :mod:`cnn_core.speed` holds the
+rest (memory format, precision policy, fused Adam, dropout masks, pinned memory).
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -31,6 +27,7 @@ from .data import DatasetBundle, ImageSet, load_dataset
 from .data.base import BatchTransform
 from .errors import CheckpointError, ConfigError
 from .models import create_model
+from .speed import autocast, fused, prepare_model, to_device
 
 HISTORY_KEYS = (
     "epoch",
@@ -43,7 +40,6 @@ HISTORY_KEYS = (
     "images_per_s",
 )
 RESUMABLE_CHANGES = {"epochs", "name", "tags", "threads", "device"}
-BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bf16 arithmetic
 
 
 def pick_device(name: str) -> torch.device:
@@ -68,49 +64,14 @@ def set_threads(threads: int) -> int:
     return n
 
 
-@functools.lru_cache(maxsize=1)
-def cpu_has_fast_bf16() -> bool:
-    """True when oneDNN is available and the CPU has native bf16 arithmetic (AVX512-BF16/AMX)."""
-    if not torch.backends.mkldnn.is_available():
-        return False
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace").split()
-    except OSError:  # not Linux: no cheap way to know, stay with fp32
-        return False
-    return any(flag in cpuinfo for flag in BF16_CPU_FLAGS)
-
-
-def resolve_precision(precision: str, device: torch.device | str) -> str:
-    """``fp32`` or ``bf16``: ``auto`` is bf16 on a CPU with native bf16 (faster there at equal
-    accuracy, see ``bench``) and fp32 everywhere else (GPUs, MPS, older CPUs)."""
-    if precision != "auto":
-        return precision
-    return "bf16" if torch.device(device).type == "cpu" and cpu_has_fast_bf16() else "fp32"
-
-
-def memory_format(device: torch.device | str) -> torch.memory_format:
-    """``channels_last`` on CPU (oneDNN's native layout: faster there), contiguous elsewhere."""
-    cpu = torch.device(device).type == "cpu"
-    return torch.channels_last if cpu else torch.contiguous_format
-
-
-def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """A batch on ``device`` in its memory format (CUDA: pinned host memory, non-blocking copy)."""
-    if device.type == "cuda":
-        x = x.pin_memory()
-    x = x.to(device, non_blocking=True)
-    return x.contiguous(memory_format=memory_format(device)) if x.ndim == 4 else x
-
-
 def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
     """The configured optimizer; Adam/AdamW use the fused kernel on CPU and CUDA (same maths)."""
     params = list(params)
-    fused = (bool(params) and all(p.device.type in ("cpu", "cuda") for p in params)) or None
     common = {"lr": config.lr, "weight_decay": config.weight_decay}
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, **common, fused=fused)
+        return torch.optim.Adam(params, **common, fused=fused(params))
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, **common, fused=fused)
+        return torch.optim.AdamW(params, **common, fused=fused(params))
     return torch.optim.SGD(params, momentum=0.9, **common)
 
 
@@ -211,12 +172,6 @@ class FitResult:
         return self.state.history
 
 
-def _autocast(precision: str, device: torch.device):
-    """bf16 autocast when ``precision`` resolves to bf16 on ``device``, else a no-op context."""
-    enabled = resolve_precision(precision, device) == "bf16"
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
-
-
 def _check_resume(config: TrainConfig, checkpoint: dict[str, Any]) -> None:
     saved = TrainConfig.from_dict(checkpoint["config"], strict=False).to_dict()
     diff = sorted(
@@ -241,7 +196,7 @@ def build_state(
     model = create_model(
         config.model, data.in_channels, data.image_size, data.num_classes, dropout=config.dropout
     )
-    model.to(device, memory_format=memory_format(device))
+    model = prepare_model(model, device)
     optimizer = make_optimizer(config, model.parameters())
     state = TrainState(config, data, model, optimizer, device)
     if checkpoint is not None:
@@ -256,7 +211,7 @@ def build_state(
 
 def _train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     state.optimizer.zero_grad(set_to_none=True)
-    with _autocast(state.config.precision, state.device):
+    with autocast(state.config.precision, state.device):
         logits = state.model(x)
     loss = _loss_value(loss_fn, logits, y)
     loss.backward()
@@ -412,7 +367,7 @@ def evaluate(
     for start in range(0, len(split), batch_size):
         x = to_device(transform.eval(split.images[start : start + batch_size]), device)
         y = to_device(split.labels[start : start + batch_size], device)
-        with _autocast(config.precision if config else "auto", device):
+        with autocast(config.precision if config else "auto", device):
             logits = model(x)
         total_loss += _loss_value(loss_fn, logits, y).item() * len(y)
         probs = probabilities(logits)

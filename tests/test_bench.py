@@ -10,7 +10,7 @@ import tempfile
 import pytest
 import torch
 
-from cnn_core import bench, bench_book, trainer
+from cnn_core import bench, bench_book, speed, trainer
 from cnn_core.cli import main
 from cnn_core.config import TrainConfig
 from cnn_core.models import create_model
@@ -48,13 +48,15 @@ def test_quick_bench_reports_every_measurement(quick_result):
         assert math.isfinite(fam["accuracy_delta_points"])
     for name in (expected[0], "faces"):
         rows = r["ladder"][name]
-        labels = [t for t, _ in bench.LADDER] + ["+ batch 256 (not the book's recipe)"]
-        assert [row["technique"] for row in rows] == labels  # no torch.compile in --quick
+        extras = [t for t, extra in bench.EXTRA if "compile" not in extra]  # not in --quick
+        assert [row["technique"] for row in rows] == [t for t, _ in bench.LADDER] + extras
         assert all(positive(row["images_per_s"]) and positive(row["ratio"]) for row in rows)
         curve = r["batch_sizes"][name]
         assert [row["batch_size"] for row in curve] == list(bench.QUICK.batch_sizes)
         assert all(positive(row["images_per_s"]) for row in curve)
     assert positive(r["canvas_latency"]["median_ms"]) and r["canvas_latency"]["runs"] > 0
+    assert len(r["goals"]) == len(expected) + 1
+    assert all(isinstance(g["met"], bool) and g["measured"] for g in r["goals"])
 
 
 def test_cli_prints_the_tables_or_one_json_line(quick_result, monkeypatch, capsys):
@@ -63,7 +65,8 @@ def test_cli_prints_the_tables_or_one_json_line(quick_result, monkeypatch, capsy
     assert json.loads(capsys.readouterr().out)["families"].keys() == quick_result["families"].keys()
     assert main(["bench", "--quick"]) == 0
     text = capsys.readouterr().out
-    for heading in ("Training on the same data", "switched on one after another", "per batch size"):
+    headings = ("Training on the same data", "one after another", "per batch size", "Goals")
+    for heading in headings:
         assert heading in text
     assert "fused Adam" in text and "Canvas prediction" in text
 
@@ -81,11 +84,11 @@ def test_synthetic_faces_are_deterministic_celeba_layout(tmp_path):
 def test_auto_precision_is_bf16_only_on_cpus_with_native_bf16(monkeypatch):
     assert TrainConfig().precision == "auto"
     for native in (True, False):
-        monkeypatch.setattr(trainer, "cpu_has_fast_bf16", lambda native=native: native)
-        assert trainer.resolve_precision("auto", "cpu") == ("bf16" if native else "fp32")
-        assert trainer.resolve_precision("auto", "cuda") == "fp32"
-        assert trainer.resolve_precision("fp32", "cpu") == "fp32"
-        assert trainer.resolve_precision("bf16", "cpu") == "bf16"
+        monkeypatch.setattr(speed, "cpu_has_fast_bf16", lambda native=native: native)
+        assert speed.resolve_precision("auto", "cpu") == ("bf16" if native else "fp32")
+        assert speed.resolve_precision("auto", "cuda") == "fp32"
+        assert speed.resolve_precision("fp32", "cpu") == "fp32"
+        assert speed.resolve_precision("bf16", "cpu") == "bf16"
 
 
 def test_channels_last_and_bf16_give_the_same_numbers_as_fp32():
@@ -134,3 +137,28 @@ def test_taking_turns_gives_the_numbers_of_a_straight_fit(fashion_small):
         pass
     straight = trainer.fit(small_fashion_config(epochs=2), data=fashion_small).history
     assert len(out) == 2 and stable(out) == stable(straight)
+
+
+def test_rand_dropout_is_dropout_with_a_faster_mask():
+    drop = speed.RandDropout(0.3)
+    x = torch.ones(200, 500)
+    torch.manual_seed(4)
+    y = drop(x)
+    torch.manual_seed(4)
+    assert torch.equal(y, drop(x))  # the seeded global generator decides the mask
+    assert y.unique().tolist() == [0.0, pytest.approx(1 / 0.7)]
+    assert abs((y > 0).float().mean().item() - 0.7) < 0.01
+    assert torch.equal(drop.eval()(x), x)
+
+
+def test_rand_dropout_replaces_dropout_layers_and_keeps_the_state_dict():
+    model = create_model("v1", 3, 64, 2)
+    keys = list(model.state_dict())
+    speed.use_rand_dropout(model)
+    drops = [type(m) for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert drops == [speed.RandDropout] * 2 and list(model.state_dict()) == keys
+
+
+def test_cpu_models_train_channels_last(fashion_small):
+    model = trainer.fit(small_fashion_config(), data=fashion_small).state.model
+    assert model.conv2.weight.is_contiguous(memory_format=torch.channels_last)

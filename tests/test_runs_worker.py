@@ -41,8 +41,9 @@ def config(**overrides) -> TrainConfig:
 SMALL_ARGS = shlex.split(
     "--dataset fashion-mnist --epochs 1 --train-size 400 --val-size 200 --threads 1"
 )
-# 19 batches an epoch: long enough to stop or kill mid-epoch
-LONG = dict(epochs=2, train_size=1200)
+# 94 batches an epoch (about 3 s on a quiet 2-core machine, progress is written every second):
+# long enough to see progress, then stop or kill mid-epoch
+LONG = dict(epochs=2, train_size=6000)
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
