@@ -13,21 +13,21 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
-	$(PY) -m pip install -q -r requirements-test.txt
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt requirements-ray.txt
+	$(PY) -m pip install -q -r requirements-test.txt -r requirements-ray.txt
 	touch $@
 
 run: $(VENV)/.installed  ## start the app on http://$(ADDRESS):$(PORT)
 	$(PY) -m streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
-test: $(VENV)/.installed-test  ## lint, then the whole test suite (browser tests included)
+test: $(VENV)/.installed-test  ## lint, then the whole test suite (browser and Ray tests included)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; fi; exit $$status
 
 test-fast: $(VENV)/.installed-test  ## the quick subset for development
-	$(PY) -m pytest -m "not slow and not e2e" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow and not e2e and not ray" $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check .

@@ -26,6 +26,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .errors import DataError
 from .images import as_pil
+from .preprocess import default_face_box
 
 CELEBA_SIZE = (178, 218)  # (width, height) of img_align_celeba images
 # Mean eye centres of img_align_celeba (list_landmarks_align_celeba.txt, rounded), in pixels.
@@ -276,6 +277,60 @@ def align_all(image: ImageLike) -> list[tuple[Face, Image.Image]]:
     """Every detected face (left to right) with its CelebA-aligned crop."""
     rgb = to_rgb_array(image)
     return [(face, align_celeba(rgb, face)) for face in detect_faces(rgb)]
+
+
+@dataclass(frozen=True)
+class FaceInput:
+    """What a face model is given for one face: ``image`` framed by ``box`` (left, top, right,
+    bottom; ``None`` = its CelebA-shaped centre), the input of ``prepare_face``."""
+
+    title: str
+    image: Image.Image
+    box: tuple[int, int, int, int] | None = None
+    face: Face | None = None  # the detection it came from (aligned faces only)
+
+    def crop(self) -> Image.Image:
+        """The framed part of ``image``."""
+        return self.image.crop(self.box or default_face_box(*self.image.size))
+
+
+@dataclass(frozen=True)
+class LocatedFaces:
+    """The faces of one photo and how they were chosen. ``mode``: "aligned" (detected and
+    aligned like CelebA), "no-face" (nothing detected), "centre" (alignment off: the plain
+    centre crop), "manual" (a given box) or "as-is" (178×218: already aligned like CelebA).
+    ``shown`` is the photo with the numbered boxes."""
+
+    mode: str
+    shown: Image.Image
+    inputs: list[FaceInput]
+
+
+def _boxed(image: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
+    left, top, right, bottom = box
+    return draw_faces(image, [Face((left, top, right - left, bottom - top))])
+
+
+def locate_faces(
+    image: ImageLike, *, align: bool = True, crop_box: tuple[int, int, int, int] | None = None
+) -> LocatedFaces:
+    """The model inputs of a photo: ``crop_box`` if given; else a 178×218 image as it is; else
+    every detected face aligned like CelebA (``align``) or the plain centre crop (not ``align``)."""
+    rgb = Image.fromarray(to_rgb_array(image))
+    if crop_box is not None:
+        box = tuple(int(v) for v in crop_box)
+        return LocatedFaces("manual", _boxed(rgb, box), [FaceInput("your crop", rgb, box)])
+    if is_celeba_aligned(rgb):
+        return LocatedFaces("as-is", rgb, [FaceInput("as uploaded", rgb)])
+    if not align:
+        shown = _boxed(rgb, default_face_box(*rgb.size))
+        return LocatedFaces("centre", shown, [FaceInput("centre crop", rgb)])
+    faces = detect_faces(rgb)
+    inputs = [
+        FaceInput(f"face {i}", align_celeba(rgb, face), face=face)
+        for i, face in enumerate(faces, start=1)
+    ]
+    return LocatedFaces("aligned" if faces else "no-face", draw_faces(rgb, faces), inputs)
 
 
 def draw_faces(image: ImageLike, faces: list[Face]) -> Image.Image:

@@ -1,6 +1,7 @@
 """Where CNN Lab reads data and writes runs; every user-given path is checked against these roots.
 
-``CNN_LAB_DATA_ROOTS`` (os.pathsep-separated) and ``CNN_LAB_RUNS_DIR`` override the defaults.
+``CNN_LAB_DATA_ROOTS`` (os.pathsep-separated), ``CNN_LAB_RUNS_DIR``, ``CNN_LAB_CACHE_DIR`` and
+``CNN_LAB_RAY_ADDRESS`` override the defaults.
 """
 
 from __future__ import annotations
@@ -71,3 +72,9 @@ def cache_dir() -> Path:
     """Where decoded-image caches live (``CNN_LAB_CACHE_DIR`` overrides; safe to delete)."""
     env = os.environ.get("CNN_LAB_CACHE_DIR")
     return Path(env).expanduser().resolve() if env else PROJECT_ROOT / ".cache"
+
+
+def ray_address() -> str:
+    """The Ray cluster runs with executor "ray" go to (``CNN_LAB_RAY_ADDRESS``; default "auto":
+    the cluster started on this machine with ``ray start --head``)."""
+    return os.environ.get("CNN_LAB_RAY_ADDRESS") or "auto"

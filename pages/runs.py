@@ -30,6 +30,7 @@ table = pd.DataFrame(
             "dataset": r["dataset"],
             "epochs": f"{r['progress']['epoch']}/{r['epochs']}",
             "tags": ", ".join(r["tags"]),
+            "executor": r["executor"],
             "id": r["id"],
         }
         for r in all_runs

@@ -9,7 +9,7 @@ from cnn_core.data import DATASETS, dataset_names
 from cnn_core.data.celeba import ATTRIBUTES
 from cnn_core.errors import ConfigError, UserError
 from cnn_core.models import MODELS, describe_model, model_names
-from cnn_core.settings import resolve_data_dir
+from cnn_core.settings import ray_address, resolve_data_dir
 from ui.router import ensure_routed
 
 ensure_routed()
@@ -64,7 +64,7 @@ def launch() -> None:
     """Button callback: validate, queue, remember the run (errors go next to their widget)."""
     st.session_state.pop("train_error", None)
     try:
-        run_id = runs.submit(build_config())
+        run_id = runs.submit(build_config(), executor=st.session_state.get("t_executor", "local"))
     except ConfigError as exc:
         st.session_state["train_error"] = (exc.field, exc.message)
     except UserError as exc:
@@ -150,6 +150,15 @@ with right:
     st.dataframe(table, hide_index=True, height=360)
     st.caption(f"Shapes for a {channels}×{size}×{size} input with {classes} classes.")
 
+if runs.ray_available():  # Ray installed: offer the cluster too
+    st.radio(
+        "Train on",
+        ["local", "ray"],
+        format_func={"local": "this machine", "ray": f"the Ray cluster ({ray_address()})"}.get,
+        horizontal=True,
+        key="t_executor",
+        help="Set CNN_LAB_RAY_ADDRESS to choose the cluster; see the README's Ray section.",
+    )
 st.button("Launch training", type="primary", icon=":material/rocket_launch:", on_click=launch)
 field_error("launch")
 if run_id := st.session_state.pop("launched", None):

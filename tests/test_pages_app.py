@@ -78,6 +78,25 @@ def test_train_launch_queues_a_run(no_worker):
     assert run["status"] == "queued" and run["name"] == "from the form"
     assert run["config"]["dataset"] == "fashion-mnist" and run["config"]["epochs"] == 1
     assert any(run["id"] in s.value for s in at.success)
+    assert run["executor"] == "local"
+
+
+def test_train_offers_the_ray_cluster_only_when_ray_is_installed(no_worker, monkeypatch):
+    at = open_page("pages/train.py")
+    assert [r.key for r in at.radio] == (["t_executor"] if api.ray_available() else [])
+    monkeypatch.setattr(runs, "ray_available", lambda: False)
+    at.run()
+    assert [r.key for r in at.radio] == []
+    monkeypatch.undo()
+    if api.ray_available():
+        at.run()
+        at.radio(key="t_executor").set_value("ray")
+        at.number_input(key="t_epochs").set_value(1)
+        at.run()
+        at.button[0].click().run()
+        assert not at.exception and not at.error
+        (run,) = api.list_runs()
+        assert run["executor"] == "ray" and run["status"] == "queued"
 
 
 def test_train_form_explains_a_bad_folder_next_to_the_widget(no_worker):

@@ -1,6 +1,9 @@
-"""Draw and Faces pages (AppTest) and their shared helpers: pickers, uploads, bad files, faces."""
+"""Draw and Faces pages (AppTest), their shared helpers (pickers, uploads, bad files, faces)
+and `predict --input face` from the CLI."""
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -8,9 +11,12 @@ from PIL import Image
 from skimage import data as skdata
 from streamlit.testing.v1 import AppTest
 
+from cnn_core.cli import main
 from cnn_core.config import TrainConfig
 from cnn_core.data.idx import load_mnist_sample
 from cnn_core.demo import DEMO_CONFIG, DEMO_LABEL
+from cnn_core.faces import align_all
+from cnn_core.predict import Predictor
 from cnn_core.runs import api
 from tests.conftest import PROJECT
 from tests.data_fixtures import make_celeba
@@ -173,3 +179,45 @@ def test_heatmap_overlay_blends_only_where_it_is_hot():
     assert out.shape == image.shape and out.dtype == np.uint8
     assert (out[-10:, -10:] == 100).all() and (out[:10, :10] != 100).any()
     assert (heatmap_overlay(image, heat, 0.0) == image).all()
+
+
+# ---- the same path from the CLI ------------------------------------------------------------
+def test_cli_predict_face_detects_and_aligns_unless_told_not_to(face_run, isolated_dirs, capsys):
+    checkpoint = api.get_run(face_run)["checkpoint"]
+    photos = isolated_dirs / "data"
+    twin = np.hstack([skdata.astronaut(), skdata.astronaut()[:, ::-1]])
+    celeba_file = next((photos / "celeba" / "img_align_celeba").glob("*.jpg"))
+    for name, image in {
+        "astronaut.png": ASTRONAUT,
+        "twin.png": Image.fromarray(twin),
+        "wall.png": Image.new("RGB", (300, 200), "tan"),
+        "aligned.png": Image.open(celeba_file),
+    }.items():
+        image.save(photos / name)
+
+    def predict(*args: str):
+        assert main(["predict", "--checkpoint", checkpoint, "--input", "face", *args]) == 0
+        return capsys.readouterr().out
+
+    names = [str(photos / n) for n in ("astronaut.png", "twin.png", "wall.png", "aligned.png")]
+    astronaut, twin_out, wall, aligned = json.loads(predict(*names, "--json"))
+    model = Predictor.from_checkpoint(checkpoint)
+    ((face, crop),) = align_all(ASTRONAUT)
+    assert astronaut["mode"] == "aligned" and astronaut["faces"][0]["box"] == list(face.box)
+    want = model.predict(crop, "face").probabilities
+    assert astronaut["faces"][0]["probabilities"] == pytest.approx(want)
+    assert [f["face"] for f in twin_out["faces"]] == ["face 1", "face 2"]
+    assert wall == {"file": names[2], "mode": "no-face", "faces": []}
+    as_is = model.predict(Image.open(celeba_file), "face").probabilities
+    assert aligned["mode"] == "as-is"
+    assert aligned["faces"][0]["probabilities"] == pytest.approx(as_is)
+
+    centre, passed = json.loads(predict("--no-align", names[0], names[3], "--json"))
+    assert centre["mode"] == "centre" and centre["faces"][0]["box"] is None
+    want = model.predict(ASTRONAUT, "face").probabilities  # the plain centre crop
+    assert centre["faces"][0]["probabilities"] == pytest.approx(want)
+    assert passed["faces"][0]["probabilities"] == pytest.approx(as_is)
+
+    text = predict(*names[:3])
+    assert "astronaut.png: face 1 at (" in text and "twin.png: face 1 at" in text
+    assert "wall.png: no face found (--no-align classifies the centre crop)" in text

@@ -20,15 +20,19 @@ from cnn_core.cli import main
 from cnn_core.config import TrainConfig
 from cnn_core.errors import UserError
 from cnn_core.runs import api, ensure_worker
-from cnn_core.runs.store import FINISHED, RunStore
+from cnn_core.runs.store import RunStore
 from cnn_core.runs.worker import worker_pid
 from cnn_core.settings import runs_dir
-from cnn_core.trainer import HISTORY_KEYS, fit
-from tests.run_fixtures import run_here
+from cnn_core.trainer import HISTORY_KEYS
+from tests.run_fixtures import (
+    assert_matches_reference,
+    run_here,
+    stop_supervisor,
+    wait_finished,
+    wait_for,
+)
 
 PROJECT = Path(__file__).resolve().parents[1]
-COMPARED = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
-_REFERENCES: dict[str, list[dict]] = {}
 
 
 def config(**overrides) -> TrainConfig:
@@ -46,50 +50,11 @@ SMALL_ARGS = shlex.split(
 LONG = dict(epochs=2, train_size=6000)
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-
-
-def wait_finished(run_id: str, timeout: float = 90) -> dict:
-    return wait_for(
-        lambda: (r := api.get_run(run_id))["status"] in FINISHED and r, timeout, f"run {run_id}"
-    )
-
-
-def reference(cfg: TrainConfig) -> list[dict]:
-    """The history of an uninterrupted in-process run of ``cfg`` (cached per config)."""
-    key = cfg.to_json()
-    if key not in _REFERENCES:
-        threads = torch.get_num_threads()
-        try:
-            _REFERENCES[key] = fit(cfg).history
-        finally:
-            torch.set_num_threads(threads)
-    return _REFERENCES[key]
-
-
-def assert_matches_reference(run_id: str, cfg: TrainConfig) -> None:
-    got, want = api.metrics(run_id), reference(cfg)
-    assert [m["epoch"] for m in got] == [m["epoch"] for m in want]
-    for g, w in zip(got, want, strict=True):
-        for key in COMPARED:
-            assert g[key] == pytest.approx(w[key], rel=1e-5, abs=1e-6), (g["epoch"], key)
-
-
 @pytest.fixture(autouse=True)
 def stop_worker():
     """After each test, stop a supervisor that is still running (SIGTERM = graceful)."""
     yield
-    pid = worker_pid()
-    if pid:
-        os.kill(pid, signal.SIGTERM)
-        wait_for(lambda: worker_pid() is None, 30, "the worker to exit")
+    stop_supervisor()
 
 
 @pytest.mark.slow
@@ -204,7 +169,7 @@ def test_two_concurrent_submitters_from_the_cli():
         ids, "completed"
     )
     log = (runs_dir() / "worker.log").read_text()
-    assert log.count("started (") == 1  # one supervisor, however many submitters asked for one
+    assert log.count("started local executor (") == 1  # one supervisor, however many submitters asked for one
     assert all(log.count(f"claimed run {run_id}") == 1 for run_id in ids)
 
 

@@ -49,8 +49,8 @@ def inline_runs(monkeypatch):
     """Train every submitted run at once in this process (no worker): a sweep driven here
     then finishes without background processes."""
 
-    def submit(config, name=None, tags=None, start_worker=True):
-        run_id = runs_api.submit(config, name, tags, start_worker=False)
+    def submit(config, name=None, tags=None, start_worker=True, executor="local"):
+        run_id = runs_api.submit(config, name, tags, start_worker=False, executor=executor)
         run_here(run_id)
         return run_id
 

@@ -22,7 +22,7 @@ from cnn_core import runs
 from cnn_core.checkpoints import load_checkpoint
 from cnn_core.demo import DEMO_CHECKPOINT, DEMO_LABEL
 from cnn_core.errors import UserError
-from cnn_core.faces import Face, align_celeba, detect_faces, draw_faces, is_celeba_aligned
+from cnn_core.faces import FaceInput, locate_faces
 from cnn_core.images import open_image
 from cnn_core.interpret import attribute
 from cnn_core.predict import Prediction, Predictor
@@ -182,8 +182,7 @@ class FaceAnswer:
 @dataclass
 class PhotoAnalysis:
     """A photo with its numbered boxes and one answer per face; ``mode`` says how faces were
-    chosen: "aligned", "centre" (alignment off), "manual", "as-is" (already CelebA) or
-    "no-face" (nothing detected: offer the manual crop)."""
+    chosen (see :class:`cnn_core.faces.LocatedFaces`; "no-face": offer the manual crop)."""
 
     mode: str
     shown: Image.Image
@@ -191,26 +190,21 @@ class PhotoAnalysis:
     answers: list[FaceAnswer] = field(default_factory=list)
 
 
-def _face_answer(
-    title: str, image: Image.Image, model: Predictor | None, box: tuple[int, int, int, int] | None
-) -> FaceAnswer:
-    """The answer for ``box`` of ``image`` (None: its default CelebA-shaped centre box)."""
-    crop = image.crop(box) if box else image.crop(default_face_box(*image.size))
+def _face_answer(face: FaceInput, model: Predictor | None) -> FaceAnswer:
+    """The crop, model input, answer and Grad-CAM map of one face input."""
     if model is None:
-        return FaceAnswer(title, crop)
-    x, _ = model.prepare(image, "face", crop_box=box)
+        return FaceAnswer(face.title, face.crop())
+    x, _ = model.prepare(face.image, "face", crop_box=face.box)
     probs = model.predict_tensor(x)[0].tolist()
     best = int(np.argmax(probs))
     heat = attribute(model, x, "gradcam").map
     return FaceAnswer(
-        title, crop, to_display(x[0]), Prediction(best, model.class_names[best], probs), heat
+        face.title,
+        face.crop(),
+        to_display(x[0]),
+        Prediction(best, model.class_names[best], probs),
+        heat,
     )
-
-
-def _boxed(image: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
-    """``image`` with ``box`` (left, top, right, bottom) drawn and numbered 1."""
-    left, top, right, bottom = box
-    return draw_faces(image, [Face((left, top, right - left, bottom - top))])
 
 
 def analyse_photo(
@@ -220,33 +214,14 @@ def analyse_photo(
     align: bool = True,
     crop_box: tuple[int, int, int, int] | None = None,
 ) -> PhotoAnalysis:
-    """Find, crop and classify the faces of a decoded photo (the Faces page, per file).
-
-    ``crop_box`` = a manual crop; else ``align`` detects faces and aligns each like CelebA,
-    or, off, takes the plain centre crop. A 178×218 image is taken as already aligned.
-    """
-    rgb = image.convert("RGB")
+    """Find, crop and classify the faces of a decoded photo (the Faces page, per file); see
+    :func:`cnn_core.faces.locate_faces` for ``align`` and ``crop_box``."""
     if model is not None:  # a private network: Grad-CAM's hooks must not see (or be seen by)
         model = copy.copy(model)  # another session's pass through the shared cached model
         model.model = copy.deepcopy(model.model)
-    if crop_box is not None:
-        box = tuple(int(v) for v in crop_box)
-        mode, shown, answers = (
-            "manual",
-            _boxed(rgb, box),
-            [_face_answer("your crop", rgb, model, box)],
-        )
-    elif is_celeba_aligned(rgb):
-        mode, shown, answers = "as-is", rgb, [_face_answer("as uploaded", rgb, model, None)]
-    elif not align:
-        shown = _boxed(rgb, default_face_box(*rgb.size))
-        mode, answers = "centre", [_face_answer("centre crop", rgb, model, None)]
-    else:
-        faces = detect_faces(rgb)
-        crops = [align_celeba(rgb, face) for face in faces]
-        mode, shown = ("aligned" if faces else "no-face"), draw_faces(rgb, faces)
-        answers = [_face_answer(f"face {i}", c, model, None) for i, c in enumerate(crops, start=1)]
-    result = PhotoAnalysis(mode, shown, rgb.size, answers)
+    located = locate_faces(image, align=align, crop_box=crop_box)
+    answers = [_face_answer(face, model) for face in located.inputs]
+    result = PhotoAnalysis(located.mode, located.shown, image.size, answers)
     result.shown.thumbnail((SHOWN_SIDE, SHOWN_SIDE))
     return result
 

@@ -6,12 +6,14 @@ if none is alive; ``list_runs``, ``get_run`` and ``metrics`` read the store; ``s
 """
 
 from .api import (
+    check_executor,
     delete,
     export,
     extend,
     get_run,
     list_runs,
     metrics,
+    ray_available,
     rename,
     resume,
     set_notes,
@@ -25,6 +27,7 @@ from .worker import ensure_worker
 __all__ = [
     "STATUSES",
     "RunStore",
+    "check_executor",
     "delete",
     "ensure_worker",
     "export",
@@ -32,6 +35,7 @@ __all__ = [
     "get_run",
     "list_runs",
     "metrics",
+    "ray_available",
     "recover_stale",
     "rename",
     "resume",

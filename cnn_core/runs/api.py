@@ -6,6 +6,7 @@ dead workers interrupted (``recover_stale``, one cheap query), so what it return
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import time
 from typing import Any
@@ -14,7 +15,7 @@ from ..checkpoints import CHECKPOINT_NAME, new_run_id, run_dir, validate_run_id
 from ..config import TrainConfig
 from ..errors import ConfigError, UserError
 from .store import FINISHED, RunStore, recover_stale
-from .worker import ensure_worker
+from .worker import EXECUTORS, ensure_worker
 
 RESUMABLE = ("stopped", "interrupted", "failed")
 MAX_NOTES = 10_000
@@ -67,14 +68,23 @@ def submit(
     name: str | None = None,
     tags: list[str] | None = None,
     start_worker: bool = True,
+    executor: str = "local",
 ) -> str:
-    """Validate ``config``, queue it as a new run and make sure a worker will pick it up."""
+    """Validate ``config``, queue it as a new run for ``executor`` ("local" or "ray") and make
+    sure a worker will pick it up."""
     resolved = config.resolved()
     tags = list(tags) if tags is not None else resolved.tags
     _check_tags(tags)
+    check_executor(executor)
     run_id = new_run_id()
     store = _store()
-    store.add_run(run_id, resolved.to_dict(), name=_check_name(name or resolved.name), tags=tags)
+    store.add_run(
+        run_id,
+        resolved.to_dict(),
+        name=_check_name(name or resolved.name),
+        tags=tags,
+        executor=executor,
+    )
     if start_worker:
         ensure_worker()
     return run_id
@@ -210,6 +220,19 @@ def _set(run_id: str, **fields: Any) -> dict[str, Any]:
     return get_run(run_id)
 
 
+def ray_available() -> bool:
+    """True when Ray is installed (``pip install -r requirements-ray.txt``)."""
+    return importlib.util.find_spec("ray") is not None
+
+
+def check_executor(executor: str) -> None:
+    """A UserError unless ``executor`` is known and usable here."""
+    if executor not in EXECUTORS:
+        raise UserError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if executor == "ray" and not ray_available():
+        raise UserError("Ray is not installed: pip install -r requirements-ray.txt")
+
+
 def _check_name(name: str) -> str:
     if not isinstance(name, str) or len(name) > 200:
         raise UserError("a run name must be text of at most 200 characters")
@@ -222,12 +245,14 @@ def _check_tags(tags: list[str]) -> None:
 
 
 __all__ = [
+    "check_executor",
     "delete",
     "export",
     "extend",
     "get_run",
     "list_runs",
     "metrics",
+    "ray_available",
     "rename",
     "resume",
     "set_notes",

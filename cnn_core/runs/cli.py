@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import tempfile
 import time
@@ -17,7 +18,7 @@ from ..config import TrainConfig
 from . import api
 from .export import FORMATS
 from .store import DB_NAME, STATUSES, RunStore
-from .worker import StopFlag, StoreWriter, Supervisor, default_threads, run_child
+from .worker import EXECUTORS, StopFlag, StoreWriter, Supervisor, default_threads, run_child
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +31,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-worker", action="store_true", help="only queue the run; do not start a worker"
     )
+    add_executor_args(p)
     p.set_defaults(func=cmd_submit)
 
     runs = sub.add_parser("runs", help="list and manage background runs").add_subparsers(
@@ -73,7 +75,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(dataset="fashion-mnist", model="v1", epochs=1, train_size=4000, val_size=500)
 
     p = sub.add_parser("worker", help="train queued runs in the background (started automatically)")
-    p.add_argument("--max-concurrent", type=int, default=1, help="runs trained at once (default 1)")
+    p.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=0,
+        help="runs trained at once (default: 1 here; with Ray, as many as the cluster's CPUs allow)",
+    )
+    add_executor_args(p)
+    p.add_argument("--cpus-per-run", type=int, default=1, help="Ray: CPUs of each run's task")
+    p.add_argument("--gpus-per-run", type=int, default=0, help="Ray: GPUs of each run's task")
     p.add_argument(
         "--threads",
         type=int,
@@ -88,6 +98,27 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--runs-dir", help="checkpoints folder (default: ./checkpoints or $CNN_LAB_RUNS_DIR)"
     )
     p.set_defaults(func=cmd_worker)
+
+
+def add_executor_args(p: argparse.ArgumentParser) -> None:
+    """``--executor`` (where runs train) and ``--ray-address``."""
+    p.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default="local",
+        help="local: a worker process on this machine (default); ray: a Ray cluster",
+    )
+    p.add_argument(
+        "--ray-address",
+        help="the Ray cluster: auto (started with `ray start --head`) or ray://host:10001 "
+        "(default: $CNN_LAB_RAY_ADDRESS or auto)",
+    )
+
+
+def apply_ray_address(args: argparse.Namespace) -> None:
+    """Pass ``--ray-address`` on to this process and the supervisors it starts."""
+    if args.ray_address:
+        os.environ["CNN_LAB_RAY_ADDRESS"] = args.ray_address
 
 
 # ---- formatting -------------------------------------------------------------------------------
@@ -144,7 +175,10 @@ def _show_text(run: dict[str, Any], rows: list[dict[str, Any]]) -> str:
 
 # ---- commands ---------------------------------------------------------------------------------
 def cmd_submit(args: argparse.Namespace) -> int:
-    run_id = api.submit(config_from_args(args), start_worker=not args.no_worker)
+    apply_ray_address(args)
+    run_id = api.submit(
+        config_from_args(args), start_worker=not args.no_worker, executor=args.executor
+    )
     emit(args, {"run_id": run_id, "status": "queued"}, run_id)
     return 0
 
@@ -211,6 +245,16 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the supervisor stops us cleanly
         return run_child(validate_run_id(args.run), args.threads or default_threads())
+    apply_ray_address(args)
+    if args.executor == "ray":
+        from .ray_executor import RaySupervisor
+
+        return RaySupervisor(
+            args.max_concurrent,
+            idle_exit=args.idle_exit,
+            cpus_per_run=args.cpus_per_run,
+            gpus_per_run=args.gpus_per_run,
+        ).run()
     return Supervisor(args.max_concurrent, args.threads or None, args.idle_exit).run()
 
 

@@ -242,12 +242,15 @@ class RunStore:
         rows = self.query("SELECT stop_requested FROM runs WHERE id = ?", (run_id,))
         return bool(rows and rows[0][0])
 
-    def claim_next(self, worker_pid: int) -> dict[str, Any] | None:
-        """Atomically take the oldest queued run and mark it running for ``worker_pid``."""
+    def claim_next(self, worker_pid: int, executor: str = "local") -> dict[str, Any] | None:
+        """Atomically take the oldest run queued for ``executor`` and mark it running for
+        ``worker_pid``."""
         now = time.time()
         with self.transaction() as conn:
             row = conn.execute(
-                "SELECT id FROM runs WHERE status = 'queued' ORDER BY created_at, id LIMIT 1"
+                "SELECT id FROM runs WHERE status = 'queued' AND executor = ? "
+                "ORDER BY created_at, id LIMIT 1",
+                (executor,),
             ).fetchone()
             if row is None:
                 return None

@@ -18,6 +18,7 @@ import time
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from ..callbacks import Callback, Checkpointer
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from ..trainer import FitResult, TrainState
 
 HEARTBEAT_S = 5.0
-LOCK_NAME = "worker.lock"
+EXECUTORS = ("local", "ray")  # where a run trains: a child process here, or a Ray task
 LOG_NAME = "worker.log"
 OURS = ("running", "interrupted")  # a run a live process may still finish (not re-queued meanwhile)
 
@@ -148,11 +149,11 @@ def train_run(
         _log(f"run {run_id}: {note}")
     if resume is None:
         store.clear_metrics(run_id)
-    callbacks = [
+    callbacks = [  # extra callbacks see each checkpoint before the store sees its epoch
         Checkpointer(path),
+        *extra_callbacks,
         StoreWriter(store, run_id),
         StopFlag(store, run_id),
-        *extra_callbacks,
     ]
     result = fit(config, callbacks, data=data, resume=resume)
     store.finish(run_id, "completed" if result.completed else "stopped", only_if=OURS)
@@ -207,9 +208,14 @@ def run_child(run_id: str, threads: int) -> int:
     return 0
 
 
-def _try_lock(attempts: int = 1) -> IO[str] | None:
+def lock_path(executor: str = "local") -> Path:
+    """The lock file of the supervisor for ``executor`` runs (one supervisor per executor)."""
+    return runs_dir() / ("worker.lock" if executor == "local" else f"worker-{executor}.lock")
+
+
+def _try_lock(executor: str = "local", attempts: int = 1) -> IO[str] | None:
     """The open, exclusively locked worker lock file; None if a live worker holds it."""
-    path = runs_dir() / LOCK_NAME
+    path = lock_path(executor)
     path.parent.mkdir(parents=True, exist_ok=True)
     fh = open(path, "a+")  # noqa: SIM115 - held open for the supervisor's lifetime
     for attempt in range(attempts):
@@ -223,13 +229,13 @@ def _try_lock(attempts: int = 1) -> IO[str] | None:
     return None
 
 
-def worker_pid() -> int | None:
-    """The pid of the live supervisor for this runs folder, or None."""
-    fh = _try_lock()
+def worker_pid(executor: str = "local") -> int | None:
+    """The pid of the live supervisor of ``executor`` runs for this runs folder, or None."""
+    fh = _try_lock(executor)
     if fh is not None:
         fh.close()
         return None
-    text = (runs_dir() / LOCK_NAME).read_text().strip()
+    text = lock_path(executor).read_text().strip()
     return int(text) if text.isdigit() else None
 
 
@@ -243,8 +249,27 @@ def _exit_reason(code: int) -> str:
     return f"worker process exited with code {code} before finishing"
 
 
+class LocalRun:
+    """A run training in a child process of the supervisor."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+
+    def poll(self, store: RunStore) -> tuple[str, str] | None:
+        """None while it trains; then the (status, reason) for a run it left unfinished."""
+        code = self.proc.poll()
+        return None if code is None else ("interrupted", _exit_reason(code))
+
+    def shutdown(self) -> None:
+        """Nothing to release: the stop flag in the store reaches the child."""
+
+
 class Supervisor:
-    """Claims queued runs FIFO and trains each in a child process, at most ``max_concurrent`` at once."""
+    """Claims queued runs of its executor FIFO and trains each, at most ``max_concurrent`` at
+    once. This one trains in child processes; :class:`cnn_core.runs.ray_executor.RaySupervisor`
+    sends them to a Ray cluster."""
+
+    executor = "local"
 
     def __init__(
         self,
@@ -256,14 +281,14 @@ class Supervisor:
         self.max_concurrent = max(1, max_concurrent)
         self.threads = threads or default_threads(self.max_concurrent)
         self.idle_exit, self.poll = idle_exit, poll
-        self.children: dict[str, subprocess.Popen] = {}
+        self.children: dict[str, Any] = {}  # run id -> LocalRun or another executor's handle
         self.stopping = False
 
     def run(self) -> int:
         """Supervise until idle for ``idle_exit`` s (or SIGTERM/SIGINT: stop runs gracefully)."""
-        lock = _try_lock(attempts=10)  # outlast a brief probe by worker_pid() elsewhere
+        lock = _try_lock(self.executor, attempts=10)  # outlast a brief probe by worker_pid()
         if lock is None:
-            _log("another worker is already running; exiting")
+            _log(f"another {self.executor} worker is already running; exiting")
             return 0
         with lock:
             lock.truncate(0)
@@ -274,12 +299,20 @@ class Supervisor:
             store = RunStore()
             for run_id in recover_stale(store):
                 _log(f"marked stale run {run_id} interrupted")
-            _log(f"started (max {self.max_concurrent} concurrent, {self.threads} threads per run)")
-            self._loop(store)
+            if self.connect(store):
+                _log(
+                    f"started {self.executor} executor (max {self.max_concurrent} concurrent, "
+                    f"{self.threads} threads per run)"
+                )
+                self._loop(store)
             _log("exiting")
         if not self.stopping:  # a run queued while we were exiting found the lock still held
             ensure_worker(self.idle_exit)
         return 0
+
+    def connect(self, store: RunStore) -> bool:
+        """Get ready to train (nothing to do for child processes); False: give up."""
+        return True
 
     def _request_shutdown(self, signum: int, frame: Any) -> None:
         self.stopping = True
@@ -294,36 +327,42 @@ class Supervisor:
                 if not self.children:
                     return
             while not self.stopping and len(self.children) < self.max_concurrent:
-                row = store.claim_next(os.getpid())
+                row = store.claim_next(os.getpid(), self.executor)
                 if row is None:
                     break
-                self._spawn(store, row["id"])
+                self._spawn(store, row)
             if self.children or self.stopping:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since >= self.idle_exit:
                 return
             time.sleep(self.poll)
 
-    def _spawn(self, store: RunStore, run_id: str) -> None:
-        try:
-            proc = _start_worker(["--run", run_id, "--threads", str(self.threads)])
-        except OSError as exc:
-            store.finish(run_id, "failed", error=f"could not start a worker process: {exc}")
-            return
+    def launch(self, store: RunStore, row: dict[str, Any]) -> LocalRun:
+        """Start training a claimed run; raises OSError if it cannot be started."""
+        run_id = row["id"]
+        proc = _start_worker(["--run", run_id, "--threads", str(self.threads)])
         store.update(run_id, only_if=("running",), worker_pid=proc.pid)
-        self.children[run_id] = proc
         _log(f"claimed run {run_id} (pid {proc.pid})")
+        return LocalRun(proc)
+
+    def _spawn(self, store: RunStore, row: dict[str, Any]) -> None:
+        try:
+            self.children[row["id"]] = self.launch(store, row)
+        except OSError as exc:
+            store.finish(row["id"], "failed", error=f"could not start training: {exc}")
 
     def _reap(self, store: RunStore) -> None:
-        for run_id, proc in list(self.children.items()):
-            code = proc.poll()
-            if code is None:
+        for run_id, handle in list(self.children.items()):
+            outcome = handle.poll(store)
+            if outcome is None:
                 continue
             del self.children[run_id]
-            if store.finish(run_id, "interrupted", _exit_reason(code), only_if=("running",)):
-                _log(f"run {run_id}: {_exit_reason(code)}; marked interrupted")
+            handle.shutdown()
+            status, reason = outcome
+            if store.finish(run_id, status, reason, only_if=("running",)):
+                _log(f"run {run_id}: {reason}; marked {status}")
             else:
-                _log(f"run {run_id} finished (exit code {code})")
+                _log(f"run {run_id} finished")
 
 
 def _start_worker(args: list[str], **popen: Any) -> subprocess.Popen:
@@ -334,11 +373,16 @@ def _start_worker(args: list[str], **popen: Any) -> subprocess.Popen:
 
 
 def ensure_worker(idle_exit: float | None = None) -> int | None:
-    """Start a detached supervisor if runs are queued and none is alive; returns its pid or None."""
-    queued = RunStore().query("SELECT 1 FROM runs WHERE status = 'queued' LIMIT 1")
-    if not queued or worker_pid() is not None:
-        return None
-    args = [] if idle_exit is None else ["--idle-exit", str(idle_exit)]
-    with open(runs_dir() / LOG_NAME, "ab") as log:
-        proc = _start_worker(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    return proc.pid
+    """Start a detached supervisor for each executor with queued runs and no live supervisor;
+    returns the pid of the last one started, or None."""
+    rows = RunStore().query("SELECT DISTINCT executor FROM runs WHERE status = 'queued'")
+    started = None
+    for executor in sorted(row[0] for row in rows):
+        if worker_pid(executor) is not None:
+            continue
+        args = [] if idle_exit is None else ["--idle-exit", str(idle_exit)]
+        args += ["--executor", executor] if executor != "local" else []
+        with open(runs_dir() / LOG_NAME, "ab") as log:
+            proc = _start_worker(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        started = proc.pid
+    return started

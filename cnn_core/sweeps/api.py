@@ -38,7 +38,7 @@ MAX_PARALLEL = 8
 TRIAL_STATES = ("running", "complete", "pruned", "fail", "waiting")
 _META = (
     "name", "error", "created_at", "elapsed_s", "base_config", "space", "sampler", "pruner",
-    "parallel",
+    "parallel", "executor",
 )  # fmt: skip
 
 
@@ -58,6 +58,7 @@ def create_sweep(
     name: str = "",
     *,
     parallel: int = 1,
+    executor: str = "local",
 ) -> str:
     """Validate and store a new sweep (not started: see :func:`start_sweep` / :func:`run_sweep`).
 
@@ -66,11 +67,13 @@ def create_sweep(
     of driver time (no new trial after it; running ones finish). ``sampler`` is tpe, random or
     grid, ``pruner`` median, hyperband or none, each a name or ``{"name": ..., **options}``
     (e.g. ``{"name": "median", "n_startup_trials": 2}``). A grid sweep is capped at its size.
+    Trials train on ``executor`` ("local" or "ray"), ``parallel`` at a time.
     """
     base = base_config.resolved()
     checked = spaces.validate_space(space or spaces.default_space(), base)
     _whole("trials", trials, 1, MAX_TRIALS)
     _whole("parallel", parallel, 1, MAX_PARALLEL)
+    runs.check_executor(executor)
     if timeout is not None and (isinstance(timeout, bool) or not timeout > 0):
         raise ConfigError("timeout", f"must be a positive number of seconds, got {timeout!r}")
     if not isinstance(name, str) or len(name) > 100:
@@ -94,6 +97,7 @@ def create_sweep(
         sampler=sampler_spec,
         pruner=pruner_spec,
         parallel=parallel,
+        executor=executor,
         created_at=time.time(),
         status="created",
         error=None,

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..cli import CONFIG_ARGS, add_config_args, add_runs_dir, config_from_args, emit
 from ..errors import UserError
+from ..runs.cli import add_executor_args, apply_ray_address
 from . import api
 from .driver import params_text, value_text
 from .space import SEARCHABLE, default_space
@@ -39,6 +40,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--space", help='JSON ranges, e.g. \'{"lr": {"low": 1e-4, "high": 1e-2, "log": true}}\''
     )
     p.add_argument("--parallel", type=int, default=1, help="trials trained at once (default 1)")
+    add_executor_args(p)
     p.add_argument("--detach", action="store_true", help="drive it in the background instead")
     p.set_defaults(func=cmd_sweep)
 
@@ -134,6 +136,7 @@ def _trials_table(status: dict[str, Any]) -> str:
 
 # ---- commands ---------------------------------------------------------------------------------
 def cmd_sweep(args: argparse.Namespace) -> int:
+    apply_ray_address(args)
     config = config_from_args(args)
     name, config.name = config.name, ""
     sweep_id = api.create_sweep(
@@ -145,6 +148,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         pruner=args.pruner,
         name=name,
         parallel=args.parallel,
+        executor=args.executor,
     )
     if args.detach:
         pid = api.start_sweep(sweep_id)

@@ -80,6 +80,7 @@ class Driver:
         self.base = TrainConfig.from_dict(self.meta["base_config"], strict=False)
         self.distributions = search_distributions(self.meta)
         self.parallel = max(1, int(self.meta.get("parallel", 1)))
+        self.executor = self.meta.get("executor") or "local"
         self.active: list[Active] = []
         self._started = time.monotonic()
         self._elapsed_before = float(self.meta.get("elapsed_s") or 0.0)
@@ -167,7 +168,7 @@ class Driver:
                 name=f"{label} #{trial.number}",
                 tags=[*self.base.tags, sweep_tag(self.sweep_id)],
             )
-            active.run_id = runs.submit(config, start_worker=False)
+            active.run_id = runs.submit(config, start_worker=False, executor=self.executor)
         except UserError as exc:
             self._finish(active, TrialState.FAIL, error=str(exc))
             return
@@ -177,16 +178,16 @@ class Driver:
         self.log(f"trial {trial.number}: {params_text(trial.params)} -> run {active.run_id}")
 
     def _ensure_worker(self) -> None:
-        """Start a worker if none is alive (one training ``parallel`` runs at once). At most
-        every WORKER_CHECK_S: a worker still starting up holds no lock yet, so checking on
-        every poll would start one per poll."""
+        """Start a worker if none is alive (a local one training ``parallel`` runs at once; a
+        Ray one as many as the cluster allows). At most every WORKER_CHECK_S: a worker still
+        starting up holds no lock yet, so checking on every poll would start one per poll."""
         now = time.monotonic()
         if now - self._worker_checked < WORKER_CHECK_S:
             return
         self._worker_checked = now
-        if worker_pid() is not None:
+        if worker_pid(self.executor) is not None:
             return
-        if self.parallel == 1:
+        if self.parallel == 1 or self.executor != "local":
             runs.ensure_worker()
         else:
             spawn(["worker", "--max-concurrent", str(self.parallel)], runs_dir() / LOG_NAME)
