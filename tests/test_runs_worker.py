@@ -169,7 +169,9 @@ def test_two_concurrent_submitters_from_the_cli():
         ids, "completed"
     )
     log = (runs_dir() / "worker.log").read_text()
-    assert log.count("started local executor (") == 1  # one supervisor, however many submitters asked for one
+    assert (
+        log.count("started local executor (") == 1
+    )  # one supervisor, however many submitters asked for one
     assert all(log.count(f"claimed run {run_id}") == 1 for run_id in ids)
 
 
