@@ -38,10 +38,10 @@ LADDER = (  # (technique, option): each row keeps the options of the rows above 
     ("channels_last", "channels_last"),
     ("bf16 autocast", "bf16"),
     ("fused Adam", "fused"),
+    ("dropout masks from torch.rand", "rand_dropout"),
 )
 GOALS = {"digits": 2.5, "faces": 3.0, "canvas_ms": 20}
 EXTRA = (  # on top of the whole ladder; not defaults
-    ("+ dropout masks from torch.rand (not adopted)", {"rand_dropout": True}),
     ("+ batch 256 (not the book's recipe)", {"batch_size": 256}),
     ("+ torch.compile (not adopted)", {"compile": True}),
 )
@@ -150,13 +150,12 @@ def runner(
     threads: int,
     batch_size: int = 0,
     compile: bool = False,
-    rand_dropout: bool = False,
 ) -> Callable[[int], float]:
     """A warmed-up training loop (the trainer's step, its loss) with ``opts`` on: ``run(n)``
     trains at least ``n`` images and 3 batches and returns images/s."""
     layout = torch.channels_last if "channels_last" in opts else torch.contiguous_format
     model = new_model(fam).to(memory_format=layout)
-    if rand_dropout:
+    if "rand_dropout" in opts:
         speed.use_rand_dropout(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=("fused" in opts) or None)
     loss_fn = trainer.make_loss(fam.bundle.num_classes, None)
@@ -201,6 +200,7 @@ def default_options() -> frozenset[str]:
         "channels_last": speed.memory_format("cpu") == torch.channels_last,
         "bf16": speed.resolve_precision("auto", "cpu") == "bf16",
         "fused": speed.fused([torch.zeros(1)]),
+        "rand_dropout": speed.rand_dropout_on("cpu"),
     }
     return frozenset({"preloaded", "batched", "threads"} | {k for k, on in policy.items() if on})
 

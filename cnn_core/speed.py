@@ -6,10 +6,13 @@ On a 2-core AMD EPYC with AVX512-BF16, against the book's pipeline at its batch 
 * ``precision="auto"`` = bf16 autocast on CPUs with native bf16 (AVX512-BF16 or AMX), with
   the same accuracy as fp32; fp32 everywhere else (GPUs, MPS, older CPUs: not measured).
 * Adam/AdamW use their fused kernel on CPU and CUDA (the same update, one kernel).
+* CPU dropout draws its mask with ``torch.rand`` (:class:`RandDropout`): the same Bernoulli
+  mask and scaling, vectorised, where torch's ``bernoulli_`` draws one number at a time (AMD,
+  no MKL). Runs stay exactly reproducible from their seed; only code older than this change
+  drew other masks.
 * CUDA: batches are copied from pinned memory without blocking.
 
-Measured and not used: ``torch.compile`` (slower here) and :class:`RandDropout` (faster here,
-where ``bernoulli_`` is a scalar loop, but it changes the random stream of every run).
+Measured and not used: ``torch.compile`` (slower here, see ``bench``).
 """
 
 from __future__ import annotations
@@ -73,7 +76,7 @@ class RandDropout(nn.Dropout):
     """``nn.Dropout`` whose mask is ``torch.rand(shape) >= p``: the same Bernoulli(1 - p) mask
     and 1 / (1 - p) scaling from the same (seeded) generator, but vectorised. torch's CPU
     ``bernoulli_`` draws one number at a time except on Intel CPUs with MKL (about 4× slower
-    here). Not a default: it gives other masks than ``nn.Dropout`` for the same seed."""
+    here). It gives other masks than ``nn.Dropout`` for the same seed."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
@@ -91,6 +94,14 @@ def use_rand_dropout(model: nn.Module) -> nn.Module:
     return model
 
 
+def rand_dropout_on(device: torch.device | str) -> bool:
+    """True where dropout draws its masks with :class:`RandDropout` (CPU)."""
+    return torch.device(device).type == "cpu"
+
+
 def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
-    """``model`` on ``device`` in its memory format (parameters and state dict unchanged)."""
+    """``model`` on ``device`` in its memory format, with :class:`RandDropout` where it is
+    faster (parameters and state dict unchanged)."""
+    if rand_dropout_on(device):
+        use_rand_dropout(model)
     return model.to(device, memory_format=memory_format(device))

@@ -5,6 +5,8 @@ import numpy as np
 import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
+from cnn_core.images import open_image
+from ui.explain_widgets import send_to_explain
 from ui.predict_widgets import (
     PHOTO_TYPES,
     ModelChoice,
@@ -82,6 +84,9 @@ def show_answer(choice: ModelChoice, data: bytes, name: str) -> bool:
         f"28×28, as MNIST was made. Preprocessing + forward pass: {pred.seconds * 1000:.0f} ms."
     )
     image_grid([square(pred.steps[k]) for k in STEPS], list(STEPS.values()), columns=4, width=72)
+    if st.button("Explain this answer", icon=":material/search:", key="draw_explain"):
+        x, _ = load_predictor(choice).prepare(open_image(data, name=name), "canvas")
+        send_to_explain(choice.path, x, f"{name} (what the model saw)")
     return True
 
 

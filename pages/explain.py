@@ -23,7 +23,7 @@ from ui.widgets import show_user_error
 
 ensure_routed()
 
-DATASET, DRAWN, UPLOAD = "Dataset sample", "Drawn digit", "Upload an image"
+DATASET, DRAWN, UPLOAD = xw.DATASET, xw.DRAWN, xw.UPLOAD
 FAMILY_KIND = {"digits": "canvas", "faces": "face"}  # how an upload is prepared; else "dataset"
 
 

@@ -73,6 +73,7 @@ def gif_without_frames() -> bytes:
 
 PNG = encode(noise_rgb(), "PNG")
 JPEG = encode(noise_rgb(), "JPEG", quality=90)
+WEBP = encode(noise_rgb(), "WEBP", quality=90)
 
 BAD = {
     "random bytes": (np.random.default_rng(1).bytes(2048), "not an image"),
@@ -93,4 +94,10 @@ BAD = {
     "4x4": (encode(Image.new("L", (4, 4)), "PNG"), "too small: 4×4"),
     "7x100": (encode(Image.new("L", (7, 100)), "BMP"), "too small"),
     "gif without frames": (gif_without_frames(), ""),
+    "zip archive": (b"PK\x03\x04" + bytes(200), "not an image"),
+    "pdf document": (b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n", "not an image"),
+    "html page": (b"<!doctype html><html><body><img src=x></body></html>", "not an image"),
+    "jpeg header only": (JPEG[:20], ""),
+    "zero height": (png_with_size(16, 0), ""),
+    "truncated webp": (WEBP[: len(WEBP) // 2], ""),
 }

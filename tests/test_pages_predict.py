@@ -102,6 +102,20 @@ def test_draw_page_reads_a_photo_of_a_digit_and_rejects_bad_files():
         assert not at.metric
 
 
+def test_explain_this_answer_opens_the_explain_page_on_that_input():
+    at = open_page("pages/draw.py")
+    at.button_group(key="draw_source").set_value("Photo").run()
+    content, label = digit_photo()
+    upload(at, "draw_photo", [("digit.png", content)])
+    at.button(key="draw_explain").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Explain"
+    assert at.radio(key="ex_source").value == "Drawn digit"
+    assert at.selectbox(key="ex_model").value == "demo"
+    assert at.session_state["explain_input"].shape == (1, 1, 28, 28)
+    assert any("digit.png (what the model saw)" in i.captions[0] for i in at.image)
+
+
 def test_pickers_keep_each_family_and_several_models_answer_side_by_side(face_run):
     finished_run(name="tiny fashion")
     at = open_page("pages/draw.py")

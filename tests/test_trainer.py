@@ -34,7 +34,7 @@ def test_one_epoch_learns_and_reports_every_metric(fashion_small):
     assert result.completed
     (m,) = result.history
     assert set(HISTORY_KEYS) <= set(m)
-    assert m["val_accuracy"] > 0.55  # 10 classes: chance is 0.10
+    assert m["val_accuracy"] > 0.5  # 10 classes: chance is 0.10
     assert m["images_per_s"] > 0 and m["seconds"] > 0
     assert m["lr"] == pytest.approx(1e-3)
 

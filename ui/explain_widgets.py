@@ -30,6 +30,7 @@ from ui.charts import probability_bars, run_colour
 from ui.widgets import run_label, to_display
 
 DEMO_KEY = "demo"
+DATASET, DRAWN, UPLOAD = "Dataset sample", "Drawn digit", "Upload an image"  # input sources
 CHEAP = ("saliency", "guided_backprop", "gradcam")  # milliseconds: computed without asking
 METHOD_NAMES = {"smoothgrad": "SmoothGrad", "gradcam": "Grad-CAM"}  # others: title case
 MODEL_LOCK = threading.Lock()
@@ -69,6 +70,16 @@ def model_options() -> dict[str, ModelOption]:
         for key, label, path, config in found
         if path
     }
+
+
+def send_to_explain(path: str, x: torch.Tensor, label: str) -> None:
+    """Open the Explain page on input ``x`` [1, C, S, S] with the model of checkpoint ``path``."""
+    state = st.session_state
+    state.update(explain_input=x.numpy(), explain_input_label=label, ex_source=DRAWN)
+    key = next((k for k, o in model_options().items() if o.path == path), None)
+    if key is not None:
+        state["ex_model"] = key
+    st.switch_page("pages/explain.py")
 
 
 def method_name(method: str) -> str:

@@ -2,53 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 
 from playwright.sync_api import expect
 
-from tests.conftest import FASHION_DIR, PROJECT
+from tests.conftest import FASHION_DIR
 from tests.e2e.conftest import assert_no_exception, wait_for_app
-
-TINY = [
-    "--dataset",
-    "fashion-mnist",
-    "--epochs",
-    "1",
-    "--train-size",
-    "400",
-    "--val-size",
-    "200",
-    "--threads",
-    "1",
-    "--quiet",
-    "--json",
-]
-
-
-def train_cli(app_env: dict[str, str], *args: str) -> str:
-    """Train one tiny run in the app's runs folder with ``python -m cnn_core train``; its id."""
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "cnn_core",
-            "train",
-            *TINY,
-            *args,
-            "--runs-dir",
-            app_env["CNN_LAB_RUNS_DIR"],
-        ],
-        cwd=PROJECT,
-        env=app_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])["run_id"]
+from tests.e2e.steps import train_cli
 
 
 def test_shared_link_overlays_both_runs(app_url, app_env, page, tmp_path):

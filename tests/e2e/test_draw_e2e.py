@@ -7,44 +7,9 @@ import time
 import pytest
 
 from tests.e2e.conftest import assert_no_exception, wait_for_app
+from tests.e2e.steps import ANSWERS_JS, DIGITS, answers, draw, settle
 
 pytestmark = pytest.mark.e2e
-
-# Strokes in pad pixels (the pad is 280×280), one polyline per stroke.
-DIGITS = {
-    "7": [[(70, 60), (210, 60), (190, 110), (160, 170), (130, 240)]],
-    "1": [[(140, 40), (140, 240)]],
-    "4": [[(170, 240), (170, 40), (70, 170), (220, 170)]],
-}
-ANSWERS_JS = "[...document.querySelectorAll('[data-testid=\"stMetricValue\"]')].map(e => e.innerText).join(' ')"
-
-
-def answers(page) -> str:
-    """The answer and its confidence as shown, e.g. ``"4 100.0%"``."""
-    return page.evaluate(f"() => {ANSWERS_JS}")
-
-
-def settle(page) -> None:
-    """Wait for the answer's run to finish, its chart to draw and every image of it to load (a
-    media file of an earlier run is gone after the next one: fetching it late would be a
-    spurious 404)."""
-    wait_for_app(page)
-    page.locator(".js-plotly-plot").first.wait_for()
-    page.wait_for_function("() => [...document.images].every(img => img.complete)")
-
-
-def draw(page, strokes: list[list[tuple[int, int]]]) -> None:
-    """Drag the mouse along each polyline on the pad's drawing layer (fabric's upper canvas)."""
-    box = page.locator("canvas.upper-canvas").bounding_box()
-    for points in strokes:
-        page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
-        page.mouse.down()
-        for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
-            for k in range(1, 11):
-                page.mouse.move(
-                    box["x"] + x0 + (x1 - x0) * k / 10, box["y"] + y0 + (y1 - y0) * k / 10
-                )
-        page.mouse.up()
 
 
 def test_draw_digits_and_see_the_answers(app_url, page, tmp_path):

@@ -5,14 +5,8 @@ from __future__ import annotations
 
 from tests.conftest import FASHION_DIR
 from tests.e2e.conftest import assert_no_exception, wait_for_app
-from tests.e2e.test_compare_e2e import train_cli
-
-
-def settle(page) -> None:
-    """Wait for the script run to finish and for every image of it to load."""
-    wait_for_app(page)
-    page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]')
-    page.wait_for_function("() => [...document.images].every(img => img.complete)")
+from tests.e2e.steps import settle_images as settle
+from tests.e2e.steps import train_cli
 
 
 def test_explain_link_computes_an_attribution(app_url, app_env, page, tmp_path):

@@ -5,20 +5,7 @@ from __future__ import annotations
 import time
 
 from tests.e2e.conftest import assert_no_exception, wait_for_app
-
-
-def choose(page, label: str, option_text: str) -> None:
-    """Pick an option of the Streamlit selectbox labelled ``label``."""
-    page.get_by_role("combobox", name=label, exact=True).click()
-    page.get_by_role("option").filter(has_text=option_text).first.click()
-    wait_for_app(page)
-
-
-def fill_number(page, label: str, value: int) -> None:
-    field = page.get_by_label(label, exact=True)
-    field.fill(str(value))
-    field.press("Enter")
-    wait_for_app(page)
+from tests.e2e.steps import choose, fill_number
 
 
 def test_launch_watch_live_curve_until_completed(app_url, page, tmp_path):

@@ -1,0 +1,107 @@
+"""Steps the browser tests share: form filling, drawing on the pad, waiting for images,
+training tiny runs with the CLI in the app's runs folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import PROJECT
+from tests.e2e.conftest import wait_for_app
+
+
+def choose(page, label: str, option_text: str) -> None:
+    """Pick an option of the Streamlit selectbox labelled ``label``."""
+    page.get_by_role("combobox", name=label, exact=True).click()
+    page.get_by_role("option").filter(has_text=option_text).first.click()
+    wait_for_app(page)
+
+
+def fill_number(page, label: str, value: int) -> None:
+    field = page.get_by_label(label, exact=True)
+    field.fill(str(value))
+    field.press("Enter")
+    wait_for_app(page)
+
+
+# Strokes in pad pixels (the pad is 280×280), one polyline per stroke.
+DIGITS = {
+    "7": [[(70, 60), (210, 60), (190, 110), (160, 170), (130, 240)]],
+    "1": [[(140, 40), (140, 240)]],
+    "4": [[(170, 240), (170, 40), (70, 170), (220, 170)]],
+}
+ANSWERS_JS = "[...document.querySelectorAll('[data-testid=\"stMetricValue\"]')].map(e => e.innerText).join(' ')"
+
+
+def answers(page) -> str:
+    """The answer and its confidence as shown, e.g. ``"4 100.0%"``."""
+    return page.evaluate(f"() => {ANSWERS_JS}")
+
+
+def settle(page) -> None:
+    """Wait for the answer's run to finish, its chart to draw and every image of it to load (a
+    media file of an earlier run is gone after the next one: fetching it late would be a
+    spurious 404)."""
+    wait_for_app(page)
+    page.locator(".js-plotly-plot").first.wait_for()
+    page.wait_for_function("() => [...document.images].every(img => img.complete)")
+
+
+def draw(page, strokes: list[list[tuple[int, int]]]) -> None:
+    """Drag the mouse along each polyline on the pad's drawing layer (fabric's upper canvas)."""
+    box = page.locator("canvas.upper-canvas").bounding_box()
+    for points in strokes:
+        page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+        page.mouse.down()
+        for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+            for k in range(1, 11):
+                page.mouse.move(
+                    box["x"] + x0 + (x1 - x0) * k / 10, box["y"] + y0 + (y1 - y0) * k / 10
+                )
+        page.mouse.up()
+
+
+def settle_images(page) -> None:
+    """Wait for the script run to finish and for every image of it to load."""
+    wait_for_app(page)
+    page.wait_for_function("() => [...document.images].every(img => img.complete)")
+
+
+TINY = [
+    "--dataset",
+    "fashion-mnist",
+    "--epochs",
+    "1",
+    "--train-size",
+    "400",
+    "--val-size",
+    "200",
+    "--threads",
+    "1",
+    "--quiet",
+    "--json",
+]
+
+
+def train_cli(app_env: dict[str, str], *args: str) -> str:
+    """Train one tiny run in the app's runs folder with ``python -m cnn_core train``; its id."""
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cnn_core",
+            "train",
+            *TINY,
+            *args,
+            "--runs-dir",
+            app_env["CNN_LAB_RUNS_DIR"],
+        ],
+        cwd=PROJECT,
+        env=app_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])["run_id"]
