@@ -8,7 +8,7 @@ import streamlit as st
 
 from cnn_core import runs
 from cnn_core.errors import UserError
-from ui.charts import learning_curves
+from ui import cache
 from ui.router import ensure_routed
 from ui.widgets import ACTIVE, STATUS_ICONS, run_label, show_user_error
 
@@ -83,7 +83,7 @@ def live_view(run_id: str, shown_status: str) -> None:
         c[1].metric("best val accuracy", f"{max(m['val_accuracy'] for m in history):.2%}")
         c[2].metric("val loss", f"{last['val_loss']:.4f}")
         c[3].metric("images/s", f"{last['images_per_s']:,.0f}")
-        st.plotly_chart(learning_curves(history), key=f"curves-{run_id}")
+        st.plotly_chart(cache.curves(history), key=f"curves-{run_id}")
     elif current["status"] in ACTIVE:
         st.caption("Curves appear after the first epoch.")
 

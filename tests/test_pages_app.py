@@ -87,7 +87,7 @@ def test_train_offers_the_ray_cluster_only_when_ray_is_installed(no_worker, monk
     monkeypatch.setattr(runs, "ray_available", lambda: False)
     at.run()
     assert [r.key for r in at.radio] == []
-    monkeypatch.undo()
+    monkeypatch.setattr(runs, "ray_available", api.ray_available)
     if api.ray_available():
         at.run()
         at.radio(key="t_executor").set_value("ray")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from cnn_core.config import TrainConfig
 from cnn_core.data import DatasetBundle, load_dataset
 from cnn_core.predict import Predictor
+from ui.charts import CURVE_KEYS, learning_curves
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -31,3 +33,14 @@ def _dataset(config_json: str) -> DatasetBundle:
 def dataset(config: TrainConfig) -> DatasetBundle:
     """A loaded dataset bundle, shared across sessions (read-only use only)."""
     return _dataset(config.resolved().to_json())
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _curves(points: tuple[tuple[float | None, ...], ...]) -> go.Figure:
+    return learning_curves([dict(zip(CURVE_KEYS, p, strict=True)) for p in points])
+
+
+def curves(history: list[dict]) -> go.Figure:
+    """:func:`ui.charts.learning_curves`, built once per history and shared by every session
+    watching the run (building a subplot figure costs ~10 ms; a live page asks every second)."""
+    return _curves(tuple(tuple(m.get(k) for k in CURVE_KEYS) for m in history))

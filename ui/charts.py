@@ -27,6 +27,9 @@ def run_colour(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
+CURVE_KEYS = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
+
+
 def learning_curves(history: Sequence[dict[str, Any]], title: str = "") -> go.Figure:
     """Loss and accuracy per epoch, train vs validation, side by side."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
