@@ -28,6 +28,7 @@ CONFIG_ARGS = (
     "val_size",
     "image_size",
     "threads",
+    "workers",
     "device",
     "precision",
     "name",
@@ -58,6 +59,9 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--val-size", type=int)
     p.add_argument("--image-size", type=int)
     p.add_argument("--threads", type=int, help="torch threads (0 = all cores)")
+    p.add_argument(
+        "--workers", type=int, help="data-parallel workers for one run (with --executor ray)"
+    )
     p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"))
     p.add_argument("--name")

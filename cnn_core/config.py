@@ -38,6 +38,7 @@ class TrainConfig:
     val_size: int | None = None
     image_size: int | None = None
     threads: int = 0
+    workers: int = 1  # data-parallel processes for one run (Ray executor only)
     device: str = "auto"
     precision: str = "auto"
     name: str = ""
@@ -76,6 +77,7 @@ class TrainConfig:
         if self.image_size is not None:
             _int_range("image_size", self.image_size, 8, 512)
         _int_range("threads", self.threads, 0, 256)
+        _int_range("workers", self.workers, 1, 64)
         _choice("device", self.device, DEVICES)
         _choice("precision", self.precision, PRECISIONS)
         if not isinstance(self.name, str) or len(self.name) > 200:

@@ -7,7 +7,9 @@ The trainer does no I/O policy of its own: saving is a callback (``Checkpointer`
 
 Speed: images are decoded once into uint8 tensors and indexed directly (no DataLoader),
 transforms run on whole batches, threads are set explicitly; :mod:`cnn_core.speed` holds the
-rest (memory format, precision policy, fused Adam, dropout masks, pinned memory).
+rest (memory format, precision policy, fused Adam, dropout masks, pinned memory). With
+``workers > 1`` (started by Ray Train), :mod:`cnn_core.distributed` gives each rank its slice
+of every batch and keeps the ranks' statistics and stop decisions in step.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from . import distributed
 from .callbacks import Callback
 from .config import TrainConfig
 from .data import DatasetBundle, ImageSet, load_dataset
@@ -39,7 +42,7 @@ HISTORY_KEYS = (
     "seconds",
     "images_per_s",
 )
-RESUMABLE_CHANGES = {"epochs", "name", "tags", "threads", "device"}
+RESUMABLE_CHANGES = {"epochs", "name", "tags", "threads", "workers", "device"}
 
 
 def pick_device(name: str) -> torch.device:
@@ -132,6 +135,7 @@ class TrainState:
         default_factory=lambda: {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
     )
     stopped_by: str = ""
+    train_module: nn.Module | None = None  # what the loop calls: the model, or it in DDP
     _epoch_started: float = 0.0
 
     def images_per_s(self) -> float:
@@ -204,7 +208,9 @@ def build_state(
         optimizer.load_state_dict(checkpoint["optimizer_state"])
         state.epoch, state.step = checkpoint["epoch"], checkpoint.get("step", 0)
         state.history = list(checkpoint["history"])
-        state.partial = dict(checkpoint.get("partial") or state.partial)
+        if distributed.world()[0] == 0:  # rank 0 saved the epoch's statistics of all ranks
+            state.partial = dict(checkpoint.get("partial") or state.partial)
+    state.train_module = distributed.wrap(model)
     state.num_batches = -(-len(data.train) // config.batch_size)
     return state
 
@@ -212,7 +218,7 @@ def build_state(
 def _train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     state.optimizer.zero_grad(set_to_none=True)
     with autocast(state.config.precision, state.device):
-        logits = state.model(x)
+        logits = (state.train_module or state.model)(x)
     loss = _loss_value(loss_fn, logits, y)
     loss.backward()
     state.optimizer.step()
@@ -240,6 +246,7 @@ def run_epochs(state: TrainState, callbacks: Sequence[Callback] = ()) -> bool:
             if _stop_requested(state, callbacks):
                 return False
             idx = perm[state.step * cfg.batch_size : (state.step + 1) * cfg.batch_size]
+            idx = distributed.shard(idx)  # all of it, or this rank's part of it
             batch_seed = _mix(cfg.seed, state.epoch, state.step)
             x = images[idx]
             x = (
@@ -263,18 +270,26 @@ def run_epochs(state: TrainState, callbacks: Sequence[Callback] = ()) -> bool:
 
 
 def _stop_requested(state: TrainState, callbacks: Sequence[Callback]) -> bool:
-    for cb in callbacks:
-        if cb.should_stop(state):
-            if state.step:  # mid-epoch: bank the time spent so far
-                state.partial["seconds"] += time.perf_counter() - state._epoch_started
-            state.stopped_by = type(cb).__name__
-            for c in callbacks:
-                c.on_stop(state)
-            return True
-    return False
+    stopper = next((cb for cb in callbacks if cb.should_stop(state)), None)
+    if not distributed.any_rank(stopper is not None):  # data-parallel ranks stop together
+        return False
+    if state.step:  # mid-epoch: bank the time spent so far
+        state.partial["seconds"] += time.perf_counter() - state._epoch_started
+        _sum_partial(state)
+    state.stopped_by = type(stopper).__name__ if stopper else "another rank"
+    for c in callbacks:
+        c.on_stop(state)
+    return True
+
+
+def _sum_partial(state: TrainState) -> None:
+    """The epoch's loss / correct / seen so far, summed over data-parallel ranks."""
+    p = state.partial
+    p["loss"], p["correct"], p["seen"] = distributed.all_sum([p["loss"], p["correct"], p["seen"]])
 
 
 def _finish_epoch(state: TrainState, loss_fn: nn.Module) -> dict[str, Any]:
+    _sum_partial(state)
     p = state.partial
     val = evaluate(
         state.model,
@@ -309,7 +324,14 @@ def fit(
     data: DatasetBundle | None = None,
     resume: dict[str, Any] | None = None,
 ) -> FitResult:
-    """Train ``config`` (resuming from a loaded checkpoint dict if given) and return the result."""
+    """Train ``config`` (resuming from a loaded checkpoint dict if given) and return the result.
+    With ``config.workers > 1`` it must run on every rank of a process group (Ray Train)."""
+    if config.workers != distributed.world()[1]:
+        raise ConfigError(
+            "workers",
+            f"{config.workers} data-parallel workers need as many processes (the Ray executor "
+            "starts them); this process trains alone",
+        )
     set_threads(config.threads)
     state = build_state(config, data, resume)
     for cb in callbacks:

@@ -51,6 +51,7 @@ def build_config() -> TrainConfig:
         image_size=int(s.get("t_image_size") or info.default_image_size or 0) or None,
         name=s.t_name.strip(),
         tags=tags,
+        workers=int(s.get("t_workers") or 1) if s.get("t_executor") == "ray" else 1,
     )
     config.validate()
     if info.family in ("faces", "folder"):
@@ -159,6 +160,15 @@ if runs.ray_available():  # Ray installed: offer the cluster too
         key="t_executor",
         help="Set CNN_LAB_RAY_ADDRESS to choose the cluster; see the README's Ray section.",
     )
+    if st.session_state.t_executor == "ray":
+        st.number_input(
+            "Data-parallel workers",
+            1,
+            64,
+            1,
+            key="t_workers",
+            help="Ray Train: this many processes share every batch (DDP); 1 = a single task.",
+        )
 st.button("Launch training", type="primary", icon=":material/rocket_launch:", on_click=launch)
 field_error("launch")
 if run_id := st.session_state.pop("launched", None):

@@ -90,13 +90,15 @@ def test_train_offers_the_ray_cluster_only_when_ray_is_installed(no_worker, monk
     monkeypatch.setattr(runs, "ray_available", api.ray_available)
     if api.ray_available():
         at.run()
-        at.radio(key="t_executor").set_value("ray")
+        at.radio(key="t_executor").set_value("ray").run()
         at.number_input(key="t_epochs").set_value(1)
+        at.number_input(key="t_workers").set_value(2)
         at.run()
         at.button[0].click().run()
         assert not at.exception and not at.error
         (run,) = api.list_runs()
         assert run["executor"] == "ray" and run["status"] == "queued"
+        assert run["config"]["workers"] == 2
 
 
 def test_train_form_explains_a_bad_folder_next_to_the_widget(no_worker):

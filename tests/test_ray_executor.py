@@ -1,10 +1,12 @@
 """The Ray executor against a real local Ray cluster (``ray start --head``, 2 CPUs, loopback):
 a run trains as a Ray task and reports exactly like a local one, stop / resume cross the
 boundary, a killed Ray worker leaves the run interrupted and resumable, sweeps run trials in
-parallel. Marked ``ray``: starting Ray takes a few seconds."""
+parallel, a run trains data-parallel on two Ray Train workers. Marked ``ray``: starting Ray
+takes a few seconds."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import signal
@@ -13,15 +15,18 @@ import sys
 import time
 
 import pytest
+import torch
 
 from cnn_core.config import TrainConfig
 from cnn_core.errors import UserError
+from cnn_core.predict import Predictor
 from cnn_core.runs import api
 from cnn_core.runs.store import RunStore
 from cnn_core.sweeps import api as sweeps
 from tests.e2e.conftest import free_port
 from tests.run_fixtures import (
     assert_matches_reference,
+    reference,
     stop_supervisor,
     wait_finished,
     wait_for,
@@ -129,6 +134,23 @@ def test_a_two_trial_sweep_trains_its_trials_at_once():
     assert second["started_at"] < first["finished_at"]  # they overlapped
 
 
+def test_data_parallel_on_two_ray_workers_matches_one_worker():
+    cfg = config(train_size=3000, val_size=500)
+    run_id = api.submit(dataclasses.replace(cfg, workers=2), executor="ray")
+    run = wait_finished(run_id, 300)
+    assert run["status"] == "completed", run["error"]
+    got, alone = api.metrics(run_id), reference(cfg)
+    assert [m["epoch"] for m in got] == [1, 2]
+    print(
+        f"val accuracy: 2 DDP workers {got[-1]['val_accuracy']:.4f}, one worker "
+        f"{alone[-1]['val_accuracy']:.4f}"
+    )
+    # 500 validation images: a standard error of ~2 points at 75 %
+    assert abs(got[-1]["val_accuracy"] - alone[-1]["val_accuracy"]) <= 0.04
+    model = Predictor.from_checkpoint(run["checkpoint"])  # a plain model, not DDP-wrapped
+    assert model.predict_tensor(torch.zeros(1, 1, 28, 28)).shape == (1, 10)
+
+
 def test_an_unreachable_cluster_fails_the_run_with_the_reason(monkeypatch):
     monkeypatch.setenv("CNN_LAB_RAY_ADDRESS", f"127.0.0.1:{free_port()}")
     run_id = api.submit(config(epochs=1), executor="ray")
@@ -136,6 +158,8 @@ def test_an_unreachable_cluster_fails_the_run_with_the_reason(monkeypatch):
     assert run["status"] == "failed" and "cannot reach the Ray cluster" in run["error"]
 
 
-def test_unknown_executor_is_refused():
+def test_unknown_executor_and_local_data_parallel_are_refused():
     with pytest.raises(UserError, match="unknown executor"):
         api.submit(config(), executor="slurm")
+    with pytest.raises(UserError, match="runs on Ray"):
+        api.submit(config(workers=2))

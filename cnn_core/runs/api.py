@@ -76,6 +76,10 @@ def submit(
     tags = list(tags) if tags is not None else resolved.tags
     _check_tags(tags)
     check_executor(executor)
+    if resolved.workers > 1 and executor != "ray":
+        raise ConfigError(
+            "workers", "data-parallel training (workers > 1) runs on Ray: --executor ray"
+        )
     run_id = new_run_id()
     store = _store()
     store.add_run(

@@ -28,10 +28,12 @@ from typing import Any
 import ray
 from ray import exceptions as rex
 
+from .. import distributed
 from ..callbacks import Callback
-from ..checkpoints import CHECKPOINT_NAME, run_dir
+from ..checkpoints import CHECKPOINT_NAME, load_resumable, run_dir
 from ..config import TrainConfig
 from ..settings import ray_address
+from ..trainer import fit
 from .store import RunStore
 from .worker import OURS, Supervisor, _log, recorded, train_run
 
@@ -119,11 +121,16 @@ class ShipCheckpoint(Callback):
         self.store.ship_checkpoint(self.path)
 
 
-def train_task(
-    run_id: str, config: dict[str, Any], checkpoint: bytes | None, notes: str, channel: Any
+def train_here(
+    run_id: str,
+    config: dict[str, Any],
+    checkpoint: bytes | None,
+    notes: str,
+    channel: Any,
+    threads: int,
 ) -> None:
-    """The body of a run's Ray task: train in a scratch runs folder, report through ``channel``."""
-    store = RemoteStore(channel, notes)
+    """Train a run, or this rank's share of a data-parallel run, in a scratch runs folder; rank
+    0 reports to ``channel`` (a failure is reported, then re-raised so Ray sees it)."""
     with tempfile.TemporaryDirectory(prefix="cnn-lab-ray-") as scratch:
         os.environ["CNN_LAB_RUNS_DIR"] = scratch  # this worker process's own runs folder
         path = run_dir(run_id) / CHECKPOINT_NAME
@@ -132,27 +139,68 @@ def train_task(
             path.write_bytes(checkpoint)
         cfg = TrainConfig.from_dict(config, strict=False)
         if cfg.threads == 0:
-            cfg.threads = max(1, int(ray.get_runtime_context().get_assigned_resources()["CPU"]))
-        try:
-            with recorded(store, run_id):
-                train_run(store, run_id, cfg, extra_callbacks=[ShipCheckpoint(store, path)])
-        except Exception:  # recorded() sent "failed" with the error text
-            pass
+            cfg.threads = threads
+        if distributed.world()[0] > 0:  # another rank: train in step, report nothing
+            fit(cfg, resume=load_resumable(path.parent)[0])
+            return
+        store = RemoteStore(channel, notes)
+        with recorded(store, run_id):
+            train_run(store, run_id, cfg, extra_callbacks=[ShipCheckpoint(store, path)])
+
+
+def train_task(
+    run_id: str,
+    config: dict[str, Any],
+    checkpoint: bytes | None,
+    notes: str,
+    channel: Any,
+    per_worker: dict[str, float],
+) -> None:
+    """The body of a run's Ray task: train here, or drive a Ray Train group of
+    ``config["workers"]`` data-parallel ranks (DDP; gloo on CPU) with ``per_worker`` each."""
+    args = (run_id, config, checkpoint, notes, channel, max(1, int(per_worker["CPU"])))
+    workers = int(config.get("workers") or 1)
+    try:
+        if workers == 1:
+            train_here(*args)
+        else:
+            from ray.train import RunConfig, ScalingConfig
+            from ray.train.torch import TorchTrainer
+
+            with tempfile.TemporaryDirectory(prefix="cnn-lab-ray-train-") as storage:
+                TorchTrainer(
+                    lambda: train_here(*args),
+                    scaling_config=ScalingConfig(
+                        num_workers=workers,
+                        use_gpu=per_worker["GPU"] > 0,
+                        resources_per_worker=per_worker,
+                    ),
+                    run_config=RunConfig(name=f"cnn-lab-{run_id}", storage_path=storage),
+                ).fit()
+    except Exception as exc:  # a failure was reported by rank 0; else a rank was lost
+        lost = f"Ray Train worker lost ({type(exc).__name__})"
+        RemoteStore(channel, notes).finish(run_id, "interrupted", error=lost, only_if=OURS)
     ray.get(channel.push.remote(("done",)))  # everything above has reached the channel
 
 
 class RayRun:
     """A run training as a Ray task: pumps its channel into the store, forwards a stop."""
 
-    def __init__(self, store: RunStore, row: dict[str, Any], options: dict[str, Any]):
+    def __init__(self, store: RunStore, row: dict[str, Any], per_worker: dict[str, float]):
         self.run_id = row["id"]
         self.path = run_dir(self.run_id) / CHECKPOINT_NAME
         checkpoint = self.path.read_bytes() if self.path.is_file() else None
         self.channel = Channel.remote()
-        task = ray.remote(train_task).options(
-            name=f"cnn-lab-run-{self.run_id}", max_retries=0, **options
+        data_parallel = int(row["config"].get("workers") or 1) > 1
+        task = ray.remote(train_task).options(  # a data-parallel run's ranks hold its resources
+            name=f"cnn-lab-run-{self.run_id}",
+            max_retries=0,
+            num_cpus=0 if data_parallel else per_worker["CPU"],
+            num_gpus=0 if data_parallel else per_worker["GPU"],
         )
-        self.ref = task.remote(self.run_id, row["config"], checkpoint, row["notes"], self.channel)
+        self.ref = task.remote(
+            self.run_id, row["config"], checkpoint, row["notes"], self.channel, per_worker
+        )
         self.stop_sent, self.beat = False, 0.0
 
     def poll(self, store: RunStore) -> tuple[str, str] | None:
@@ -256,6 +304,6 @@ class RaySupervisor(Supervisor):
 
     def launch(self, store: RunStore, row: dict[str, Any]) -> RayRun:
         """Send a claimed run to the cluster as one task."""
-        options = {"num_cpus": self.cpus_per_run, "num_gpus": self.gpus_per_run}
+        per_worker = {"CPU": self.cpus_per_run, "GPU": self.gpus_per_run}
         _log(f"claimed run {row['id']} (Ray task)")
-        return RayRun(store, row, options)
+        return RayRun(store, row, per_worker)

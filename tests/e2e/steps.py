@@ -4,6 +4,7 @@ training tiny runs with the CLI in the app's runs folder."""
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 
@@ -68,20 +69,9 @@ def settle_images(page) -> None:
     page.wait_for_function("() => [...document.images].every(img => img.complete)")
 
 
-TINY = [
-    "--dataset",
-    "fashion-mnist",
-    "--epochs",
-    "1",
-    "--train-size",
-    "400",
-    "--val-size",
-    "200",
-    "--threads",
-    "1",
-    "--quiet",
-    "--json",
-]
+TINY = shlex.split(
+    "--dataset fashion-mnist --epochs 1 --train-size 400 --val-size 200 --threads 1 --quiet --json"
+)
 
 
 def train_cli(app_env: dict[str, str], *args: str) -> str:
