@@ -68,10 +68,11 @@ def live_view(run_id: str, shown_status: str) -> None:
         st.rerun()  # status changed: redraw the whole page (buttons, table)
     p = current["progress"]
     if current["status"] == "running":
+        speed = f"{p['images_per_s']:,.0f} images/s" if p["images_per_s"] else "starting…"
         st.progress(
             p["fraction"],
             text=f"epoch {p['epoch'] + 1}/{p['epochs']} · batch {p['step']}/"
-            f"{p['num_batches']} · {p['images_per_s']:,.0f} images/s{eta_text(current)}",
+            f"{p['num_batches']} · {speed}{eta_text(current)}",
         )
     elif current["status"] == "queued":
         st.info("Queued — waiting for the worker.", icon="⏳")

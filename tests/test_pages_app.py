@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnn_core import runs
 from cnn_core.runs import api
-from tests.conftest import PROJECT
+from cnn_core.runs.store import RunStore
+from tests.conftest import PROJECT, small_fashion_config
 from tests.run_fixtures import finished_run
 
 PAGES = ["pages/home.py", "pages/data.py", "pages/train.py", "pages/runs.py"]
@@ -49,6 +52,17 @@ def test_pages_with_real_runs():
     value = next(m.value for m in at.metric if m.label == "val accuracy")
     assert value == f"{api.metrics(run_id)[-1]['val_accuracy']:.2%}"
     assert [b.label for b in at.button if "Extend" in b.label]
+
+
+def test_runs_page_of_a_run_just_claimed_by_the_worker(no_worker):
+    """Running, but no batch done yet: no images/s to show (a crash here once stopped the
+    live view of every watching session)."""
+    run_id = api.submit(small_fashion_config(), start_worker=False)
+    RunStore().claim_next(os.getpid())
+    at = open_page("pages/runs.py", {"run": run_id})
+    assert "running" in at.subheader[0].value
+    (bar,) = [p for p in at.get("progress") if "starting…" in p.proto.text]
+    assert "epoch 1/1 · batch 0/0" in bar.proto.text
 
 
 def test_home_warns_when_only_the_mnist_sample_is_present():
