@@ -5,8 +5,10 @@
 Runs the same config twice, one after the other, in a temporary runs folder: first alone, then
 while N Streamlit sessions (AppTest, the real page scripts, each in its own process) rerun the
 whole Runs page of the live run once a second — more work than the page's live fragment, which
-reruns only progress and curves. The sessions open before training starts, so only their
-polling overlaps it. Prints the worker's training images/s for both and their ratio.
+reruns only progress and curves. The sessions open (ten processes importing Streamlit and
+torch) before training starts, so only their polling overlaps it: the worker lock is held
+meanwhile, as the app itself starts a worker for a queued run. Prints the worker's training
+images/s for both and their ratio.
 
 (Browser tabs were tried as sessions: in one headless Chromium only the visible tab keeps its
 fragment timer running, so they do not load the server as ten users would.)
@@ -19,6 +21,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -89,13 +92,36 @@ def apptest_sessions(run_id: str, n: int) -> Iterator[Callable[[], dict]]:
             proc.join()
 
 
+def stop_worker() -> None:
+    """Stop the background worker if one is alive, and wait until it has exited."""
+    from cnn_core.runs.worker import worker_pid
+
+    while pid := worker_pid():
+        os.kill(pid, signal.SIGTERM)
+        time.sleep(0.2)
+
+
+def hold_worker_lock():
+    """Take the worker lock (as a live worker holds it); closing the file releases it."""
+    from cnn_core.runs.worker import _try_lock
+
+    lock = _try_lock(attempts=50)
+    lock.truncate(0)
+    lock.write(str(os.getpid()))
+    lock.flush()
+    return lock
+
+
 def train_images_per_s(config, sessions: int) -> tuple[float, dict]:
     """Training images/s of ``config`` while ``sessions`` sessions watch its Runs page. The
     sessions are open (everything imported) before training starts, so only polling overlaps."""
     from cnn_core.runs import api
 
+    stop_worker()  # a worker still alive from the last measurement would start at once
     run_id = api.submit(config, start_worker=False)
+    held = hold_worker_lock()  # the app starts a worker for queued runs: not before all watch
     with apptest_sessions(run_id, sessions) if sessions else contextlib.nullcontext() as status:
+        held.close()
         api.ensure_worker()
         run = wait_status(run_id, ("completed", "failed", "stopped", "interrupted"))
         facts = status() if status else {}
