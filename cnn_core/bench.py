@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw
 
-from . import speed, trainer
+from . import scoring, speed, trainer
 from .bench_book import TORCHVISION_NAMES, Family, book_run, digits_family, faces_family, new_model
 from .callbacks import Callback
 from .config import TrainConfig
@@ -158,7 +158,7 @@ def runner(
     if "rand_dropout" in opts:
         speed.use_rand_dropout(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=("fused" in opts) or None)
-    loss_fn = trainer.make_loss(fam.bundle.num_classes, None)
+    loss_fn = scoring.make_loss(fam.bundle.num_classes, None)
     forward = torch.compile(model) if compile else model
     stream = batches(fam, opts, batch_size or fam.batch_size)
 

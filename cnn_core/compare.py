@@ -23,7 +23,7 @@ from .errors import UserError
 from .evaluation import evaluate_checkpoint
 from .models import describe_model, model_names
 from .runs.store import RunStore
-from .trainer import EvalResult
+from .scoring import EvalResult
 
 # Config fields shown as table columns (name and tags are run metadata, not settings).
 CONFIG_FIELDS = tuple(

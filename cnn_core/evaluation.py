@@ -8,7 +8,7 @@ import os
 from .config import TrainConfig
 from .data import DatasetBundle, load_dataset
 from .predict import Predictor
-from .trainer import EvalResult, evaluate
+from .scoring import EvalResult, evaluate
 
 
 def checkpoint_data(predictor: Predictor, data_dir: str | None = None) -> DatasetBundle:

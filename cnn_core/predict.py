@@ -21,7 +21,7 @@ from .checkpoints import load_checkpoint
 from .config import TrainConfig
 from .errors import CheckpointError, UserError
 from .models import create_model
-from .trainer import probabilities
+from .scoring import probabilities
 
 INPUT_KINDS = ("dataset", "canvas", "face")
 

@@ -1,4 +1,4 @@
-"""The training loop: ``fit(config, callbacks) -> FitResult`` and ``evaluate(...)``.
+"""The training loop: ``fit(config, callbacks) -> FitResult`` (scoring lives in :mod:`cnn_core.scoring`).
 
 Plain functions in the style of pytorch/examples mnist. All randomness (shuffling,
 augmentation, dropout) is derived from (seed, epoch, batch), so a run stopped at any
@@ -26,10 +26,10 @@ from torch import nn
 from . import distributed
 from .callbacks import Callback
 from .config import TrainConfig
-from .data import DatasetBundle, ImageSet, load_dataset
-from .data.base import BatchTransform
+from .data import DatasetBundle, load_dataset
 from .errors import CheckpointError, ConfigError
 from .models import create_model
+from .scoring import evaluate, loss_value, make_loss, predictions
 from .speed import autocast, fused, prepare_model, to_device
 
 HISTORY_KEYS = (
@@ -76,38 +76,6 @@ def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
     if config.optimizer == "adamw":
         return torch.optim.AdamW(params, **common, fused=fused(params))
     return torch.optim.SGD(params, momentum=0.9, **common)
-
-
-def make_loss(num_classes: int, weights: list[float] | None) -> nn.Module:
-    """CrossEntropy for multi-class; BCEWithLogits on one logit for binary tasks
-    (the numerically stable form of the book's Sigmoid + BCELoss)."""
-    if num_classes == 2:
-        pos_weight = torch.tensor([weights[1] / weights[0]]) if weights else None
-        return nn.BCEWithLogitsLoss(pos_weight=pos_weight)
-    return nn.CrossEntropyLoss(
-        weight=torch.tensor(weights, dtype=torch.float32) if weights else None
-    )
-
-
-def predictions(logits: torch.Tensor) -> torch.Tensor:
-    """Class indices from logits (one logit = binary: positive when > 0)."""
-    if logits.shape[1] == 1:
-        return (logits[:, 0] > 0).long()
-    return logits.argmax(1)
-
-
-def probabilities(logits: torch.Tensor) -> torch.Tensor:
-    """Per-class probabilities [B, num_classes] (binary → [1-p, p])."""
-    if logits.shape[1] == 1:
-        p = torch.sigmoid(logits[:, 0].float())
-        return torch.stack([1 - p, p], dim=1)
-    return torch.softmax(logits.float(), dim=1)
-
-
-def _loss_value(loss_fn: nn.Module, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    if logits.shape[1] == 1:
-        return loss_fn(logits[:, 0].float(), labels.float())
-    return loss_fn(logits.float(), labels)
 
 
 def _mix(*parts: int) -> int:
@@ -219,7 +187,7 @@ def _train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torc
     state.optimizer.zero_grad(set_to_none=True)
     with autocast(state.config.precision, state.device):
         logits = (state.train_module or state.model)(x)
-    loss = _loss_value(loss_fn, logits, y)
+    loss = loss_value(loss_fn, logits, y)
     loss.backward()
     state.optimizer.step()
     value = loss.item()
@@ -340,76 +308,3 @@ def fit(
     for cb in callbacks:
         cb.on_fit_end(state)
     return FitResult(state, completed)
-
-
-@dataclass
-class EvalResult:
-    """Accuracy, loss, per-class accuracy, confusion matrix (rows = true) and the errors."""
-
-    accuracy: float
-    loss: float
-    n: int
-    per_class_accuracy: list[float]
-    confusion: list[list[int]]
-    misclassified: list[int]
-    predicted: list[int]
-    confidence: list[float]
-    split: str = ""
-
-    def summary(self) -> dict[str, Any]:
-        return {
-            "accuracy": self.accuracy,
-            "loss": self.loss,
-            "n": self.n,
-            "split": self.split,
-            "per_class_accuracy": self.per_class_accuracy,
-            "confusion": self.confusion,
-        }
-
-
-@torch.no_grad()
-def evaluate(
-    model: nn.Module,
-    split: ImageSet,
-    transform: BatchTransform,
-    num_classes: int,
-    *,
-    device: torch.device | str = "cpu",
-    loss_fn: nn.Module | None = None,
-    config: TrainConfig | None = None,
-    batch_size: int = 500,
-) -> EvalResult:
-    """Evaluate in eval mode under no_grad over a whole split, in the precision of ``config``
-    (no config: the ``auto`` policy, the training default)."""
-    was_training = model.training
-    model.eval()
-    device = torch.device(device)
-    loss_fn = loss_fn or make_loss(num_classes, None)
-    total_loss, preds, confs = 0.0, [], []
-    for start in range(0, len(split), batch_size):
-        x = to_device(transform.eval(split.images[start : start + batch_size]), device)
-        y = to_device(split.labels[start : start + batch_size], device)
-        with autocast(config.precision if config else "auto", device):
-            logits = model(x)
-        total_loss += _loss_value(loss_fn, logits, y).item() * len(y)
-        probs = probabilities(logits)
-        conf, pred = probs.max(1)
-        preds.append(pred.cpu())
-        confs.append(conf.cpu())
-    model.train(was_training)
-    pred = torch.cat(preds) if preds else torch.zeros(0, dtype=torch.long)
-    labels = split.labels
-    confusion = torch.bincount(labels * num_classes + pred, minlength=num_classes * num_classes)
-    confusion = confusion.reshape(num_classes, num_classes)
-    per_class = (confusion.diag().float() / confusion.sum(1).clamp(min=1)).tolist()
-    n = len(labels)
-    return EvalResult(
-        accuracy=float((pred == labels).float().mean()) if n else 0.0,
-        loss=total_loss / max(1, n),
-        n=n,
-        per_class_accuracy=per_class,
-        confusion=confusion.tolist(),
-        misclassified=torch.nonzero(pred != labels).flatten().tolist(),
-        predicted=pred.tolist(),
-        confidence=(torch.cat(confs) if confs else torch.zeros(0)).tolist(),
-    )

@@ -14,7 +14,7 @@ from cnn_core.cli import main
 from cnn_core.data.idx import load_mnist_sample
 from cnn_core.demo import DEMO_CHECKPOINT, DEMO_CONFIG, DEMO_NOTE, build_demo_model
 from cnn_core.predict import Predictor
-from cnn_core.trainer import evaluate
+from cnn_core.scoring import evaluate
 
 
 @pytest.fixture(scope="module")

@@ -32,7 +32,8 @@ from cnn_core.interpret import (
 )
 from cnn_core.models import conv_layers, create_model, feature_layers, model_names
 from cnn_core.predict import Predictor
-from cnn_core.trainer import fit, predictions, probabilities
+from cnn_core.scoring import predictions, probabilities
+from cnn_core.trainer import fit
 from tests.conftest import small_fashion_config
 
 pytestmark = pytest.mark.filterwarnings("ignore:Setting backward hooks:UserWarning")

@@ -9,7 +9,8 @@ import torch
 
 from cnn_core.callbacks import Callback, Checkpointer
 from cnn_core.checkpoints import load_checkpoint
-from cnn_core.trainer import HISTORY_KEYS, evaluate, fit
+from cnn_core.scoring import evaluate
+from cnn_core.trainer import HISTORY_KEYS, fit
 from tests.conftest import small_fashion_config
 
 STABLE_KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr")

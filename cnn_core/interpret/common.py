@@ -54,8 +54,8 @@ class ClassScores(nn.Module):
 
     Multi-class models already return one logit per class and pass through unchanged. A
     binary model returns one logit ``z`` (the log-odds of class 1); it becomes ``[-z/2, z/2]``.
-    Its softmax is exactly ``[1 - sigmoid(z), sigmoid(z)]`` (what ``trainer.probabilities``
-    gives) and its argmax is ``trainer.predictions``. Unlike ``[0, z]``, both scores depend on
+    Its softmax is exactly ``[1 - sigmoid(z), sigmoid(z)]`` (what ``scoring.probabilities``
+    gives) and its argmax is ``scoring.predictions``. Unlike ``[0, z]``, both scores depend on
     the input, so attributions for class 0 are those of class 1 with the sign flipped (and
     half the magnitude of attributions of the raw logit) instead of all zeros.
     """
