@@ -87,6 +87,19 @@ def add_runs_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON line instead of text")
 
 
+def add_subcommand(
+    commands: argparse._SubParsersAction, name: str, func, text: str, *, id_arg: str | None
+) -> argparse.ArgumentParser:
+    """A sub-command running ``func``, with a positional ``id_arg`` (None: no id),
+    ``--runs-dir`` and ``--json``."""
+    p = commands.add_parser(name, help=text)
+    if id_arg:
+        p.add_argument(id_arg)
+    add_runs_dir(p)
+    p.set_defaults(func=func)
+    return p
+
+
 def apply_runs_dir(args: argparse.Namespace) -> None:
     if getattr(args, "runs_dir", None):
         os.environ["CNN_LAB_RUNS_DIR"] = str(Path(args.runs_dir).expanduser().resolve())

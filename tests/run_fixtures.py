@@ -3,6 +3,7 @@ background runs, and the numbers an uninterrupted run gives."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -10,6 +11,7 @@ import time
 import pytest
 import torch
 
+from cnn_core.cli import main
 from cnn_core.config import TrainConfig
 from cnn_core.runs import api
 from cnn_core.runs.store import FINISHED, RunStore
@@ -84,3 +86,14 @@ def stop_supervisor(executor: str = "local") -> None:
     if pid:
         os.kill(pid, signal.SIGTERM)
         wait_for(lambda: worker_pid(executor) is None, 30, f"the {executor} worker to exit")
+
+
+def cli_here(capsys, *argv: str):
+    """Run the CLI in this process (torch threads restored); (exit code, JSON or text, stderr)."""
+    threads = torch.get_num_threads()
+    try:
+        code = main(list(argv))
+    finally:
+        torch.set_num_threads(threads)
+    out, err = capsys.readouterr()
+    return code, (json.loads(out) if "--json" in argv and code == 0 else out), err

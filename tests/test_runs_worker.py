@@ -14,9 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-import torch
 
-from cnn_core.cli import main
 from cnn_core.config import TrainConfig
 from cnn_core.errors import UserError
 from cnn_core.runs import api, ensure_worker
@@ -26,6 +24,7 @@ from cnn_core.settings import runs_dir
 from cnn_core.trainer import HISTORY_KEYS
 from tests.run_fixtures import (
     assert_matches_reference,
+    cli_here,
     run_here,
     stop_supervisor,
     wait_finished,
@@ -175,19 +174,8 @@ def test_two_concurrent_submitters_from_the_cli():
     assert all(log.count(f"claimed run {run_id}") == 1 for run_id in ids)
 
 
-def _cli(capsys, *argv: str):
-    """Run the CLI in this process (torch threads restored); (exit code, JSON or text, stderr)."""
-    threads = torch.get_num_threads()
-    try:
-        code = main(list(argv))
-    finally:
-        torch.set_num_threads(threads)
-    out, err = capsys.readouterr()
-    return code, (json.loads(out) if "--json" in argv and code == 0 else out), err
-
-
 def test_cli_manages_queued_runs_in_process(capsys):
-    code, sub, _ = _cli(
+    code, sub, _ = cli_here(
         capsys,
         "submit",
         "--dataset",
@@ -201,20 +189,22 @@ def test_cli_manages_queued_runs_in_process(capsys):
     )
     assert code == 0 and sub["status"] == "queued"
     run_id = sub["run_id"]
-    code, shown, _ = _cli(capsys, "runs", "show", run_id, "--json")
+    code, shown, _ = cli_here(capsys, "runs", "show", run_id, "--json")
     assert shown["config"]["epochs"] == 2 and shown["tags"] == ["cli"] and shown["metrics"] == []
-    assert _cli(capsys, "runs", "rename", run_id, "CLI run")[1].startswith(f"run {run_id}: queued")
-    assert _cli(capsys, "runs", "tag", run_id, "a", "b", "--json")[1]["tags"] == ["a", "b"]
-    assert _cli(capsys, "runs", "stop", run_id, "--json")[1]["status"] == "stopped"
-    assert "CLI run" in _cli(capsys, "runs", "list", "--status", "stopped")[1]
-    code, _, err = _cli(capsys, "runs", "show", "../x")
+    assert cli_here(capsys, "runs", "rename", run_id, "CLI run")[1].startswith(
+        f"run {run_id}: queued"
+    )
+    assert cli_here(capsys, "runs", "tag", run_id, "a", "b", "--json")[1]["tags"] == ["a", "b"]
+    assert cli_here(capsys, "runs", "stop", run_id, "--json")[1]["status"] == "stopped"
+    assert "CLI run" in cli_here(capsys, "runs", "list", "--status", "stopped")[1]
+    code, _, err = cli_here(capsys, "runs", "show", "../x")
     assert code == 2 and err.startswith("error: invalid run id")
-    assert _cli(capsys, "runs", "delete", run_id)[0] == 0
-    assert _cli(capsys, "runs", "list")[1].strip() == "no runs"
+    assert cli_here(capsys, "runs", "delete", run_id)[0] == 0
+    assert cli_here(capsys, "runs", "list")[1].strip() == "no runs"
 
 
 def test_foreground_train_records_its_run(capsys):
-    code, out, _ = _cli(capsys, "train", *SMALL_ARGS, "--quiet", "--json")
+    code, out, _ = cli_here(capsys, "train", *SMALL_ARGS, "--quiet", "--json")
     assert code == 0 and out["status"] == "completed"
     run = api.get_run(out["run_id"])
     assert run["status"] == "completed" and run["worker_pid"] is None
@@ -223,6 +213,6 @@ def test_foreground_train_records_its_run(capsys):
 
 
 def test_overhead_command(capsys):
-    code, out, _ = _cli(capsys, "runs", "overhead", *SMALL_ARGS, "--repeats", "1", "--json")
+    code, out, _ = cli_here(capsys, "runs", "overhead", *SMALL_ARGS, "--repeats", "1", "--json")
     assert code == 0 and out["plain_images_per_s"] > 0 and out["tracked_images_per_s"] > 0
     assert out["ratio"] == pytest.approx(out["tracked_images_per_s"] / out["plain_images_per_s"])

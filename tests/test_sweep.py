@@ -4,16 +4,13 @@ forced-bad trial; SIGKILL of a run's process and of the driver, then resume)."""
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import signal
 
 import pytest
-import torch
 
 import cnn_core.runs
-from cnn_core.cli import main
 from cnn_core.config import TrainConfig
 from cnn_core.errors import ConfigError, UserError
 from cnn_core.runs import api as runs_api
@@ -32,8 +29,8 @@ from cnn_core.sweeps import (
 from cnn_core.sweeps.space import default_space, grid, grid_size, validate_space
 from cnn_core.sweeps.study import driver_alive
 from tests.conftest import FASHION_DIR
-from tests.run_fixtures import run_here
-from tests.test_runs_worker import stop_worker, wait_for  # noqa: F401 - stop_worker is autouse
+from tests.run_fixtures import cli_here, run_here, wait_for
+from tests.test_runs_worker import stop_worker  # noqa: F401 - stop_worker is autouse
 
 pytestmark = pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")
 TINY = shlex.split("--dataset fashion-mnist --epochs 1 --train-size 300 --val-size 200 --threads 1")
@@ -72,16 +69,6 @@ def stop_drivers():
     for sweep in list_sweeps():
         if driver_alive(sweep["id"]):
             stop_sweep(sweep["id"], wait=10)
-
-
-def _cli(capsys, *argv: str):
-    threads = torch.get_num_threads()
-    try:
-        code = main(list(argv))
-    finally:
-        torch.set_num_threads(threads)
-    out, err = capsys.readouterr()
-    return code, (json.loads(out) if "--json" in argv and code == 0 else out), err
 
 
 # ---- no training ------------------------------------------------------------------------------
@@ -137,7 +124,7 @@ def test_create_sweep_checks_budget_sampler_and_pruner():
 
 # ---- driven here, runs trained in this process -----------------------------------------------
 def test_grid_sweep_via_the_cli_and_train_the_best_longer(capsys, inline_runs):
-    code, out, err = _cli(
+    code, out, err = cli_here(
         capsys,
         "sweep",
         *TINY,
@@ -172,9 +159,9 @@ def test_grid_sweep_via_the_cli_and_train_the_best_longer(capsys, inline_runs):
     assert run["config"]["epochs"] == 2 and run["config"]["optimizer"] == "adam"
     assert "sweep-best" in run["tags"] and run["status"] == "completed"
 
-    code, listed, _ = _cli(capsys, "sweep", "list", "--json")
+    code, listed, _ = cli_here(capsys, "sweep", "list", "--json")
     assert [s["id"] for s in listed] == [out["sweep_id"]] and listed[0]["n_trials"] == 2
-    code, text, _ = _cli(capsys, "sweep", "show", out["sweep_id"])
+    code, text, _ = cli_here(capsys, "sweep", "show", out["sweep_id"])
     assert "complete" in text and "best: #" in text and "importance: optimizer" in text
 
 
@@ -204,8 +191,8 @@ def test_stop_then_resume_in_the_foreground_reconciles_the_running_trial(capsys,
     assert run_sweep(sweep_id, log=log, poll=0.05)["status"] == "stopped"
     status = sweep_status(sweep_id)
     assert [t["state"] for t in status["trials"]] == ["complete", "running"]
-    assert _cli(capsys, "sweep", "stop", sweep_id, "--json")[1]["status"] == "stopped"
-    code, out, _ = _cli(capsys, "sweep", "run", sweep_id, "--json")
+    assert cli_here(capsys, "sweep", "stop", sweep_id, "--json")[1]["status"] == "stopped"
+    code, out, _ = cli_here(capsys, "sweep", "run", sweep_id, "--json")
     assert code == 0 and out["status"] == "completed"
     assert out["counts"] == {"running": 0, "complete": 3, "pruned": 0, "fail": 0, "waiting": 0}
     trials = sweep_status(sweep_id)["trials"]

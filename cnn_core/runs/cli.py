@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import tempfile
@@ -13,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..cli import add_config_args, add_runs_dir, config_from_args, emit
+from ..cli import add_config_args, add_runs_dir, add_subcommand, config_from_args, emit
 from ..config import TrainConfig
 from . import api
 from .export import FORMATS
@@ -38,15 +39,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         dest="runs_command", required=True
     )
 
-    def add(name: str, func, text: str, with_id: bool = True) -> argparse.ArgumentParser:
-        p = runs.add_parser(name, help=text)
-        if with_id:
-            p.add_argument("run_id")
-        add_runs_dir(p)
-        p.set_defaults(func=func)
-        return p
-
-    p = add("list", cmd_list, "list runs, newest first", with_id=False)
+    add = functools.partial(add_subcommand, runs, id_arg="run_id")
+    p = add("list", cmd_list, "list runs, newest first", id_arg=None)
     p.add_argument("--status", choices=STATUSES)
     for option in ("--dataset", "--model", "--tag", "--search"):
         p.add_argument(option)
@@ -68,7 +62,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "overhead",
         cmd_overhead,
         "training speed with and without run-store reporting",
-        with_id=False,
+        id_arg=None,
     )
     add_config_args(p)
     p.add_argument("--repeats", type=int, default=2, help="rounds of (plain, tracked) training")

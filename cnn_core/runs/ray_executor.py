@@ -160,26 +160,28 @@ def train_task(
     ``config["workers"]`` data-parallel ranks (DDP; gloo on CPU) with ``per_worker`` each."""
     args = (run_id, config, checkpoint, notes, channel, max(1, int(per_worker["CPU"])))
     workers = int(config.get("workers") or 1)
-    try:
-        if workers == 1:
+    if workers == 1:
+        with contextlib.suppress(Exception):  # recorded() reported it as failed
             train_here(*args)
-        else:
-            from ray.train import RunConfig, ScalingConfig
-            from ray.train.torch import TorchTrainer
+    else:
+        from ray.train import RunConfig, ScalingConfig
+        from ray.train.torch import TorchTrainer
 
-            with tempfile.TemporaryDirectory(prefix="cnn-lab-ray-train-") as storage:
-                TorchTrainer(
-                    lambda: train_here(*args),
-                    scaling_config=ScalingConfig(
-                        num_workers=workers,
-                        use_gpu=per_worker["GPU"] > 0,
-                        resources_per_worker=per_worker,
-                    ),
-                    run_config=RunConfig(name=f"cnn-lab-{run_id}", storage_path=storage),
-                ).fit()
-    except Exception as exc:  # a failure was reported by rank 0; else a rank was lost
-        lost = f"Ray Train worker lost ({type(exc).__name__})"
-        RemoteStore(channel, notes).finish(run_id, "interrupted", error=lost, only_if=OURS)
+        with tempfile.TemporaryDirectory(prefix="cnn-lab-ray-train-") as storage:
+            trainer = TorchTrainer(
+                lambda: train_here(*args),
+                scaling_config=ScalingConfig(
+                    num_workers=workers,
+                    use_gpu=per_worker["GPU"] > 0,
+                    resources_per_worker=per_worker,
+                ),
+                run_config=RunConfig(name=f"cnn-lab-{run_id}", storage_path=storage),
+            )
+            try:
+                trainer.fit()
+            except Exception as exc:  # rank 0 reported its own failure; else a rank was lost
+                lost = f"Ray Train worker lost ({type(exc).__name__})"
+                RemoteStore(channel, notes).finish(run_id, "interrupted", error=lost, only_if=OURS)
     ray.get(channel.push.remote(("done",)))  # everything above has reached the channel
 
 

@@ -7,10 +7,18 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from typing import Any
 
-from ..cli import CONFIG_ARGS, add_config_args, add_runs_dir, config_from_args, emit
+from ..cli import (
+    CONFIG_ARGS,
+    add_config_args,
+    add_runs_dir,
+    add_subcommand,
+    config_from_args,
+    emit,
+)
 from ..errors import UserError
 from ..runs.cli import add_executor_args, apply_ray_address
 from . import api
@@ -46,15 +54,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     commands = p.add_subparsers(dest="sweep_command")
 
-    def add(name: str, func, text: str, with_id: bool = True) -> argparse.ArgumentParser:
-        q = commands.add_parser(name, help=text)
-        if with_id:
-            q.add_argument("sweep_id")
-        add_runs_dir(q)
-        q.set_defaults(func=func)
-        return q
+    add = functools.partial(add_subcommand, commands, id_arg="sweep_id")
 
-    add("list", cmd_list, "list sweeps, newest first", with_id=False)
+    add("list", cmd_list, "list sweeps, newest first", id_arg=None)
     add("show", cmd_show, "trials, best config and parameter importances of a sweep")
     add("run", cmd_run, "drive a sweep here until its budget is used").add_argument(
         "--keep-stop",

@@ -44,9 +44,8 @@ def settle(page) -> None:
     """Wait for the answer's run to finish, its chart to draw and every image of it to load (a
     media file of an earlier run is gone after the next one: fetching it late would be a
     spurious 404)."""
-    wait_for_app(page)
+    settle_images(page)
     page.locator(".js-plotly-plot").first.wait_for()
-    page.wait_for_function("() => [...document.images].every(img => img.complete)")
 
 
 def draw(page, strokes: list[list[tuple[int, int]]]) -> None:

@@ -107,8 +107,10 @@ def test_one_user_goes_through_every_page(app_url, app_env, page, tmp_path):
         page.get_by_role("option").filter(has_text=name).first.click()
         wait_for_app(page)
     page.keyboard.press("Escape")
-    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
-    names = page.evaluate("() => document.querySelector('.js-plotly-plot').data.map(t => t.name)")
+    names_js = "() => (document.querySelector('.js-plotly-plot')?.data || []).map(t => t.name)"
+    page.wait_for_function(f"() => ({names_js})().length >= 2", timeout=60_000)  # both drawn
+    wait_for_app(page)
+    names = page.evaluate(names_js)
     assert names[:2] == ["1. journey v1", "2. journey v2"]
     assert first in page.url and second in page.url
     shot(page, tmp_path, "5-compare")
