@@ -7,6 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    from .scoring import EvalResult
     from .trainer import TrainState
 
 
@@ -21,6 +22,10 @@ class Callback:
 
     def on_batch_end(self, state: TrainState, loss: float) -> None:
         pass
+
+    def on_evaluation(self, state: TrainState, metrics: dict[str, Any], result: EvalResult) -> None:
+        """Called after every validation pass (with the epoch's last one just before
+        ``on_epoch_end``); ``result`` holds the confusion matrix and per-class accuracy."""
 
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
         pass

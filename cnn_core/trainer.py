@@ -29,7 +29,7 @@ from .config import TrainConfig
 from .data import DatasetBundle, load_dataset
 from .errors import CheckpointError, ConfigError
 from .models import create_model
-from .scoring import evaluate, loss_value, make_loss, predictions
+from .scoring import EvalResult, evaluate, loss_value, make_loss, predictions
 from .speed import autocast, fused, prepare_model, to_device
 
 HISTORY_KEYS = (
@@ -229,7 +229,9 @@ def run_epochs(state: TrainState, callbacks: Sequence[Callback] = ()) -> bool:
             for cb in callbacks:
                 cb.on_batch_end(state, loss)
         state.partial["seconds"] += time.perf_counter() - state._epoch_started
-        metrics = _finish_epoch(state, loss_fn)
+        metrics, result = _finish_epoch(state, loss_fn)
+        for cb in callbacks:
+            cb.on_evaluation(state, metrics, result)
         for cb in callbacks:
             cb.on_epoch_end(state, metrics)
         if state.epoch < cfg.epochs and _stop_requested(state, callbacks):
@@ -256,7 +258,7 @@ def _sum_partial(state: TrainState) -> None:
     p["loss"], p["correct"], p["seen"] = distributed.all_sum([p["loss"], p["correct"], p["seen"]])
 
 
-def _finish_epoch(state: TrainState, loss_fn: nn.Module) -> dict[str, Any]:
+def _finish_epoch(state: TrainState, loss_fn: nn.Module) -> tuple[dict[str, Any], EvalResult]:
     _sum_partial(state)
     p = state.partial
     val = evaluate(
@@ -282,7 +284,7 @@ def _finish_epoch(state: TrainState, loss_fn: nn.Module) -> dict[str, Any]:
     state.history.append(metrics)
     state.step = 0
     state.partial = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
-    return metrics
+    return metrics, val
 
 
 def fit(
