@@ -77,7 +77,7 @@ def test_database_locked_for_a_while_does_not_lose_metrics():
 
     thread = threading.Thread(target=hold_lock)
     thread.start()
-    locked.wait(5)
+    assert locked.wait(30), "the lock holder never took the database lock"
     assert run_here(run_id) == 0
     thread.join()
     run = api.get_run(run_id)

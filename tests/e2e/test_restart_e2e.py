@@ -8,11 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.conftest import PROJECT
 from tests.e2e.conftest import assert_no_exception, start_app, wait_for_app
+from tests.run_fixtures import wait_for
 
 
 def progress(env: dict[str, str], run_id: str) -> dict:
@@ -58,19 +58,19 @@ def test_app_killed_and_restarted_mid_run(app_env, page, tmp_path):
             check=True,
         )
         run_id = json.loads(sub.stdout.strip().splitlines()[-1])["run_id"]
-        deadline = time.monotonic() + 90
-        while progress(env, run_id)["status"] != "running" and time.monotonic() < deadline:
-            time.sleep(0.5)
+        wait_for(lambda: progress(env, run_id)["status"] == "running", 90, "the run to start", 0.5)
         os.kill(app.pid, signal.SIGKILL)  # the app dies; the worker lives in its own session
         app.wait(10)
-        before = progress(env, run_id)
-        time.sleep(3)
-        after = progress(env, run_id)
-        assert after["status"] in ("running", "completed")
-        assert (after["progress"]["epoch"], after["progress"]["step"]) != (
-            before["progress"]["epoch"],
-            before["progress"]["step"],
-        ) or after["status"] == "completed"
+        before = progress(env, run_id)["progress"]
+        position = (before["epoch"], before["step"])
+
+        def trained_on() -> bool:  # the worker keeps training without the app
+            after = progress(env, run_id)
+            assert after["status"] in ("running", "completed"), after["status"]
+            moved = (after["progress"]["epoch"], after["progress"]["step"]) != position
+            return moved or after["status"] == "completed"
+
+        wait_for(trained_on, 60, "the worker to keep training after the app died", 0.5)
 
         app, url = start_app(env, tmp_path / "app2.log")
         page.goto(f"{url}/runs?run={run_id}")
