@@ -24,11 +24,11 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .data.transforms import CELEBA_FRAME
 from .errors import DataError
 from .images import as_pil
 from .preprocess import default_face_box
 
-CELEBA_SIZE = (178, 218)  # (width, height) of img_align_celeba images
 # Mean eye centres of img_align_celeba (list_landmarks_align_celeba.txt, rounded), in pixels.
 LEFT_EYE = (69.0, 111.0)
 RIGHT_EYE = (108.0, 111.0)
@@ -241,7 +241,7 @@ def celeba_eye_targets(data_dir: str | Path | None = None) -> tuple[Point, Point
 def align_celeba(
     image: ImageLike,
     face: Face,
-    output_size: tuple[int, int] = CELEBA_SIZE,
+    output_size: tuple[int, int] = CELEBA_FRAME,
     *,
     targets: tuple[Point, Point] | None = None,
 ) -> Image.Image:
@@ -252,7 +252,7 @@ def align_celeba(
     """
     rgb = to_rgb_array(image)
     tl, tr = targets or celeba_eye_targets()
-    sx, sy = output_size[0] / CELEBA_SIZE[0], output_size[1] / CELEBA_SIZE[1]
+    sx, sy = output_size[0] / CELEBA_FRAME[0], output_size[1] / CELEBA_FRAME[1]
     d0, d1 = complex(tl[0] * sx, tl[1] * sy), complex(tr[0] * sx, tr[1] * sy)
     s0, s1 = (complex(*p) for p in face.eye_points())
     z = (d1 - d0) / (s1 - s0)  # rotation and scale as one complex factor: dst = z·src + t
@@ -270,7 +270,7 @@ def align_celeba(
 def is_celeba_aligned(image: ImageLike) -> bool:
     """True for a 178×218 image (already aligned like CelebA: pass it through unchanged)."""
     size = image.size if isinstance(image, Image.Image) else np.asarray(image).shape[1::-1]
-    return tuple(size) == CELEBA_SIZE
+    return tuple(size) == CELEBA_FRAME
 
 
 def align_all(image: ImageLike) -> list[tuple[Face, Image.Image]]:

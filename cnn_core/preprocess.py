@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .data.transforms import CELEBA_FRAME
 from .errors import UserError
 from .images import as_float_array, as_pil, image_to_tensor, normalize_mode, to_uint8
 
@@ -32,7 +33,6 @@ MIN_CONTRAST = 0.08  # ink must differ from the background by this much (0-1 sca
 MIN_INK_SHARE = 0.0003  # fewer strong ink pixels than this share of the canvas = nothing drawn
 MIN_INK_PIXELS = 4
 REL_FLOOR = 0.1  # ink fainter than this share of the darkest stroke is paper texture
-CELEBA_FRAME = (178, 218)  # width, height of CelebA's aligned faces
 
 
 @dataclass

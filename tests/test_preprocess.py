@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageDraw
 
+from cnn_core.data.transforms import CELEBA_FRAME
 from cnn_core.errors import UserError
 from cnn_core.preprocess import (
-    CELEBA_FRAME,
     DIGIT_CENTRE,
     default_face_box,
     prepare_dataset_image,

@@ -10,12 +10,13 @@ import torch.nn.functional as F
 
 from .base import BatchTransform
 
-CELEBA_WIDTH, CELEBA_HEIGHT = 178, 218  # the aligned-and-cropped CelebA frame
+CELEBA_FRAME = (178, 218)  # (width, height) of CelebA's aligned-and-cropped images
 
 
 def faces_stored_height(image_size: int) -> int:
     """Height at which CelebA images are stored for model side ``image_size`` (78 for 64)."""
-    return round(CELEBA_HEIGHT * image_size / CELEBA_WIDTH)
+    width, height = CELEBA_FRAME
+    return round(height * image_size / width)
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
