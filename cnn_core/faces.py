@@ -273,12 +273,6 @@ def is_celeba_aligned(image: ImageLike) -> bool:
     return tuple(size) == CELEBA_FRAME
 
 
-def align_all(image: ImageLike) -> list[tuple[Face, Image.Image]]:
-    """Every detected face (left to right) with its CelebA-aligned crop."""
-    rgb = to_rgb_array(image)
-    return [(face, align_celeba(rgb, face)) for face in detect_faces(rgb)]
-
-
 @dataclass(frozen=True)
 class FaceInput:
     """What a face model is given for one face: ``image`` framed by ``box`` (left, top, right,

@@ -166,9 +166,10 @@ def test_transparent_pixels_become_white():
     assert tuple(rgb[0, 0]) == (10, 20, 30) and (rgb[1:] == 255).all()
 
 
-def test_align_all_and_draw_faces(astronaut):
-    ((face, crop),) = faces.align_all(astronaut)
-    assert crop.size == (178, 218)
+def test_located_faces_are_aligned_and_drawn(astronaut):
+    located = faces.locate_faces(astronaut)
+    ((face, crop),) = [(f.face, f.image) for f in located.inputs]
+    assert located.mode == "aligned" and crop.size == (178, 218)
     drawn = faces.draw_faces(astronaut.convert("L"), [face])
     assert drawn.mode == "RGB" and drawn.size == astronaut.size
     x, y, w, h = face.box

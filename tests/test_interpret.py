@@ -23,7 +23,6 @@ from cnn_core.interpret import (
     channel_order,
     deletion_auc,
     deletion_curve,
-    explain_across,
     feature_maps,
     filters,
     gradcam_layer,
@@ -201,7 +200,7 @@ def test_smoothgrad_is_repeatable_and_leaves_the_global_rng_alone():
         attribute(model, x, "smoothgrad", base="lime")
 
 
-def test_explain_across_models_and_predictors():
+def test_attribute_takes_models_and_predictors_alike():
     x = image("digits")
     before = x.clone()
     models = [untrained(name, "digits") for name in model_names()]
@@ -213,11 +212,11 @@ def test_explain_across_models_and_predictors():
         in_channels=1,
         image_size=28,
     )
-    results = explain_across([predictor, *models[1:]], x, "saliency")
+    results = [attribute(m, x, "saliency") for m in (predictor, *models[1:])]
     assert [r.method for r in results] == ["saliency"] * len(models)
     assert all(r.map.shape == (28, 28) for r in results)
     assert torch.equal(x, before)
-    assert {r.target for r in explain_across(models, x, "saliency", target=3)} == {3}
+    assert {attribute(m, x, "saliency", target=3).target for m in models} == {3}
 
 
 def test_deletion_curve_bookkeeping():

@@ -15,7 +15,7 @@ from cnn_core.cli import main
 from cnn_core.config import TrainConfig
 from cnn_core.data.idx import load_mnist_sample
 from cnn_core.demo import DEMO_CONFIG, DEMO_LABEL
-from cnn_core.faces import align_all
+from cnn_core.faces import locate_faces
 from cnn_core.predict import Predictor
 from cnn_core.runs import api
 from tests.conftest import PROJECT
@@ -216,7 +216,7 @@ def test_cli_predict_face_detects_and_aligns_unless_told_not_to(face_run, isolat
     names = [str(photos / n) for n in ("astronaut.png", "twin.png", "wall.png", "aligned.png")]
     astronaut, twin_out, wall, aligned = json.loads(predict(*names, "--json"))
     model = Predictor.from_checkpoint(checkpoint)
-    ((face, crop),) = align_all(ASTRONAUT)
+    ((face, crop),) = [(f.face, f.image) for f in locate_faces(ASTRONAUT).inputs]
     assert astronaut["mode"] == "aligned" and astronaut["faces"][0]["box"] == list(face.box)
     want = model.predict(crop, "face").probabilities
     assert astronaut["faces"][0]["probabilities"] == pytest.approx(want)

@@ -10,7 +10,6 @@ from .attributions import (
     Attribution,
     Method,
     attribute,
-    explain_across,
     gradcam_layer,
     method_spec,
 )
@@ -27,7 +26,6 @@ __all__ = [
     "channel_order",
     "deletion_auc",
     "deletion_curve",
-    "explain_across",
     "feature_maps",
     "filters",
     "gradcam_layer",

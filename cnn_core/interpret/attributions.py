@@ -8,7 +8,7 @@ whose ``map`` is the per-pixel attribution summed over input channels.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -221,13 +221,3 @@ def attribute(
         seconds=time.perf_counter() - start,
         params=options,
     )
-
-
-def explain_across(
-    models: Sequence[Any], x: torch.Tensor, method: str, target: int | None = None, **params: Any
-) -> list[Attribution]:
-    """One :func:`attribute` per model for the same image (e.g. v1–v4 side by side).
-
-    ``target=None`` explains each model's own prediction.
-    """
-    return [attribute(model, x, method, target, **params) for model in models]
