@@ -23,6 +23,7 @@ run: $(VENV)/.installed  ## start the app on http://$(ADDRESS):$(PORT)
 test: $(VENV)/.installed-test  ## lint, then the whole test suite (browser and Ray tests included)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; fi; exit $$status
 
