@@ -14,6 +14,12 @@ OPTIMIZERS = ("adam", "adamw", "sgd")
 BALANCE_MODES = ("none", "undersample", "weighted")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
+CHOICES = {  # fields whose value is one of a fixed set (validated here, offered by the CLI)
+    "optimizer": OPTIMIZERS,
+    "balance": BALANCE_MODES,
+    "device": DEVICES,
+    "precision": PRECISIONS,
+}
 
 
 @dataclass
@@ -63,13 +69,11 @@ class TrainConfig:
         if self.batch_size is not None:
             _int_range("batch_size", self.batch_size, 1, 4096)
         _float_range("lr", self.lr, 1e-7, 10.0)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
         _float_range("weight_decay", self.weight_decay, 0.0, 1.0)
         _float_range("dropout", self.dropout, 0.0, 0.95)
         _int_range("seed", self.seed, 0, 2**31 - 1)
         if self.augment is not None and not isinstance(self.augment, bool):
             raise ConfigError("augment", "must be true, false or unset")
-        _choice("balance", self.balance, BALANCE_MODES)
         for name in ("train_size", "val_size"):
             value = getattr(self, name)
             if value is not None:
@@ -78,8 +82,8 @@ class TrainConfig:
             _int_range("image_size", self.image_size, 8, 512)
         _int_range("threads", self.threads, 0, 256)
         _int_range("workers", self.workers, 1, 64)
-        _choice("device", self.device, DEVICES)
-        _choice("precision", self.precision, PRECISIONS)
+        for name, options in CHOICES.items():
+            _choice(name, getattr(self, name), options)
         if not isinstance(self.name, str) or len(self.name) > 200:
             raise ConfigError("name", "must be text of at most 200 characters")
         if not isinstance(self.tags, list) or not all(

@@ -162,3 +162,30 @@ def test_missing_data_dir_and_corrupt_idx(isolated_dirs):
         (bad / name).write_bytes(b"\x00\x00\x08\x03garbage")
     proc = cli("train", "--dataset", "fashion-mnist", "--data-dir", str(bad), check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_training_options_are_generated_from_the_config(monkeypatch):
+    """Every scalar TrainConfig field is an option of train / submit / sweep, with the config's
+    choices; a field added to the config appears on the CLI without touching the CLI."""
+    import dataclasses
+
+    from cnn_core.cli import build_parser, common
+    from cnn_core.config import CHOICES, TrainConfig
+
+    parser = build_parser()
+    for command in (["train"], ["submit"], ["sweep"]):
+        args = parser.parse_args([*command, "--optimizer", "sgd", "--no-augment", "--tag", "a"])
+        assert (args.optimizer, args.augment, args.tags) == ("sgd", False, ["a"])
+    options = common.config_options()
+    assert set(options) == {f.name for f in dataclasses.fields(TrainConfig)}
+    for name, choices in CHOICES.items():
+        assert options[name]["choices"] == choices
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--optimizer", "lbfgs"])
+
+    extended = dataclasses.make_dataclass(
+        "Extended", [("new_knob", int, dataclasses.field(default=3))], bases=(TrainConfig,)
+    )
+    monkeypatch.setattr(common, "TrainConfig", extended)
+    args = build_parser().parse_args(["train", "--new-knob", "7"])
+    assert common.given_config_fields(args) == {"new_knob": 7}

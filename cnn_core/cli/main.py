@@ -1,130 +1,23 @@
-"""Command line: ``python -m cnn_core <command>``. User errors exit 2 with one clear line."""
+"""The top-level commands (train, evaluate, predict, datasets, models, demo-model, bench), the\nparser that gathers every command group, and ``main``. User errors exit 2 with one clear line."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
-from typing import Any
 
-from .errors import UserError
-
-CONFIG_ARGS = (
-    "dataset",
-    "data_dir",
-    "attribute",
-    "model",
-    "epochs",
-    "batch_size",
-    "lr",
-    "optimizer",
-    "weight_decay",
-    "dropout",
-    "seed",
-    "balance",
-    "train_size",
-    "val_size",
-    "image_size",
-    "threads",
-    "workers",
-    "device",
-    "precision",
-    "name",
-)
-
-
-def emit(args: argparse.Namespace, payload: Any, text: str) -> None:
-    """Print ``payload`` as one JSON line with --json, else the human-readable ``text``."""
-    print(json.dumps(payload, default=float) if getattr(args, "json", False) else text)
-
-
-def add_config_args(p: argparse.ArgumentParser) -> None:
-    """The TrainConfig fields as options (unset options keep the config defaults)."""
-    p.add_argument("--dataset", help="dataset name (see `datasets`)")
-    p.add_argument("--data-dir", help="folder holding the dataset (inside the allowed data roots)")
-    p.add_argument("--attribute", help="CelebA attribute name (default Smiling)")
-    p.add_argument("--model", help="architecture v1-v4 (see `models`)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--optimizer", choices=("adam", "adamw", "sgd"))
-    p.add_argument("--weight-decay", type=float)
-    p.add_argument("--dropout", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--balance", choices=("none", "undersample", "weighted"))
-    p.add_argument("--train-size", type=int)
-    p.add_argument("--val-size", type=int)
-    p.add_argument("--image-size", type=int)
-    p.add_argument("--threads", type=int, help="torch threads (0 = all cores)")
-    p.add_argument(
-        "--workers", type=int, help="data-parallel workers for one run (with --executor ray)"
-    )
-    p.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"))
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"))
-    p.add_argument("--name")
-    p.add_argument("--tag", action="append", dest="tags", help="a tag (repeatable)")
-
-
-def config_from_args(args: argparse.Namespace):
-    """A validated TrainConfig from the options that were given."""
-    from .config import TrainConfig
-
-    values = {k: getattr(args, k) for k in CONFIG_ARGS if getattr(args, k, None) is not None}
-    if getattr(args, "augment", None) is not None:
-        values["augment"] = args.augment
-    if getattr(args, "tags", None):
-        values["tags"] = args.tags
-    return TrainConfig.from_dict(values)
-
-
-def add_runs_dir(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--runs-dir", help="checkpoints folder (default: ./checkpoints or $CNN_LAB_RUNS_DIR)"
-    )
-    p.add_argument("--json", action="store_true", help="print one JSON line instead of text")
-
-
-def add_subcommand(
-    commands: argparse._SubParsersAction, name: str, func, text: str, *, id_arg: str | None
-) -> argparse.ArgumentParser:
-    """A sub-command running ``func``, with a positional ``id_arg`` (None: no id),
-    ``--runs-dir`` and ``--json``."""
-    p = commands.add_parser(name, help=text)
-    if id_arg:
-        p.add_argument(id_arg)
-    add_runs_dir(p)
-    p.set_defaults(func=func)
-    return p
-
-
-def apply_runs_dir(args: argparse.Namespace) -> None:
-    if getattr(args, "runs_dir", None):
-        os.environ["CNN_LAB_RUNS_DIR"] = str(Path(args.runs_dir).expanduser().resolve())
-
-
-def history_row(m: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "epoch",
-        "train_loss",
-        "train_accuracy",
-        "val_loss",
-        "val_accuracy",
-        "seconds",
-        "images_per_s",
-    )
-    return {k: m[k] for k in keys}
+from ..errors import UserError
+from .common import add_config_args, add_runs_dir, apply_runs_dir, config_from_args, emit
 
 
 # ---- commands -------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace) -> int:
-    from .callbacks import ProgressBar
-    from .checkpoints import CHECKPOINT_NAME, run_dir
-    from .data import load_dataset
-    from .runs.store import RunStore
-    from .runs.worker import recorded, start_foreground_run, train_run
+    from ..callbacks import ProgressBar
+    from ..checkpoints import CHECKPOINT_NAME, run_dir
+    from ..data import load_dataset
+    from ..runs.store import RunStore
+    from ..runs.worker import recorded, start_foreground_run, train_run
+    from ..trainer import HISTORY_KEYS
 
     config = config_from_args(args).resolved()
     store = RunStore()
@@ -137,7 +30,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = train_run(
             store, run_id, config, data=data, extra_callbacks=[] if args.quiet else [ProgressBar()]
         )
-    history = [history_row(m) for m in result.history]
+    keys = [k for k in HISTORY_KEYS if k != "lr"]  # the JSON contract has no learning rate
+    history = [{k: m[k] for k in keys} for m in result.history]
     payload = {
         "run_id": run_id,
         "checkpoint": str(path),
@@ -153,13 +47,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def checkpoint_arg(value: str) -> Path:
     """A user-given checkpoint path, confined to the checkpoint roots."""
-    from .settings import checkpoint_roots, resolve_within
+    from ..settings import checkpoint_roots, resolve_within
 
     return resolve_within(value, checkpoint_roots(), "checkpoint")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import evaluate_checkpoint
+    from ..evaluation import evaluate_checkpoint
 
     result = evaluate_checkpoint(
         checkpoint_arg(args.checkpoint), split=args.split, data_dir=args.data_dir
@@ -179,7 +73,7 @@ def _describe(pred) -> str:
 
 def _predict_faces(predictor, image, name: str, align: bool) -> tuple[dict, str]:
     """Every face of a photo (detected and aligned like CelebA unless ``align`` is off)."""
-    from .faces import locate_faces
+    from ..faces import locate_faces
 
     located = locate_faces(image, align=align)
     faces = []
@@ -200,9 +94,9 @@ def _predict_faces(predictor, image, name: str, align: bool) -> tuple[dict, str]
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .images import open_image
-    from .predict import Predictor
-    from .settings import data_roots, resolve_within
+    from ..images import open_image
+    from ..predict import Predictor
+    from ..settings import data_roots, resolve_within
 
     predictor = Predictor.from_checkpoint(checkpoint_arg(args.checkpoint))
     roots = [*data_roots(), Path.cwd().resolve()]
@@ -222,7 +116,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from .data import DATASETS
+    from ..data import DATASETS
 
     rows = [
         {
@@ -240,7 +134,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .models import describe_model, model_names
+    from ..models import describe_model, model_names
 
     rows = []
     for name in model_names():
@@ -268,8 +162,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_model(args: argparse.Namespace) -> int:
-    from .callbacks import ProgressBar
-    from .demo import DEMO_CHECKPOINT, build_demo_model
+    from ..callbacks import ProgressBar
+    from ..demo import DEMO_CHECKPOINT, build_demo_model
 
     path = checkpoint_arg(args.out) if args.out else DEMO_CHECKPOINT
     overrides = {"epochs": args.epochs} if args.epochs is not None else {}
@@ -284,7 +178,7 @@ def cmd_demo_model(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import format_report, run_bench
+    from ..bench import format_report, run_bench
 
     log = (lambda message: None) if args.json else (lambda m: print(m, file=sys.stderr))
     result = run_bench(quick=args.quick, log=log)
@@ -345,11 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON line instead of tables")
     p.set_defaults(func=cmd_bench)
 
-    from .runs.cli import add_commands
-    from .sweeps.cli import add_commands as add_sweep_commands
+    from . import runs, sweeps
 
-    add_commands(sub)
-    add_sweep_commands(sub)
+    runs.add_commands(sub)
+    sweeps.add_commands(sub)
     return parser
 
 

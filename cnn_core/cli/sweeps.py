@@ -1,8 +1,5 @@
-"""Command-line front end for sweeps: ``sweep`` (create and drive one to the end) and
-``sweep list|show|run|resume|stop|train-best``.
-
-:func:`add_commands` is called by :mod:`cnn_core.cli` to register the group.
-"""
+"""Commands for sweeps: ``sweep`` (create and drive one to the end) and
+``sweep list|show|run|resume|stop|train-best``."""
 
 from __future__ import annotations
 
@@ -11,20 +8,20 @@ import functools
 import json
 from typing import Any
 
-from ..cli import (
-    CONFIG_ARGS,
+from ..errors import UserError
+from ..sweeps import api
+from ..sweeps.driver import params_text, value_text
+from ..sweeps.space import SEARCHABLE, default_space
+from ..sweeps.study import PRUNERS, SAMPLERS
+from .common import (
     add_config_args,
     add_runs_dir,
     add_subcommand,
     config_from_args,
     emit,
+    given_config_fields,
 )
-from ..errors import UserError
-from ..runs.cli import add_executor_args, apply_ray_address
-from . import api
-from .driver import params_text, value_text
-from .space import SEARCHABLE, default_space
-from .study import PRUNERS, SAMPLERS
+from .runs import add_executor_args, apply_ray_address
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -77,9 +74,7 @@ def space_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """The search space: --search (default: every searchable setting not given explicitly),
     --models as the model choices, --space JSON ranges on top."""
     defaults = default_space()
-    explicit = {k for k in CONFIG_ARGS if getattr(args, k, None) is not None}
-    if args.augment is not None:
-        explicit.add("augment")
+    explicit = set(given_config_fields(args))
     names = args.search.split(",") if args.search else [n for n in defaults if n not in explicit]
     unknown = [n for n in names if n not in defaults]
     if unknown:

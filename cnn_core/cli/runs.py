@@ -1,7 +1,4 @@
-"""Command-line front end for background runs: ``submit``, ``runs ...`` and ``worker``.
-
-:func:`add_commands` is called by :mod:`cnn_core.cli` to register the sub-commands.
-"""
+"""Commands for background runs: ``submit``, ``runs ...`` and ``worker``."""
 
 from __future__ import annotations
 
@@ -14,12 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..cli import add_config_args, add_runs_dir, add_subcommand, config_from_args, emit
 from ..config import TrainConfig
-from . import api
-from .export import FORMATS
-from .store import DB_NAME, STATUSES, RunStore
-from .worker import EXECUTORS, StopFlag, StoreWriter, Supervisor, default_threads, run_child
+from ..runs import api
+from ..runs.export import FORMATS
+from ..runs.store import DB_NAME, STATUSES, RunStore
+from ..runs.worker import EXECUTORS, StopFlag, StoreWriter, Supervisor, default_threads, run_child
+from .common import add_config_args, add_runs_dir, add_subcommand, config_from_args, emit
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -241,7 +238,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return run_child(validate_run_id(args.run), args.threads or default_threads())
     apply_ray_address(args)
     if args.executor == "ray":
-        from .ray_executor import RaySupervisor
+        from ..runs.ray_executor import RaySupervisor
 
         return RaySupervisor(
             args.max_concurrent,
