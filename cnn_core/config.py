@@ -84,12 +84,8 @@ class TrainConfig:
         _int_range("workers", self.workers, 1, 64)
         for name, options in CHOICES.items():
             _choice(name, getattr(self, name), options)
-        if not isinstance(self.name, str) or len(self.name) > 200:
-            raise ConfigError("name", "must be text of at most 200 characters")
-        if not isinstance(self.tags, list) or not all(
-            isinstance(t, str) and 0 < len(t) <= 50 for t in self.tags
-        ):
-            raise ConfigError("tags", "must be a list of short non-empty texts")
+        check_name(self.name)
+        check_tags(self.tags)
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             raise ConfigError("data_dir", "must be a path string")
         if not isinstance(self.attribute, str) or not self.attribute:
@@ -138,6 +134,21 @@ class TrainConfig:
         if isinstance(cfg.tags, tuple):
             cfg.tags = list(cfg.tags)
         return cfg.validate()
+
+
+def check_name(name: Any) -> str:
+    """A run name (the one rule for configs, renames and the UI): text of at most 200
+    characters; returned without surrounding spaces."""
+    if not isinstance(name, str) or len(name) > 200:
+        raise ConfigError("name", "must be text of at most 200 characters")
+    return name.strip()
+
+
+def check_tags(tags: Any) -> list[str]:
+    """Run tags: a list of non-empty texts of at most 50 characters each."""
+    if not isinstance(tags, list) or not all(isinstance(t, str) and 0 < len(t) <= 50 for t in tags):
+        raise ConfigError("tags", "must be a list of non-empty texts of at most 50 characters")
+    return tags
 
 
 def _int_range(name: str, value: Any, lo: int, hi: int) -> None:

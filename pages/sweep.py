@@ -37,37 +37,36 @@ LABELS = {
     "model": "Architecture",
     "augment": "Augmentation",
 }
-CHOICES = {  # name: (options, searched by default, fixed default)
-    "batch_size": (BATCH_SIZES, [32, 64, 128], 64),
-    "weight_decay": (WEIGHT_DECAYS, WEIGHT_DECAYS[:4], 0.0),
-    "optimizer": (list(OPTIMIZERS), list(OPTIMIZERS), "adam"),
-    "model": (model_names(), model_names(), "v1"),
-}
+SPACE = sweeps.default_space()  # what a setting searches by default: the sweep space's own
+FIXED = TrainConfig()  # what it is fixed to by default: the config's own default
+OPTIONS = {"batch_size": BATCH_SIZES, "weight_decay": WEIGHT_DECAYS, "optimizer": list(OPTIMIZERS)}
 
 
 def setting(name: str, searched: bool, key: str) -> Any:
     """The widget of one setting: its search spec when ``searched``, else its fixed value."""
-    if name in CHOICES:
-        options, default, value = CHOICES[name]
+    spec, value = SPACE[name], getattr(FIXED, name)
+    if name in OPTIONS or name == "model":
+        options = OPTIONS.get(name) or model_names()
         fmt = (lambda m: f"{m} — {MODELS[m].title}") if name == "model" else sweeps.value_text
         if searched:
-            return {"choices": st.multiselect("choices", options, default, fmt, key=key)}
+            return {"choices": st.multiselect("choices", options, spec["choices"], fmt, key=key)}
+        value = 64 if value is None else value  # batch size: the digits default
         return st.selectbox("value", options, options.index(value), fmt, key=key)
     if name == "lr" and searched:
         c1, c2 = st.columns(2)
-        low = c1.number_input("from", 1e-6, 1.0, 1e-4, format="%.5f", key=f"{key}_low")
-        high = c2.number_input("to (log scale)", 1e-6, 1.0, 1e-2, format="%.5f", key=key)
+        low = c1.number_input("from", 1e-6, 1.0, spec["low"], format="%.5f", key=f"{key}_low")
+        high = c2.number_input("to (log scale)", 1e-6, 1.0, spec["high"], format="%.5f", key=key)
         return {"low": low, "high": high, "log": True}
     if name == "lr":
-        return st.number_input("value", 1e-6, 1.0, 1e-3, format="%.5f", key=key)
+        return st.number_input("value", 1e-6, 1.0, value, format="%.5f", key=key)
     if name == "dropout" and searched:
-        low, high = st.slider("range", 0.0, 0.9, (0.0, 0.6), 0.05, key=key)
+        low, high = st.slider("range", 0.0, 0.9, (spec["low"], spec["high"]), 0.05, key=key)
         return {"low": low, "high": high}
     if name == "dropout":
-        return st.slider("value", 0.0, 0.9, 0.5, 0.05, key=key)
+        return st.slider("value", 0.0, 0.9, value, 0.05, key=key)
     if searched:  # augmentation
         st.caption("tries it off and on")
-        return {"choices": [False, True]}
+        return {"choices": spec["choices"]}
     return st.checkbox("on", key=key)
 
 

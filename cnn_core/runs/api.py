@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from ..checkpoints import CHECKPOINT_NAME, new_run_id, run_dir, validate_run_id
-from ..config import TrainConfig
+from ..config import TrainConfig, check_name, check_tags
 from ..errors import ConfigError, UserError
 from .store import FINISHED, RunStore, recover_stale
 from .worker import EXECUTORS, ensure_worker
@@ -74,7 +74,7 @@ def submit(
     sure a worker will pick it up."""
     resolved = config.resolved()
     tags = list(tags) if tags is not None else resolved.tags
-    _check_tags(tags)
+    check_tags(tags)
     check_executor(executor)
     if resolved.workers > 1 and executor != "ray":
         raise ConfigError(
@@ -85,7 +85,7 @@ def submit(
     store.add_run(
         run_id,
         resolved.to_dict(),
-        name=_check_name(name or resolved.name),
+        name=check_name(name or resolved.name),
         tags=tags,
         executor=executor,
     )
@@ -192,13 +192,13 @@ def delete(run_id: str) -> None:
 
 def rename(run_id: str, name: str) -> dict[str, Any]:
     """Give a run a new display name."""
-    return _set(run_id, name=_check_name(name))
+    return _set(run_id, name=check_name(name))
 
 
 def tag(run_id: str, tags: list[str]) -> dict[str, Any]:
     """Replace a run's tags (duplicates dropped, order kept)."""
     tags = list(dict.fromkeys(tags))
-    _check_tags(tags)
+    check_tags(tags)
     return _set(run_id, tags=tags)
 
 
@@ -235,17 +235,6 @@ def check_executor(executor: str) -> None:
         raise UserError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     if executor == "ray" and not ray_available():
         raise UserError("Ray is not installed: pip install -r requirements-ray.txt")
-
-
-def _check_name(name: str) -> str:
-    if not isinstance(name, str) or len(name) > 200:
-        raise UserError("a run name must be text of at most 200 characters")
-    return name.strip()
-
-
-def _check_tags(tags: list[str]) -> None:
-    if not all(isinstance(t, str) and 0 < len(t) <= 50 for t in tags):
-        raise UserError("tags must be non-empty texts of at most 50 characters")
 
 
 __all__ = [
