@@ -103,9 +103,10 @@ def stop_worker() -> None:
 
 def hold_worker_lock():
     """Take the worker lock (as a live worker holds it); closing the file releases it."""
-    from cnn_core.runs.worker import _try_lock
+    from cnn_core.processes import try_lock
+    from cnn_core.runs.worker import lock_path
 
-    lock = _try_lock(attempts=50)
+    lock = try_lock(lock_path(), attempts=50)
     lock.truncate(0)
     lock.write(str(os.getpid()))
     lock.flush()

@@ -22,7 +22,7 @@ from .api import (
     tag,
 )
 from .store import STATUSES, RunStore, recover_stale
-from .worker import ensure_worker
+from .worker import ensure_worker, error_text, worker_pid
 
 __all__ = [
     "STATUSES",
@@ -30,6 +30,7 @@ __all__ = [
     "check_executor",
     "delete",
     "ensure_worker",
+    "error_text",
     "export",
     "extend",
     "get_run",
@@ -43,4 +44,5 @@ __all__ = [
     "stop",
     "submit",
     "tag",
+    "worker_pid",
 ]

@@ -35,7 +35,7 @@ from ..config import TrainConfig
 from ..settings import ray_address
 from ..trainer import fit
 from .store import RunStore
-from .worker import OURS, Supervisor, _log, recorded, train_run
+from .worker import OURS, Supervisor, log, recorded, train_run
 
 PACKAGE = Path(__file__).resolve().parents[1]
 FORWARDED_ENV = ("CNN_LAB_DATA_ROOTS", "CNN_LAB_CACHE_DIR")
@@ -292,7 +292,7 @@ class RaySupervisor(Supervisor):
             )
         except Exception as exc:
             error = f"cannot reach the Ray cluster at {address!r}: {exc}".splitlines()[0]
-            _log(error)
+            log(error)
             while (row := store.claim_next(os.getpid(), self.executor)) is not None:
                 store.finish(row["id"], "failed", error=error)
             return False
@@ -307,5 +307,5 @@ class RaySupervisor(Supervisor):
     def launch(self, store: RunStore, row: dict[str, Any]) -> RayRun:
         """Send a claimed run to the cluster as one task."""
         per_worker = {"CPU": self.cpus_per_run, "GPU": self.gpus_per_run}
-        _log(f"claimed run {row['id']} (Ray task)")
+        log(f"claimed run {row['id']} (Ray task)")
         return RayRun(store, row, per_worker)

@@ -8,7 +8,6 @@ interrupted. A lock file (``fcntl.flock``) keeps a single supervisor per runs fo
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import subprocess
@@ -19,13 +18,14 @@ import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from ..callbacks import Callback, Checkpointer
 from ..checkpoints import CHECKPOINT_NAME, load_resumable, new_run_id, run_dir
 from ..config import TrainConfig
 from ..errors import UserError
-from ..settings import PROJECT_ROOT, runs_dir
+from ..processes import log_line, start_cnn_core, try_lock
+from ..settings import runs_dir
 from .store import RunStore, recover_stale
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ def train_run(
     if note:
         notes = (store.get(run_id) or {}).get("notes") or ""
         store.update(run_id, notes=f"{notes}\n{note}".strip())
-        _log(f"run {run_id}: {note}")
+        log(f"run {run_id}: {note}")
     if resume is None:
         store.clear_metrics(run_id)
     callbacks = [  # extra callbacks see each checkpoint before the store sees its epoch
@@ -213,25 +213,9 @@ def lock_path(executor: str = "local") -> Path:
     return runs_dir() / ("worker.lock" if executor == "local" else f"worker-{executor}.lock")
 
 
-def _try_lock(executor: str = "local", attempts: int = 1) -> IO[str] | None:
-    """The open, exclusively locked worker lock file; None if a live worker holds it."""
-    path = lock_path(executor)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(path, "a+")  # noqa: SIM115 - held open for the supervisor's lifetime
-    for attempt in range(attempts):
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fh
-        except BlockingIOError:
-            if attempt + 1 < attempts:
-                time.sleep(0.1)
-    fh.close()
-    return None
-
-
 def worker_pid(executor: str = "local") -> int | None:
     """The pid of the live supervisor of ``executor`` runs for this runs folder, or None."""
-    fh = _try_lock(executor)
+    fh = try_lock(lock_path(executor))
     if fh is not None:
         fh.close()
         return None
@@ -239,8 +223,9 @@ def worker_pid(executor: str = "local") -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _log(message: str) -> None:
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} worker {os.getpid()}: {message}", flush=True)
+def log(message: str) -> None:
+    """A line of the worker's log."""
+    log_line("worker", message)
 
 
 def _exit_reason(code: int) -> str:
@@ -286,9 +271,9 @@ class Supervisor:
 
     def run(self) -> int:
         """Supervise until idle for ``idle_exit`` s (or SIGTERM/SIGINT: stop runs gracefully)."""
-        lock = _try_lock(self.executor, attempts=10)  # outlast a brief probe by worker_pid()
+        lock = try_lock(lock_path(self.executor), attempts=10)  # outlast a worker_pid() probe
         if lock is None:
-            _log(f"another {self.executor} worker is already running; exiting")
+            log(f"another {self.executor} worker is already running; exiting")
             return 0
         with lock:
             lock.truncate(0)
@@ -298,14 +283,14 @@ class Supervisor:
                 signal.signal(sig, self._request_shutdown)
             store = RunStore()
             for run_id in recover_stale(store):
-                _log(f"marked stale run {run_id} interrupted")
+                log(f"marked stale run {run_id} interrupted")
             if self.connect(store):
-                _log(
+                log(
                     f"started {self.executor} executor (max {self.max_concurrent} concurrent, "
                     f"{self.threads} threads per run)"
                 )
                 self._loop(store)
-            _log("exiting")
+            log("exiting")
         if not self.stopping:  # a run queued while we were exiting found the lock still held
             ensure_worker(self.idle_exit)
         return 0
@@ -340,9 +325,9 @@ class Supervisor:
     def launch(self, store: RunStore, row: dict[str, Any]) -> LocalRun:
         """Start training a claimed run; raises OSError if it cannot be started."""
         run_id = row["id"]
-        proc = _start_worker(["--run", run_id, "--threads", str(self.threads)])
+        proc = start_cnn_core(["worker", "--run", run_id, "--threads", str(self.threads)])
         store.update(run_id, only_if=("running",), worker_pid=proc.pid)
-        _log(f"claimed run {run_id} (pid {proc.pid})")
+        log(f"claimed run {run_id} (pid {proc.pid})")
         return LocalRun(proc)
 
     def _spawn(self, store: RunStore, row: dict[str, Any]) -> None:
@@ -360,21 +345,15 @@ class Supervisor:
             handle.shutdown()
             status, reason = outcome
             if store.finish(run_id, status, reason, only_if=("running",)):
-                _log(f"run {run_id}: {reason}; marked {status}")
+                log(f"run {run_id}: {reason}; marked {status}")
             else:
-                _log(f"run {run_id} finished")
+                log(f"run {run_id} finished")
 
 
-def _start_worker(args: list[str], **popen: Any) -> subprocess.Popen:
-    """``python -m cnn_core worker ARGS`` from the project root, with the resolved runs folder."""
-    env = {**os.environ, "CNN_LAB_RUNS_DIR": str(runs_dir())}
-    cmd = [sys.executable, "-m", "cnn_core", "worker", *args]
-    return subprocess.Popen(cmd, cwd=PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL, **popen)
-
-
-def ensure_worker(idle_exit: float | None = None) -> int | None:
-    """Start a detached supervisor for each executor with queued runs and no live supervisor;
-    returns the pid of the last one started, or None."""
+def ensure_worker(idle_exit: float | None = None, max_concurrent: int | None = None) -> int | None:
+    """Start a detached supervisor for each executor with queued runs and no live supervisor
+    (a local one training ``max_concurrent`` runs at once when given); returns the pid of the
+    last one started, or None."""
     rows = RunStore().query("SELECT DISTINCT executor FROM runs WHERE status = 'queued'")
     started = None
     for executor in sorted(row[0] for row in rows):
@@ -382,7 +361,7 @@ def ensure_worker(idle_exit: float | None = None) -> int | None:
             continue
         args = [] if idle_exit is None else ["--idle-exit", str(idle_exit)]
         args += ["--executor", executor] if executor != "local" else []
-        with open(runs_dir() / LOG_NAME, "ab") as log:
-            proc = _start_worker(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        started = proc.pid
+        if max_concurrent and executor == "local":
+            args += ["--max-concurrent", str(max_concurrent)]
+        started = start_cnn_core(["worker", *args], log=runs_dir() / LOG_NAME).pid
     return started

@@ -23,10 +23,8 @@ from optuna.trial import TrialState
 from .. import runs
 from ..config import TrainConfig
 from ..errors import UserError
-from ..runs.worker import LOG_NAME, error_text, worker_pid
-from ..settings import runs_dir
 from .space import trial_config
-from .study import driver_lock, load, search_distributions, set_attrs, spawn, sweep_tag
+from .study import driver_lock, load, search_distributions, set_attrs, sweep_tag
 
 POLL_S = 0.5
 PRUNED_TAG = "pruned"
@@ -185,12 +183,8 @@ class Driver:
         if now - self._worker_checked < WORKER_CHECK_S:
             return
         self._worker_checked = now
-        if worker_pid(self.executor) is not None:
-            return
-        if self.parallel == 1 or self.executor != "local":
-            runs.ensure_worker()
-        else:
-            spawn(["worker", "--max-concurrent", str(self.parallel)], runs_dir() / LOG_NAME)
+        if runs.worker_pid(self.executor) is None:
+            runs.ensure_worker(max_concurrent=self.parallel)
 
     def _advance(self, active: Active) -> bool:
         """Report new epochs, then prune, tell or resume; True once the trial is finished."""
@@ -295,7 +289,7 @@ def drive(sweep_id: str, log: Callable[[str], None] = stderr_log, poll: float = 
             driver.halt("stopped")
             raise
         except Exception as exc:
-            set_attrs(driver.study, status="failed", error=error_text(exc))
+            set_attrs(driver.study, status="failed", error=runs.error_text(exc))
             raise
         finally:
             driver.save_elapsed()

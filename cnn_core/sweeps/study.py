@@ -11,12 +11,7 @@ running sweep without a live driver as interrupted, and one asked to stop as sto
 
 from __future__ import annotations
 
-import fcntl
 import functools
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +22,8 @@ from optuna.storages import RDBStorage
 
 from ..checkpoints import RUN_ID_RE
 from ..errors import ConfigError, UserError
-from ..settings import PROJECT_ROOT, runs_dir
+from ..processes import start_cnn_core, try_lock
+from ..settings import runs_dir
 from . import space as spaces
 
 STORAGE_NAME = "optuna.db"
@@ -180,17 +176,12 @@ def sweeps_dir() -> Path:
 
 @contextmanager
 def driver_lock(sweep_id: str, attempts: int = 1) -> Iterator[None]:
-    """Hold the sweep's driver lock (``fcntl.flock``) for the body; UserError if another
-    driver of this sweep is alive (after ``attempts`` tries 0.1 s apart)."""
-    with open(sweeps_dir() / f"{validate_sweep_id(sweep_id)}.lock", "a+") as fh:
-        for attempt in range(attempts):
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if attempt + 1 == attempts:
-                    raise UserError(f"sweep {sweep_id} already has a running driver") from None
-                time.sleep(0.1)
+    """Hold the sweep's driver lock for the body; UserError if another driver of this sweep is
+    alive (after ``attempts`` tries 0.1 s apart)."""
+    fh = try_lock(sweeps_dir() / f"{validate_sweep_id(sweep_id)}.lock", attempts)
+    if fh is None:
+        raise UserError(f"sweep {sweep_id} already has a running driver")
+    with fh:
         yield
 
 
@@ -206,15 +197,4 @@ def driver_alive(sweep_id: str) -> bool:
 
 def spawn(args: list[str], log: Path) -> int:
     """Start ``python -m cnn_core ARGS`` detached (own session, output to ``log``); its pid."""
-    env = {**os.environ, "CNN_LAB_RUNS_DIR": str(runs_dir())}
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cnn_core", *args],
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return proc.pid
+    return start_cnn_core(args, log=log).pid
