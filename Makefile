@@ -5,7 +5,7 @@ PORT ?= 8501
 ADDRESS ?= 127.0.0.1
 PYTEST_ARGS ?=
 
-.PHONY: run test test-fast lint format bench demo-model worker clean
+.PHONY: run dev test test-fast lint format bench demo-model worker clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -19,6 +19,9 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt requirements-r
 
 run: $(VENV)/.installed  ## start the app on http://$(ADDRESS):$(PORT)
 	$(PY) -m streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+dev: $(VENV)/.installed  ## `make run` that reloads on saved edits to app.py, pages/, ui/, cnn_core/
+	$(PY) -m streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) --server.fileWatcherType auto --server.runOnSave true
 
 test: $(VENV)/.installed-test  ## lint, then the whole test suite (browser and Ray tests included)
 	$(PY) -m ruff check .

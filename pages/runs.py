@@ -142,7 +142,7 @@ with st.expander("Download and export"):
             except UserError as exc:
                 show_user_error(exc)
             else:
-                if "max_abs_diff" in out:
+                if out.get("max_abs_diff") is not None:  # None: the checkpoint as it is
                     st.caption(f"Parity with PyTorch: max abs difference {out['max_abs_diff']:.2e}")
                 path = Path(out["path"])
                 st.download_button(

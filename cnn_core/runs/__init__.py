@@ -5,6 +5,7 @@ if none is alive; ``list_runs``, ``get_run`` and ``metrics`` read the store; ``s
 ``resume``, ``extend``, ``delete``, ``rename``, ``tag``, ``set_notes`` and ``export`` manage runs.
 """
 
+from . import export as _export_module  # noqa: F401  loaded first: `export` below stays the function
 from .api import (
     check_executor,
     delete,
