@@ -1,13 +1,17 @@
 """Background runs: a SQLite run store, a worker process, and the API the app and CLI use.
 
 ``submit(config)`` queues a run and starts a detached worker (``python -m cnn_core worker``)
-if none is alive; ``list_runs``, ``get_run`` and ``metrics`` read the store; ``stop``,
-``resume``, ``extend``, ``delete``, ``rename``, ``tag``, ``set_notes`` and ``export`` manage runs.
+if none is alive; ``list_runs``, ``get_run``, ``metrics``, ``steps`` and ``snapshots`` read
+the store (``allowed_actions`` and ``eta_seconds``: what a run allows now, how long it has
+left); ``stop``, ``resume``, ``extend``, ``delete``, ``rename``, ``tag``, ``set_notes`` and
+``export`` manage runs.
 """
 
 from .api import (
+    allowed_actions,
     check_executor,
     delete,
+    eta_seconds,
     export,
     extend,
     get_run,
@@ -17,6 +21,8 @@ from .api import (
     rename,
     resume,
     set_notes,
+    snapshots,
+    steps,
     stop,
     submit,
     tag,
@@ -27,9 +33,11 @@ from .worker import ensure_worker
 __all__ = [
     "STATUSES",
     "RunStore",
+    "allowed_actions",
     "check_executor",
     "delete",
     "ensure_worker",
+    "eta_seconds",
     "export",
     "extend",
     "get_run",
@@ -40,6 +48,8 @@ __all__ = [
     "rename",
     "resume",
     "set_notes",
+    "snapshots",
+    "steps",
     "stop",
     "submit",
     "tag",
