@@ -215,3 +215,6 @@ def test_overhead_command(capsys):
     code, out, _ = cli_here(capsys, "runs", "overhead", *SMALL_ARGS, "--repeats", "1", "--json")
     assert code == 0 and out["plain_images_per_s"] > 0 and out["tracked_images_per_s"] > 0
     assert out["ratio"] == pytest.approx(out["tracked_images_per_s"] / out["plain_images_per_s"])
+    assert out["steps_ratio"] == pytest.approx(
+        out["steps_images_per_s"] / out["plain_images_per_s"]
+    )

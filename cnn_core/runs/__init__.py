@@ -1,14 +1,18 @@
 """Background runs: a SQLite run store, a worker process, and the API the app and CLI use.
 
 ``submit(config)`` queues a run and starts a detached worker (``python -m cnn_core worker``)
-if none is alive; ``list_runs``, ``get_run`` and ``metrics`` read the store; ``stop``,
-``resume``, ``extend``, ``delete``, ``rename``, ``tag``, ``set_notes`` and ``export`` manage runs.
+if none is alive; ``list_runs``, ``get_run``, ``metrics``, ``steps`` and ``snapshots`` read
+the store (``allowed_actions`` and ``eta_seconds``: what a run allows now, how long it has
+left); ``stop``, ``resume``, ``extend``, ``delete``, ``rename``, ``tag``, ``set_notes`` and
+``export`` manage runs.
 """
 
 from . import export as _export_module  # noqa: F401  loaded first: `export` below stays the function
 from .api import (
+    allowed_actions,
     check_executor,
     delete,
+    eta_seconds,
     export,
     extend,
     get_run,
@@ -18,6 +22,8 @@ from .api import (
     rename,
     resume,
     set_notes,
+    snapshots,
+    steps,
     stop,
     submit,
     tag,
@@ -28,10 +34,12 @@ from .worker import ensure_worker, error_text, worker_pid
 __all__ = [
     "STATUSES",
     "RunStore",
+    "allowed_actions",
     "check_executor",
     "delete",
     "ensure_worker",
     "error_text",
+    "eta_seconds",
     "export",
     "extend",
     "get_run",
@@ -42,6 +50,8 @@ __all__ = [
     "rename",
     "resume",
     "set_notes",
+    "snapshots",
+    "steps",
     "stop",
     "submit",
     "tag",

@@ -14,11 +14,52 @@ from typing import Any
 from ..checkpoints import CHECKPOINT_NAME, new_run_id, run_dir, validate_run_id
 from ..config import TrainConfig, check_name, check_tags
 from ..errors import ConfigError, UserError
+from .series import decode_snapshots
 from .store import FINISHED, RunStore, recover_stale
 from .worker import EXECUTORS, ensure_worker
 
 RESUMABLE = ("stopped", "interrupted", "failed")
 MAX_NOTES = 10_000
+# what a run allows in each status; "extend" also needs a finished epoch (see allowed_actions)
+ACTIONS = {
+    "stop": ("queued", "running"),
+    "resume": RESUMABLE,
+    "extend": FINISHED,
+    "delete": (*FINISHED, "queued"),
+}
+
+
+def allowed_actions(run: dict[str, Any]) -> list[str]:
+    """The actions (stop, resume, extend, delete) a run allows now, from its status and progress
+    (a row of the store or a run as :func:`get_run` returns it). The page offers exactly these;
+    the actions themselves refuse anything else."""
+    epoch = run["progress"]["epoch"] if "progress" in run else run["epoch"]
+    return [
+        action
+        for action, statuses in ACTIONS.items()
+        if run["status"] in statuses and (action != "extend" or epoch >= 1)
+    ]
+
+
+def eta_seconds(run: dict[str, Any]) -> float | None:
+    """Seconds of training left for a running run at its current speed (None: not known)."""
+    p = run["progress"]
+    batch = run["config"].get("batch_size") or 1
+    if run["status"] != "running" or not p["images_per_s"] or not p["num_batches"]:
+        return None
+    left = (p["epochs"] - p["epoch"]) * p["num_batches"] - p["step"]
+    return max(0.0, left * batch / p["images_per_s"])
+
+
+def _check_allowed(row: dict[str, Any], action: str, verb: str) -> None:
+    if action not in allowed_actions(row):
+        statuses = ACTIONS[action]
+        allowed = " or ".join(statuses) if len(statuses) == 2 else ", ".join(statuses)
+        extra = " with at least one finished epoch" if action == "extend" else ""
+        raise UserError(
+            f"run {row['id']} is {row['status']} after {row['epoch']} epochs: only {allowed} "
+            f"runs can be {verb}{extra}"
+        )
 
 
 def _store() -> RunStore:
@@ -60,6 +101,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         },
         checkpoint=str(checkpoint) if checkpoint.is_file() else None,
     )
+    out.update(actions=allowed_actions(out), eta_s=eta_seconds(out))
     return out
 
 
@@ -123,29 +165,56 @@ def metrics(run_id: str) -> list[dict[str, Any]]:
     return [epochs[e] for e in sorted(epochs)]
 
 
+def steps(run_id: str) -> list[dict[str, Any]]:
+    """The step series: ``{"kind": "train", "step", "images_seen", "epoch_fraction",
+    "train_loss", "train_accuracy", "wall_time"}`` every few batches and ``{"kind": "val", ...,
+    "val_loss", "val_accuracy"}`` at every validation, in step order."""
+    store = _store()
+    _row(store, run_id)
+    out = []
+    for r in store.point_rows(run_id):
+        point = {k: r[k] for k in ("kind", "step", "images_seen", "epoch_fraction", "wall_time")}
+        point[f"{r['kind']}_loss"], point[f"{r['kind']}_accuracy"] = r["loss"], r["accuracy"]
+        out.append(point)
+    return out
+
+
+def snapshots(run_id: str) -> dict[str, Any]:
+    """Evaluation snapshots: ``{"panel": {"indices", "labels", "class_names", "images"} or None,
+    "snapshots": [{"step", "images_seen", "epoch_fraction", "accuracy", "loss", "confusion",
+    "predicted", "confidence"}, ...], "notes": [...]}``; an unreadable snapshot is skipped
+    with a note."""
+    store = _store()
+    _row(store, run_id)
+    panel = store.load_panel(run_id)
+    good, notes = decode_snapshots(
+        store.snapshot_rows(run_id), len(panel["indices"]) if panel else 0
+    )
+    return {"panel": panel, "snapshots": good, "notes": notes}
+
+
 def stop(run_id: str, wait: float = 0.0) -> dict[str, Any]:
     """Stop a queued run at once, or ask a running one to stop (it saves a resumable checkpoint
     within about a second); waits up to ``wait`` s for it to finish. Returns the run."""
     store = _store()
-    row = _row(store, run_id)
+    _check_allowed(_row(store, run_id), "stop", "stopped")
     if not store.update(
         run_id, only_if=("queued",), status="stopped", finished_at=time.time()
     ) and not store.update(run_id, only_if=("running",), stop_requested=1):
-        raise UserError(
-            f"run {run_id} is {row['status']}: only queued or running runs can be stopped"
-        )
+        raise UserError(f"run {run_id} changed status meanwhile: it cannot be stopped now")
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline and _row(store, run_id)["status"] == "running":
         time.sleep(0.05)
     return get_run(run_id)
 
 
-def _requeue(run_id: str, allowed: tuple[str, ...], action: str, **fields: Any) -> dict[str, Any]:
+def _requeue(run_id: str, action: str, verb: str, **fields: Any) -> dict[str, Any]:
     store = _store()
     row = _row(store, run_id)
+    _check_allowed(row, action, verb)
     if not store.update(
         run_id,
-        only_if=allowed,
+        only_if=ACTIONS[action],
         status="queued",
         stop_requested=0,
         error=None,
@@ -154,9 +223,7 @@ def _requeue(run_id: str, allowed: tuple[str, ...], action: str, **fields: Any) 
         worker_pid=None,
         **fields,
     ):
-        raise UserError(
-            f"run {run_id} is {row['status']}: only {', '.join(allowed)} runs can be {action}"
-        )
+        raise UserError(f"run {run_id} changed status meanwhile: it cannot be {verb} now")
     ensure_worker()
     return get_run(run_id)
 
@@ -164,26 +231,29 @@ def _requeue(run_id: str, allowed: tuple[str, ...], action: str, **fields: Any) 
 def resume(run_id: str) -> dict[str, Any]:
     """Queue a stopped, interrupted or failed run again; it continues from its last checkpoint
     (or starts over when it has none)."""
-    return _requeue(run_id, RESUMABLE, "resumed")
+    return _requeue(run_id, "resume", "resumed")
 
 
 def extend(run_id: str, epochs: int) -> dict[str, Any]:
-    """Add ``epochs`` epochs to a finished run and queue it; it continues from its checkpoint."""
+    """Add ``epochs`` epochs to a finished run that completed at least one epoch and queue it;
+    it continues from its checkpoint."""
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ConfigError(
             "epochs", f"extend by a whole number of epochs of at least 1, got {epochs!r}"
         )
-    config = TrainConfig.from_dict(_row(_store(), run_id)["config"], strict=False)
+    row = _row(_store(), run_id)
+    _check_allowed(row, "extend", "extended")
+    config = TrainConfig.from_dict(row["config"], strict=False)
     config.epochs += epochs
     config.validate()
-    return _requeue(run_id, FINISHED, "extended", config=config.to_dict())
+    return _requeue(run_id, "extend", "extended", config=config.to_dict())
 
 
 def delete(run_id: str) -> None:
     """Remove a run's record, metrics and folder (a running run must be stopped first)."""
     store = _store()
     row = _row(store, run_id)
-    if not store.delete(run_id, only_if=(*FINISHED, "queued")):
+    if not store.delete(run_id, only_if=ACTIONS["delete"]):
         raise UserError(
             f"run {run_id} is {row['status']}: stop it first (python -m cnn_core runs stop {run_id})"
         )
@@ -238,8 +308,10 @@ def check_executor(executor: str) -> None:
 
 
 __all__ = [
+    "allowed_actions",
     "check_executor",
     "delete",
+    "eta_seconds",
     "export",
     "extend",
     "get_run",
@@ -249,6 +321,8 @@ __all__ = [
     "rename",
     "resume",
     "set_notes",
+    "snapshots",
+    "steps",
     "stop",
     "submit",
     "tag",

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..settings import runs_dir
+from .series import SeriesStore, migrate_v4
 
 DB_NAME = "runs.db"
 BUSY_TIMEOUT_MS = 10_000
@@ -79,7 +80,7 @@ def _v3(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, migrate_v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 _COLUMN_NAMES = (
     "id name status config dataset_note created_at started_at finished_at worker_pid heartbeat_at "
@@ -88,8 +89,9 @@ _COLUMN_NAMES = (
 COLUMNS = tuple(_COLUMN_NAMES.split())
 
 
-class RunStore:
-    """Runs and their metrics in one SQLite file (created and migrated on first use)."""
+class RunStore(SeriesStore):
+    """Runs, their metrics and step series in one SQLite file (created and migrated on first
+    use)."""
 
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path is not None else runs_dir() / DB_NAME
@@ -295,8 +297,10 @@ class RunStore:
         )
 
     def clear_metrics(self, run_id: str) -> None:
+        """Forget a run's epoch metrics, step points and snapshots (it starts over)."""
         with self.transaction() as conn:
             conn.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+        self.truncate_series(run_id, -1)
 
     # ---- evaluations ------------------------------------------------------------------
     def save_evaluation(
@@ -327,6 +331,10 @@ class RunStore:
 _SELECT = ", ".join(COLUMNS) + (
     ", (SELECT value FROM metrics m WHERE m.run_id = runs.id AND m.name = "
     "'val_accuracy' ORDER BY m.epoch DESC LIMIT 1) AS val_accuracy"
+    ", (SELECT MAX(value) FROM metrics m WHERE m.run_id = runs.id AND m.name = "
+    "'val_accuracy') AS best_val_accuracy"
+    ", (SELECT SUM(value) FROM metrics m WHERE m.run_id = runs.id AND m.name = "
+    "'seconds') AS train_seconds"
 )
 
 

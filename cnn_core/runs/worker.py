@@ -26,6 +26,7 @@ from ..config import TrainConfig
 from ..errors import UserError
 from ..processes import log_line, start_cnn_core, try_lock
 from ..settings import runs_dir
+from .step_writer import StepWriter
 from .store import RunStore, recover_stale
 
 if TYPE_CHECKING:
@@ -39,7 +40,8 @@ OURS = ("running", "interrupted")  # a run a live process may still finish (not 
 
 
 class StoreWriter(Callback):
-    """Writes per-epoch metrics and live progress (epoch, batch i of n, images/s) to the store."""
+    """Writes per-epoch metrics and live progress (epoch, batch i of n, images/s) to the store
+    (the step series and snapshots: :class:`cnn_core.runs.step_writer.StepWriter`)."""
 
     def __init__(self, store: RunStore, run_id: str, interval: float = 1.0):
         self.store, self.run_id, self.interval = store, run_id, interval
@@ -153,6 +155,7 @@ def train_run(
         Checkpointer(path),
         *extra_callbacks,
         StoreWriter(store, run_id),
+        StepWriter(store, run_id),
         StopFlag(store, run_id),
     ]
     result = fit(config, callbacks, data=data, resume=resume)
