@@ -110,7 +110,7 @@ def test_receptive_field_terms_add_up_to_the_output(case, data):
         assert sum(t.product for t in terms) == pytest.approx(out[i, j], abs=1e-9)
         for t in terms:
             assert t.w == w[t.kernel_cell]
-            assert (t.cell is None and t.x == 0) or t.x == x[t.cell]
+            assert (not t.inside and t.x == 0) or t.x == x[t.cell]
 
 
 @pytest.mark.filterwarnings("ignore:Using padding=.same.")

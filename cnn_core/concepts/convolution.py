@@ -125,10 +125,12 @@ def conv1d(
 
 
 class Term(NamedTuple):
-    """One multiply of an output value: the input cell (its index in the unpadded input, or
-    None in the zero padding), the kernel cell of ``w`` as written that it meets, the numbers."""
+    """One multiply of an output value: the input cell (its index in the unpadded input; out of
+    range, and ``inside`` false, in the zero padding), the kernel cell of ``w`` as written that
+    it meets, and the two numbers."""
 
-    cell: tuple[int, ...] | None
+    cell: tuple[int, ...]
+    inside: bool
     kernel_cell: tuple[int, ...]
     x: float
     w: float
@@ -166,7 +168,7 @@ def receptive_field(
         inside = all(0 <= c < n for c, n in zip(cell, x.shape, strict=True))
         used = tuple(k - 1 - o for k, o in zip(w.shape, offset, strict=True)) if flip else offset
         value = float(x[cell]) if inside else 0.0
-        terms.append(Term(cell if inside else None, used, value, float(w[used])))
+        terms.append(Term(cell, inside, used, value, float(w[used])))
     return terms
 
 

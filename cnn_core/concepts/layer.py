@@ -25,6 +25,7 @@ class LayerByHand:
 
     layer: str
     channel: int
+    weight: np.ndarray  # [C_in, kh, kw]: the kernels W[:, :, c, k] of this output channel
     contributions: np.ndarray  # [C_in, H, W]: each input channel's correlation with its kernel
     bias: float
     z: np.ndarray  # Σ contributions + bias
@@ -111,5 +112,5 @@ def layer_by_hand(model: Any, x: torch.Tensor, layer: str, channel: int) -> Laye
     a_layer = seen["a"][channel].double().cpu().numpy() if relu is not None else None
     z_layer = seen["z"][channel].double().cpu().numpy()
     return LayerByHand(
-        layer, channel, contributions, bias, z, z_layer, normalised, a, a_layer, layer_input
+        layer, channel, weight, contributions, bias, z, z_layer, normalised, a, a_layer, layer_input
     )
