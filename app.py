@@ -11,6 +11,8 @@ PAGES = {
     "Learn": [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
+        st.Page("pages/learn_convolution.py", title="Convolution", icon=":material/grid_on:"),
+        st.Page("pages/learn_layer.py", title="A layer by hand", icon=":material/layers:"),
     ],
     "Experiment": [
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),

@@ -1,0 +1,116 @@
+"""A trained convolution layer's forward pass by hand, checked against the layer itself.
+
+``Z[:, :, k] = Σ_c W[:, :, c, k] * X[:, :, c] + b[k]`` then (a BatchNorm in eval mode if
+the network has one) and ``A = ReLU(Z)``: each input channel's cross-correlation is
+computed with :func:`conv2d`, summed, and compared with what the layer's hooks recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..models import conv_layers
+from .convolution import Geometry, conv2d
+
+
+@dataclass
+class LayerByHand:
+    """One output channel of a conv layer, by hand (numpy) and as the network computed it."""
+
+    layer: str
+    channel: int
+    weight: np.ndarray  # [C_in, kh, kw]: the kernels W[:, :, c, k] of this output channel
+    contributions: np.ndarray  # [C_in, H, W]: each input channel's correlation with its kernel
+    bias: float
+    z: np.ndarray  # Σ contributions + bias
+    z_layer: np.ndarray  # the conv layer's own output for this channel
+    normalised: tuple[float, float] | None  # BatchNorm as (scale, shift) when one follows
+    a: np.ndarray | None  # ReLU of z (after the BatchNorm) when a ReLU follows
+    a_layer: np.ndarray | None  # that ReLU's own output
+    layer_input: np.ndarray  # X [C_in, H_in, W_in]
+
+    @property
+    def max_difference(self) -> float:
+        """Largest |by hand − layer| over Z and (when present) A."""
+        diffs = [np.abs(self.z - self.z_layer).max()]
+        if self.a is not None and self.a_layer is not None:
+            diffs.append(np.abs(self.a - self.a_layer).max())
+        return float(max(diffs))
+
+
+def _geometry(conv: nn.Conv2d) -> Geometry:
+    """The layer's padding, stride and dilation (the same along both axes, zero padding)."""
+    pads = conv.padding
+    square = all(len(set(v)) == 1 for v in (conv.stride, conv.dilation, conv.kernel_size))
+    if conv.groups != 1 or conv.padding_mode != "zeros" or not square or len(set(pads)) > 1:
+        raise ConfigError("layer", "only square, ungrouped, zero-padded convolutions are shown")
+    if isinstance(pads, str):
+        return Geometry(pads, 0, conv.stride[0], conv.dilation[0])
+    return Geometry("custom", pads[0], conv.stride[0], conv.dilation[0])
+
+
+def _following(net: nn.Module, name: str) -> tuple[nn.BatchNorm2d | None, nn.ReLU | None]:
+    """The BatchNorm and ReLU directly after layer ``name`` in the network's module order."""
+    names = [n for n, m in net.named_modules() if not list(m.children())]
+    modules = dict(net.named_modules())
+    after = [modules[n] for n in names[names.index(name) + 1 : names.index(name) + 3]]
+    norm = after[0] if after and isinstance(after[0], nn.BatchNorm2d) else None
+    rest = after[1:] if norm is not None else after[:1]
+    relu = rest[0] if rest and isinstance(rest[0], nn.ReLU) else None
+    return norm, relu
+
+
+@torch.no_grad()
+def layer_by_hand(model: Any, x: torch.Tensor, layer: str, channel: int) -> LayerByHand:
+    """Recompute output ``channel`` of conv layer ``layer`` for image ``x`` [1, C, H, W].
+
+    ``model`` is an ``nn.Module`` or a Predictor. Raises ConfigError for a network without
+    conv layers, an unknown layer or an out-of-range channel.
+    """
+    net = model if isinstance(model, nn.Module) else model.model
+    convs = dict(conv_layers(net))
+    if not convs:
+        raise ConfigError("layer", "this network has no convolution layers")
+    if layer not in convs:
+        raise ConfigError("layer", f"{layer!r} is not one of {', '.join(convs)}")
+    conv = convs[layer]
+    if not 0 <= channel < conv.out_channels:
+        raise ConfigError("channel", f"{layer} has channels 0–{conv.out_channels - 1}")
+    norm, relu = _following(net, layer)
+    seen: dict[str, torch.Tensor] = {}
+    hooks = [conv.register_forward_hook(lambda m, i, o: seen.update(x=i[0][0], z=o[0]))]
+    if relu is not None:
+        hooks.append(relu.register_forward_hook(lambda m, i, o: seen.update(a=o[0])))
+    was_training = net.training
+    net.eval()
+    try:
+        net(x.float().to(next(net.parameters()).device))
+    finally:
+        net.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    layer_input = seen["x"].double().cpu().numpy()
+    weight = conv.weight[channel].double().cpu().numpy()
+    geometry = _geometry(conv)
+    contributions = np.stack(
+        [conv2d(xc, wc, geometry) for xc, wc in zip(layer_input, weight, strict=True)]
+    )
+    bias = float(conv.bias[channel]) if conv.bias is not None else 0.0
+    z = contributions.sum(0) + bias
+    normalised, after_norm = None, z
+    if norm is not None:
+        scale = float(norm.weight[channel] / torch.sqrt(norm.running_var[channel] + norm.eps))
+        shift = float(norm.bias[channel] - norm.running_mean[channel] * scale)
+        normalised, after_norm = (scale, shift), z * scale + shift
+    a = np.maximum(after_norm, 0) if relu is not None else None
+    a_layer = seen["a"][channel].double().cpu().numpy() if relu is not None else None
+    z_layer = seen["z"][channel].double().cpu().numpy()
+    return LayerByHand(
+        layer, channel, weight, contributions, bias, z, z_layer, normalised, a, a_layer, layer_input
+    )

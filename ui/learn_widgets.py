@@ -1,0 +1,276 @@
+"""Learn page helpers: controls kept in the URL query string, numeric heatmaps with highlighted
+cells, the learned models to borrow filters and feature maps from, and dataset images.
+
+A page declares its controls once (``Linked(prefix, {name: Control(default, ...)})``),
+calls ``restore()`` before its widgets (widgets then take their values from
+``st.session_state[prefix + name]``, never a ``value=`` argument) and ``publish()`` after
+them, so ``?name=value`` reopens the same set-up.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from cnn_core import compare, runs
+from cnn_core.concepts.layer import LayerByHand, layer_by_hand
+from cnn_core.config import TrainConfig
+from cnn_core.demo import DEMO_CHECKPOINT, DEMO_LABEL
+from cnn_core.errors import ConfigError, UserError
+from cnn_core.predict import Predictor
+from ui import cache
+from ui.explain_widgets import MODEL_LOCK, feature_map
+from ui.widgets import run_label, show_user_error
+
+DATASETS = ("fashion-mnist", "mnist")
+DEMO_KEY = "demo"
+HIGHLIGHT, PADDING_COLOUR = "#e4572e", "rgba(120, 120, 120, 0.25)"
+
+
+@dataclass(frozen=True)
+class Control:
+    """A control's default and what a link may set it to: ``choices`` for a pick, ``low`` /
+    ``high`` for a number (values outside become the nearest bound)."""
+
+    default: Any
+    choices: Sequence[Any] | None = None
+    low: float | None = None
+    high: float | None = None
+
+    def parse(self, raw: str) -> Any:
+        """The typed value of a query-string text; ValueError when it does not fit."""
+        kind = type(self.default)
+        if kind is bool:
+            value: Any = raw.lower() in ("1", "true", "yes", "on")
+        elif kind in (int, float):
+            number = float(raw)
+            if not np.isfinite(number):
+                raise ValueError(raw)
+            value = kind(number)
+            value = value if self.low is None else max(value, kind(self.low))
+            value = value if self.high is None else min(value, kind(self.high))
+        else:
+            value = raw
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(raw)
+        return value
+
+
+def text(value: Any) -> str:
+    """A control's value as written in the query string."""
+    return ("1" if value else "0") if isinstance(value, bool) else str(value)
+
+
+class Linked:
+    """The controls of one page, mirrored to and from ``st.query_params``."""
+
+    def __init__(self, prefix: str, controls: dict[str, Control]):
+        self.prefix, self.controls = prefix, controls
+        self.marker = f"_{prefix}link"
+
+    def key(self, name: str) -> str:
+        """The session-state key of control ``name``."""
+        return self.prefix + name
+
+    def restore(self) -> None:
+        """Apply the query string once per new link; give every control its default when it
+        has no value yet. A value a link cannot set is named in one warning."""
+        state, params = st.session_state, st.query_params
+        link = tuple(params.get(name) for name in self.controls)
+        fresh = link != state.get(self.marker)
+        state[self.marker] = link
+        ignored = []
+        for name, control in self.controls.items():
+            raw = params.get(name)
+            if fresh and raw is not None:
+                try:
+                    state[self.key(name)] = control.parse(raw)
+                    continue
+                except ValueError:
+                    ignored.append(f"{name}={raw}")
+            state.setdefault(self.key(name), control.default)
+        if ignored:
+            st.warning(f"The link's {', '.join(ignored)} is not a valid setting: default used.")
+
+    def value(self, name: str) -> Any:
+        return st.session_state[self.key(name)]
+
+    def clamp(self, name: str, low: int, high: int) -> None:
+        """Keep an integer control within a range that depends on other controls."""
+        state = st.session_state
+        state[self.key(name)] = min(max(int(state[self.key(name)]), low), max(low, high))
+
+    def publish(self, names: Iterable[str] | None = None) -> None:
+        """Write the controls (``names``: those in use) to the query string."""
+        names = list(self.controls if names is None else names)
+        values = {n: text(self.value(n)) for n in names}
+        st.query_params.from_dict(values)
+        st.session_state[self.marker] = tuple(values.get(n) for n in self.controls)
+
+
+@contextmanager
+def timed(label: str) -> Iterator[None]:
+    """Caption the server-side time of the block (how long this interaction took to compute)."""
+    start = time.perf_counter()
+    yield
+    st.caption(f"{label}: computed in {(time.perf_counter() - start) * 1000:.0f} ms server-side.")
+
+
+def guarded(message_slot: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args)``; a UserError becomes one message in ``message_slot`` and None."""
+    try:
+        return fn(*args, **kwargs)
+    except UserError as exc:
+        with message_slot:
+            show_user_error(exc)
+        return None
+
+
+class LearnedModel(NamedTuple):
+    """A finished run's checkpoint (or the shipped demo's) to borrow filters and maps from."""
+
+    label: str
+    path: str
+
+
+def learned_models() -> dict[str, LearnedModel]:
+    """Finished runs with a checkpoint (newest first) and the shipped demo, by run id/"demo"."""
+    found = {
+        r["id"]: LearnedModel(run_label(r), r["checkpoint"])
+        for r in runs.list_runs("completed")
+        if r.get("checkpoint")
+    }
+    if DEMO_CHECKPOINT.is_file():
+        found[DEMO_KEY] = LearnedModel(DEMO_LABEL, str(DEMO_CHECKPOINT))
+    return found
+
+
+def pick_model(link: Linked, name: str = "run") -> tuple[LearnedModel, Predictor]:
+    """A model select box (a link's unknown run falls back to the first); its Predictor."""
+    models = learned_models()
+    if not models:
+        raise ConfigError(name, "no finished run and no demo model yet: train a model first")
+    if link.value(name) not in models:
+        st.session_state[link.key(name)] = next(iter(models))
+    key = st.selectbox(
+        "Model", list(models), format_func=lambda k: models[k].label, key=link.key(name)
+    )
+    return models[key], cache.predictor(models[key].path)
+
+
+def dataset_image(config: TrainConfig, index: int) -> tuple[torch.Tensor, str]:
+    """Validation image ``index`` (clamped) of ``config``'s dataset as a model sees it:
+    [1, C, S, S] in [0, 1] and a caption."""
+    data = cache.dataset(config)
+    images = data.split("val")
+    index = min(max(index, 0), len(images.labels) - 1)
+    x = data.transform.eval(images.images[index : index + 1])
+    return x, f"{config.dataset} val #{index} · {data.class_names[int(images.labels[index])]}"
+
+
+def run_image(predictor: Predictor, index: int) -> tuple[torch.Tensor, str]:
+    """Validation image ``index`` of the dataset the model was trained on."""
+    return dataset_image(compare.data_config(predictor.config.to_dict()), index)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _by_hand(path: str, mtime_ns: int, index: int, layer: str, channel: int) -> LayerByHand:
+    predictor = cache.predictor(path)
+    x, _ = run_image(predictor, index)
+    with MODEL_LOCK:
+        return layer_by_hand(predictor, x, layer, channel)
+
+
+def by_hand(path: str, index: int, layer: str, channel: int) -> LayerByHand:
+    """:func:`layer_by_hand` on validation image ``index`` of the model's dataset, cached per
+    checkpoint version and run under the shared model lock (its hooks must fire only here)."""
+    return _by_hand(path, Path(path).stat().st_mtime_ns, index, layer, channel)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _maps(path: str, mtime_ns: int, index: int, layer: str) -> np.ndarray:
+    predictor = cache.predictor(path)
+    x, _ = run_image(predictor, index)
+    return feature_map(predictor, x, layer).numpy()
+
+
+def maps(path: str, index: int, layer: str) -> np.ndarray:
+    """Layer ``layer``'s output [C, H, W] for validation image ``index``, cached."""
+    return _maps(path, Path(path).stat().st_mtime_ns, index, layer)
+
+
+def _boxes(boxes: Iterable[tuple[float, float, float, float]]) -> str:
+    """One SVG path outlining every (top, left, bottom, right) box, in heatmap cell units."""
+    return " ".join(
+        f"M {x0 - 0.5} {y0 - 0.5} H {x1 + 0.5} V {y1 + 0.5} H {x0 - 0.5} Z"
+        for y0, x0, y1, x1 in boxes
+    )
+
+
+def heatmap(
+    values: np.ndarray,
+    title: str,
+    *,
+    cells: Iterable[tuple[int, int]] = (),
+    frame: tuple[int, int, int, int] = (0, 0, 0, 0),
+    numbers: bool | None = None,
+    height: int = 320,
+    colorscale: str = "Greys_r",
+) -> go.Figure:
+    """A matrix as a heatmap (row 0 on top) with each of ``cells`` outlined, the ``frame``
+    (top, left, bottom, right padding widths) shaded, and the numbers written in small ones.
+    Shapes are single paths: plotly validates each shape, and 25 rectangles cost milliseconds."""
+    values = np.asarray(values, dtype=np.float64)
+    rows, cols = values.shape
+    show = numbers if numbers is not None else max(rows, cols) <= 12
+    top, left, bottom, right = frame
+    padding = [
+        box
+        for box, width in (
+            ((0, 0, top - 1, cols - 1), top),
+            ((rows - bottom, 0, rows - 1, cols - 1), bottom),
+            ((0, 0, rows - 1, left - 1), left),
+            ((0, cols - right, rows - 1, cols - 1), right),
+        )
+        if width
+    ]
+    shapes = [
+        dict(type="path", path=_boxes(padding), fillcolor=PADDING_COLOUR, line=dict(width=0)),
+        dict(
+            type="path",
+            path=_boxes((r, c, r, c) for r, c in cells),
+            line=dict(color=HIGHLIGHT, width=2),
+        ),
+    ]
+    axis = dict(showticklabels=max(rows, cols) <= 32, constrain="domain")
+    return go.Figure(
+        go.Heatmap(
+            z=values,
+            colorscale=colorscale,
+            showscale=False,
+            texttemplate="%{z:.2g}" if show else None,
+            hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>",
+        ),
+        layout=dict(
+            title=dict(text=title, font=dict(size=13)),
+            height=height,
+            margin=dict(l=10, r=10, t=36, b=10),
+            shapes=[shape for shape in shapes if shape["path"]],
+            xaxis=axis,
+            yaxis=axis | dict(autorange="reversed", scaleanchor="x"),
+        ),
+    )
+
+
+def chart(fig: go.Figure, key: str) -> None:
+    """A plotly figure without the mode bar."""
+    st.plotly_chart(fig, key=key, config={"displayModeBar": False})
