@@ -13,7 +13,7 @@ from PIL import Image
 
 from ..config import TrainConfig
 from ..data.folder import EXTENSIONS
-from .duplicates import NEAR_BITS, NEAR_PIXELS, find_pairs, group_pairs
+from .duplicates import NEAR_BITS, NEAR_CORRELATION, find_pairs, group_pairs
 from .labels import label_issue_rows, out_of_sample_probabilities, rank_label_issues
 from .source import HealthData, load_health_data
 
@@ -54,7 +54,7 @@ def check_health(
     groups = group_pairs(len(data), find_pairs(data.images))
     report["duplicates"] = [_group_row(data, g) for g in groups]
     report["leaks"] = [row for row in report["duplicates"] if len(row["splits"]) > 1]
-    report["near_threshold"] = {"phash_bits": NEAR_BITS, "mean_pixel_difference": NEAR_PIXELS}
+    report["near_threshold"] = {"phash_bits": NEAR_BITS, "thumbnail_correlation": NEAR_CORRELATION}
     report["unreadable"] = list(data.skipped or [])
     report["odd"] = odd_files(data.folder) if data.folder else []
     report["label_issues"] = []
