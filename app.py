@@ -11,6 +11,8 @@ PAGES = {
     "Learn": [
         st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
+        st.Page("pages/dataset_builder.py", title="Your data", icon=":material/add_a_photo:"),
+        st.Page("pages/health.py", title="Data health", icon=":material/health_and_safety:"),
     ],
     "Experiment": [
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
@@ -22,6 +24,7 @@ PAGES = {
         st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
         st.Page("pages/faces.py", title="Faces", icon=":material/face:"),
         st.Page("pages/explain.py", title="Explain", icon=":material/visibility:"),
+        st.Page("pages/embedding_map.py", title="Embedding map", icon=":material/scatter_plot:"),
     ],
 }
 
