@@ -16,17 +16,12 @@ from tests.conftest import PROJECT
 from tests.run_fixtures import finished_run
 from tests.test_builder import good_zip, make_zip, png
 from tests.test_health import FLIPPED, write_folder
+from tests.test_pages_app import open_page
 from ui.owndata_widgets import selected_index
 
 
-def open_page(page: str) -> AppTest:
-    at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=180)
-    at.run()
-    at.switch_page(page)
-    return rerun(at)
-
-
 def rerun(at: AppTest) -> AppTest:
+    """Run again; no exception (user errors shown with st.error are checked by the tests)."""
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

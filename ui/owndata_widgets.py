@@ -15,57 +15,47 @@ from cnn_core.health.source import HealthData
 from ui.charts import PALETTE
 from ui.widgets import show_user_error, to_display
 
+HOVER = (
+    "#%{customdata[0]} · label %{customdata[1]}<br>"
+    "predicted %{customdata[2]} (%{customdata[3]:.0%})<extra>%{fullData.name}</extra>"
+)
+
+
+def _points(emap: EmbeddingMap, mask: np.ndarray, name: str, marker: dict) -> go.Scattergl:
+    """The points of ``emap`` selected by ``mask`` as one WebGL trace (hover: index, label,
+    prediction and confidence, the same in every trace)."""
+    names = np.asarray(emap.class_names, dtype=object)
+    customdata = np.stack(
+        [emap.index, names[emap.labels], names[emap.predicted], emap.confidence], axis=1
+    )[mask]
+    return go.Scattergl(
+        x=emap.xy[mask, 0],
+        y=emap.xy[mask, 1],
+        mode="markers",
+        name=name,
+        marker=marker,
+        customdata=customdata,
+        hovertemplate=HOVER,
+    )
+
 
 def embedding_figure(emap: EmbeddingMap, height: int = 640) -> go.Figure:
     """One WebGL scatter trace per class (colour = given label); misclassified points drawn
-    again as black crosses and flagged ones as red rings. ``customdata`` holds each point's
+    again as black crosses and flagged ones as red rings. ``customdata[0]`` is each point's
     index in the split, so a click names the image."""
     fig = go.Figure()
-    names = emap.class_names
-    predicted = [names[int(p)] for p in emap.predicted]
-    for label, name in enumerate(names):
+    for label, name in enumerate(emap.class_names):
         mask = emap.labels == label
-        if not mask.any():
-            continue
-        fig.add_trace(
-            go.Scattergl(
-                x=emap.xy[mask, 0],
-                y=emap.xy[mask, 1],
-                mode="markers",
-                name=name,
-                marker={"size": 5, "color": PALETTE[label % len(PALETTE)], "opacity": 0.7},
-                customdata=np.stack(
-                    [
-                        emap.index[mask],
-                        np.asarray(predicted, dtype=object)[mask],
-                        emap.confidence[mask],
-                    ],
-                    axis=1,
-                ),
-                hovertemplate=f"#%{{customdata[0]}} · label {name}<br>predicted %{{customdata[1]}}"
-                " (%{customdata[2]:.0%})<extra></extra>",
-            )
-        )
+        if mask.any():
+            colour = PALETTE[label % len(PALETTE)]
+            fig.add_trace(_points(emap, mask, name, {"size": 6, "color": colour, "opacity": 0.7}))
+    flagged = emap.flagged if len(emap.flagged) else np.zeros(len(emap.index), bool)
     for mask, name, marker in (
-        (emap.misclassified, "misclassified", {"symbol": "x", "size": 6, "color": "black"}),
-        (
-            emap.flagged if len(emap.flagged) else np.zeros(len(emap.index), bool),
-            "flagged by data health",
-            {"symbol": "circle-open", "size": 11, "color": "red"},
-        ),
+        (emap.misclassified, "misclassified", {"symbol": "x", "size": 4, "color": "black"}),
+        (flagged, "flagged by data health", {"symbol": "circle-open", "size": 11, "color": "red"}),
     ):
         if mask.any():
-            fig.add_trace(
-                go.Scattergl(
-                    x=emap.xy[mask, 0],
-                    y=emap.xy[mask, 1],
-                    mode="markers",
-                    name=name,
-                    marker=marker,
-                    customdata=np.stack([emap.index[mask]], axis=1),
-                    hovertemplate="#%{customdata[0]} · " + name + "<extra></extra>",
-                )
-            )
+            fig.add_trace(_points(emap, mask, name, marker))
     fig.update_layout(
         height=height,
         margin={"t": 10, "l": 10, "r": 10, "b": 10},
