@@ -13,6 +13,8 @@ PAGES = {
         st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
         st.Page("pages/learn_convolution.py", title="Convolution", icon=":material/grid_on:"),
         st.Page("pages/learn_layer.py", title="A layer by hand", icon=":material/layers:"),
+        st.Page("pages/dataset_builder.py", title="Your data", icon=":material/add_a_photo:"),
+        st.Page("pages/health.py", title="Data health", icon=":material/health_and_safety:"),
     ],
     "Experiment": [
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
@@ -24,6 +26,7 @@ PAGES = {
         st.Page("pages/draw.py", title="Draw", icon=":material/draw:"),
         st.Page("pages/faces.py", title="Faces", icon=":material/face:"),
         st.Page("pages/explain.py", title="Explain", icon=":material/visibility:"),
+        st.Page("pages/embedding_map.py", title="Embedding map", icon=":material/scatter_plot:"),
     ],
 }
 

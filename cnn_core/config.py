@@ -49,6 +49,7 @@ class TrainConfig:
     precision: str = "auto"
     name: str = ""
     tags: list[str] = field(default_factory=list)
+    data_choices: int | None = None  # version of the folder's exclude/relabel choices applied
 
     # ---- validation -------------------------------------------------------------------
     def validate(self) -> TrainConfig:
@@ -88,6 +89,8 @@ class TrainConfig:
         check_tags(self.tags)
         if self.data_dir is not None and not isinstance(self.data_dir, str):
             raise ConfigError("data_dir", "must be a path string")
+        if self.data_choices is not None:
+            _int_range("data_choices", self.data_choices, 1, 1_000_000)
         if not isinstance(self.attribute, str) or not self.attribute:
             raise ConfigError("attribute", "must be a CelebA attribute name")
         return self
@@ -109,6 +112,10 @@ class TrainConfig:
             out.val_size = info.default_val_size
         if out.image_size is None:
             out.image_size = info.default_image_size
+        if out.data_choices is None:  # record which choices the run uses (None: there are none)
+            from .data.choices import config_choices_version
+
+            out.data_choices = config_choices_version(out.dataset, out.data_dir)
         return out
 
     # ---- (de)serialisation --------------------------------------------------------------

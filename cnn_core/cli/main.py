@@ -117,6 +117,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_datasets(args: argparse.Namespace) -> int:
     from ..data import DATASETS
+    from .health import cmd_import
+
+    if getattr(args, "action", None) == "import":
+        return cmd_import(args)
 
     rows = [
         {
@@ -189,6 +193,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m cnn_core", description="CNN Lab command line")
     sub = parser.add_subparsers(dest="command", required=True)
+    from .health import add_health_command, add_import_args
 
     p = sub.add_parser("train", help="train in the foreground with a progress bar")
     add_config_args(p)
@@ -227,6 +232,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=func)
+        if name == "datasets":
+            add_import_args(p)
+    add_health_command(sub, add_config_args)
 
     p = sub.add_parser("demo-model", help="rebuild the shipped demo digits model")
     p.add_argument("--out", help="checkpoint to write (default: checkpoints/demo/checkpoint.pt)")

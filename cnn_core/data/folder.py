@@ -2,11 +2,13 @@
 
 Classes are the sub-folders sorted by name. Images become greyscale when every one of them is
 (mode 1, L or I;16), RGB otherwise, resized to ``image_size × image_size``. Unreadable files are
-skipped and listed in the bundle's note; 1/6 of the images are held out for validation.
+skipped and listed in the bundle's note; files excluded or relabelled on the Data health
+page (:mod:`.choices`) are honoured; 1/6 of the images are held out for validation.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +19,7 @@ from PIL import Image
 from .. import settings
 from ..errors import ConfigError, DataError
 from .base import DatasetBundle, ImageSet
+from .choices import Choices, load_choices
 from .splits import finish_bundle
 from .transforms import FolderTransform
 
@@ -54,28 +57,42 @@ def _read_image(path: Path, size: int) -> tuple[np.ndarray, bool]:
     return (np.repeat(pixels[..., None], 3, axis=2) if grey else pixels), grey
 
 
-def load_image_folder(cfg: TrainConfig) -> DatasetBundle:
-    """Load ``cfg.data_dir`` as an image-classification dataset (test split: none)."""
-    if not cfg.data_dir:
-        raise ConfigError(
-            "data_dir", "the image-folder dataset needs a folder with one sub-folder per class"
-        )
-    root = settings.resolve_data_dir(cfg.data_dir)
+@dataclass
+class FolderImages:
+    """An image folder decoded at one size: pixels, labels, the file of each image (relative
+    to the folder) and the files that could not be read."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    files: list[str]
+    class_names: list[str]
+    skipped: list[str]
+    choices: Choices
+
+
+def read_folder(root: Path, size: int, choices_version: int | None = None) -> FolderImages:
+    """Decode every image of ``root`` at ``size`` with the chosen version of its exclude /
+    relabel choices applied (None: the latest saved)."""
     classes = list_classes(root)
     if len(classes) < 2:
         raise DataError(f"{root} needs at least 2 class sub-folders, found {len(classes)}")
-    size = cfg.image_size
-    pixels, greys, labels, skipped = [], [], [], []
-    for label, files in enumerate(classes.values()):
-        for path in files:
+    choices = load_choices(root, choices_version)
+    index = {name: i for i, name in enumerate(classes)}
+    pixels, greys, labels, files, skipped = [], [], [], [], []
+    for label, paths in enumerate(classes.values()):
+        for path in paths:
+            key = f"{path.parent.name}/{path.name}"
+            if key in choices.exclude:
+                continue
             try:
                 array, grey = _read_image(path, size)
             except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-                skipped.append(f"{path.parent.name}/{path.name}")
+                skipped.append(key)
                 continue
             pixels.append(array)
             greys.append(grey)
-            labels.append(label)
+            labels.append(index.get(choices.relabel.get(key, ""), label))
+            files.append(key)
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(classes))
     empty = [name for name, count in zip(classes, counts, strict=True) if count == 0]
     if empty:
@@ -86,19 +103,44 @@ def load_image_folder(cfg: TrainConfig) -> DatasetBundle:
     images = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2)
     if all(greys):
         images = images[:, :1]
+    return FolderImages(
+        images.contiguous(),
+        torch.tensor(labels, dtype=torch.int64),
+        files,
+        list(classes),
+        skipped,
+        choices,
+    )
+
+
+def load_image_folder(cfg: TrainConfig) -> DatasetBundle:
+    """Load ``cfg.data_dir`` as an image-classification dataset (test split: none), with the
+    exclude / relabel choices of version ``cfg.data_choices`` applied."""
+    if not cfg.data_dir:
+        raise ConfigError(
+            "data_dir", "the image-folder dataset needs a folder with one sub-folder per class"
+        )
+    root = settings.resolve_data_dir(cfg.data_dir)
+    found = read_folder(root, cfg.image_size, cfg.data_choices)
     notes = []
-    if skipped:
+    if found.skipped:
+        skipped = found.skipped
         shown = ", ".join(skipped[:5]) + (", …" if len(skipped) > 5 else "")
         notes.append(
             f"skipped {len(skipped)} unreadable file{'s' if len(skipped) != 1 else ''}: {shown}"
+        )
+    if found.choices.version:
+        c = found.choices
+        notes.append(
+            f"data choices v{c.version}: {len(c.exclude)} excluded, {len(c.relabel)} relabelled"
         )
     return finish_bundle(
         cfg,
         name="image-folder",
         family="folder",
-        train=ImageSet(images.contiguous(), torch.tensor(labels, dtype=torch.int64)),
-        class_names=list(classes),
-        transform=FolderTransform(size, bool(cfg.augment)),
+        train=ImageSet(found.images, found.labels),
+        class_names=found.class_names,
+        transform=FolderTransform(cfg.image_size, bool(cfg.augment)),
         source=str(root),
         notes=notes,
     )

@@ -1,0 +1,93 @@
+"""Every image of a dataset in one pool, with its split and a stable reference for reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .. import settings
+from ..config import TrainConfig
+from ..data import load_dataset
+from ..data.base import BatchTransform
+from ..data.folder import read_folder
+from ..data.splits import STREAM_VAL, clamp_size, default_val_size, permutation
+from ..data.transforms import FolderTransform
+
+
+@dataclass
+class HealthData:
+    """Pixels, labels and per image: its split, its position in that split and (for image
+    folders) its file relative to the folder."""
+
+    name: str
+    images: torch.Tensor
+    labels: torch.Tensor
+    splits: list[str]
+    positions: list[int]
+    class_names: list[str]
+    transform: BatchTransform
+    files: list[str] | None = None
+    folder: Path | None = None
+    skipped: list[str] | None = None
+    choices_version: int = 0
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def ref(self, i: int) -> dict[str, Any]:
+        """How report rows name image ``i``: its split and index there (as a run with the same
+        seed splits it), plus its file for image folders."""
+        ref = {"split": self.splits[i], "index": self.positions[i]}
+        return {"file": self.files[i], **ref} if self.files is not None else ref
+
+
+def load_health_data(config: TrainConfig) -> HealthData:
+    """The whole dataset a config describes as one pool (image folders: every file, with the
+    train / val assignment the trainer would make; others: the configured splits)."""
+    cfg = config.resolved()
+    if cfg.dataset == "image-folder":
+        return _folder_data(cfg)
+    bundle = load_dataset(cfg)
+    parts = [("train", bundle.train), ("val", bundle.val)]
+    if bundle.test is not None:
+        parts.append(("test", bundle.test))
+    return HealthData(
+        name=cfg.dataset,
+        images=torch.cat([s.images for _, s in parts]),
+        labels=torch.cat([s.labels for _, s in parts]),
+        splits=[name for name, s in parts for _ in range(len(s))],
+        positions=[i for _, s in parts for i in range(len(s))],
+        class_names=list(bundle.class_names),
+        transform=bundle.transform,
+    )
+
+
+def _folder_data(cfg: TrainConfig) -> HealthData:
+    root = settings.resolve_data_dir(cfg.data_dir)
+    found = read_folder(root, cfg.image_size, cfg.data_choices)
+    n = len(found.labels)
+    val_size = default_val_size(n) if cfg.val_size is None else cfg.val_size
+    val_size = clamp_size("val_size", val_size, max(1, n - 1), [])
+    val = set(permutation(n, cfg.seed, STREAM_VAL)[:val_size].tolist())
+    splits = ["val" if i in val else "train" for i in range(n)]
+    counters = {"train": 0, "val": 0}
+    positions = []
+    for split in splits:
+        positions.append(counters[split])
+        counters[split] += 1
+    return HealthData(
+        name=root.name,
+        images=found.images,
+        labels=found.labels,
+        splits=splits,
+        positions=positions,
+        class_names=found.class_names,
+        transform=FolderTransform(cfg.image_size, False),
+        files=found.files,
+        folder=root,
+        skipped=found.skipped,
+        choices_version=found.choices.version,
+    )

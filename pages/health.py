@@ -1,0 +1,113 @@
+"""Data health: likely label errors, duplicates and leaks, odd files and class balance of a
+dataset; for your own image folders, mark images to exclude or relabel for training."""
+
+import streamlit as st
+
+from cnn_core.config import TrainConfig
+from cnn_core.data import DATASETS, dataset_names
+from cnn_core.data.builder import list_datasets
+from cnn_core.errors import UserError
+from cnn_core.health.report import check_health, health_data
+from cnn_core.models import model_names
+from ui import owndata_widgets as ow
+from ui.charts import class_balance
+from ui.router import ensure_routed
+from ui.widgets import show_user_error
+
+ensure_routed()
+
+st.title("Data health")
+st.caption(
+    "Real datasets have wrong labels, duplicates and images shared between training and test. "
+    "Label errors are found by confident learning (cleanlab) on out-of-sample probabilities: "
+    "k small models, each scoring the images it did not train on. Duplicates are found by a "
+    "perceptual hash confirmed on pixels; duplicates across train / val / test are leaks."
+)
+
+c1, c2, c3 = st.columns(3)
+dataset = c1.selectbox("Dataset", dataset_names(), key="dh_dataset")
+folder = DATASETS[dataset].family == "folder"
+config = TrainConfig(dataset=dataset)
+if folder:
+    own = [d["data_dir"] for d in list_datasets()]
+    config.data_dir = c2.text_input("Data folder", key="dh_data_dir") or None
+    c3.caption("Your datasets: " + (", ".join(f"`{d}`" for d in own) or "none yet (see Your data)"))
+else:
+    config.train_size = c2.number_input("Training images", 100, 60_000, 2_000, 500, key="dh_size")
+    config.val_size = max(1, config.train_size // 5)
+    if DATASETS[dataset].family == "faces":
+        config.data_dir = "celeba"
+c1, c2, c3, c4 = st.columns(4)
+folds = c1.number_input("Folds (k)", 2, 10, 3, key="dh_folds")
+config.epochs = c2.number_input("Epochs per fold", 1, 20, 2, key="dh_epochs")
+config.model = c3.selectbox("Model", model_names(), key="dh_model")
+check_labels = c4.checkbox("Check labels (trains k models)", True, key="dh_labels")
+
+if st.button("Run health check", type="primary", key="dh_run"):
+    try:
+        with st.status("Checking…", expanded=False) as status:
+            data = health_data(config)
+            report = check_health(
+                config,
+                folds=folds,
+                labels=check_labels,
+                data=data,
+                progress=lambda m: status.update(label=m),
+            )
+            status.update(label=f"Done in {report['seconds']:.1f} s", state="complete")
+    except UserError as exc:
+        show_user_error(exc)
+        st.stop()
+    st.session_state["dh_result"] = (config.resolved().to_json(), report, data)
+
+result = st.session_state.get("dh_result")
+if result is None:
+    st.info("Choose a dataset and run the check.", icon="🩺")
+    st.stop()
+config_json, report, data = result
+if config_json != config.resolved().to_json():
+    st.caption(
+        "These findings are for the settings of the last check; run it again for the current ones."
+    )
+
+cols = st.columns(5)
+cols[0].metric("Images", f"{report['images']:,}")
+cols[1].metric("Likely label errors", len(report["label_issues"]))
+cols[2].metric("Duplicate groups", len(report["duplicates"]))
+cols[3].metric("Leaks across splits", len(report["leaks"]))
+cols[4].metric("Unreadable / odd files", len(report["unreadable"]) + len(report["odd"]))
+if "oos_accuracy" in report:
+    st.caption(
+        f"Out-of-sample accuracy of the {report['folds']} fold models: {report['oos_accuracy']:.1%}"
+        + (
+            f" · data choices v{report['choices_version']} applied"
+            if report["choices_version"]
+            else ""
+        )
+    )
+
+labels_tab, dups_tab, files_tab, balance_tab = st.tabs(
+    ["Label issues", "Duplicates & leaks", "Files", "Class balance"]
+)
+with labels_tab:
+    ow.label_issue_gallery(report, data, editable=folder)
+with dups_tab:
+    ow.duplicate_gallery(report, data, editable=folder)
+with files_tab:
+    if report["unreadable"]:
+        st.write("Unreadable (skipped by training):", ", ".join(report["unreadable"]))
+    if report["odd"]:
+        st.dataframe(report["odd"], hide_index=True, width="stretch")
+    if not report["unreadable"] and not report["odd"]:
+        st.success("Every file reads as an image of the usual size and mode.")
+with balance_tab:
+    counts = {s: list(c.values()) for s, c in report["class_counts"].items() if s != "all"}
+    st.plotly_chart(class_balance(data.class_names, counts))
+
+if folder:
+    ow.save_choices_panel(data)
+else:
+    st.caption(
+        "Exclude / relabel choices are stored for your own image folders; for built-in "
+        "datasets the findings are for reading (rows name the split and index)."
+    )
