@@ -14,7 +14,7 @@ from cnn_core import sweeps
 from cnn_core.config import OPTIMIZERS, TrainConfig
 from cnn_core.data import DATASETS, dataset_names
 from cnn_core.errors import UserError
-from cnn_core.models import MODELS, model_names
+from cnn_core.models import MODELS, model_names, model_title
 from ui.router import ensure_routed
 from ui.widgets import show_user_error
 
@@ -41,7 +41,7 @@ CHOICES = {  # name: (options, searched by default, fixed default)
     "batch_size": (BATCH_SIZES, [32, 64, 128], 64),
     "weight_decay": (WEIGHT_DECAYS, WEIGHT_DECAYS[:4], 0.0),
     "optimizer": (list(OPTIMIZERS), list(OPTIMIZERS), "adam"),
-    "model": (model_names(), model_names(), "v1"),
+    "model": (model_names(), list(MODELS), "v1"),  # saved specs offered, v1–v4 searched
 }
 
 
@@ -49,7 +49,7 @@ def setting(name: str, searched: bool, key: str) -> Any:
     """The widget of one setting: its search spec when ``searched``, else its fixed value."""
     if name in CHOICES:
         options, default, value = CHOICES[name]
-        fmt = (lambda m: f"{m} — {MODELS[m].title}") if name == "model" else sweeps.value_text
+        fmt = (lambda m: f"{m} — {model_title(m)}") if name == "model" else sweeps.value_text
         if searched:
             return {"choices": st.multiselect("choices", options, default, fmt, key=key)}
         return st.selectbox("value", options, options.index(value), fmt, key=key)

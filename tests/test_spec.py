@@ -10,6 +10,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cnn_core import compare
 from cnn_core.config import TrainConfig
 from cnn_core.errors import ConfigError
 from cnn_core.models import (
@@ -22,9 +23,10 @@ from cnn_core.models import (
 )
 from cnn_core.models.saved import delete_saved, load_saved, save_spec, saved_names, specs_dir
 from cnn_core.models.spec import LAYER_TYPES, SpecError, analyze, build
-from cnn_core.models.summary import diagram_blocks, summarize, time_training_step
+from cnn_core.models.summary import count_params, diagram_blocks, summarize, time_training_step
 from cnn_core.predict import Predictor
 from cnn_core.runs import api
+from cnn_core.sweeps.space import validate_space
 from tests.run_fixtures import cli_here, finished_run
 
 FAMILIES = [(1, 28, 10), (3, 64, 2), (3, 32, 5), (1, 64, 3)]
@@ -237,6 +239,17 @@ def test_a_run_stores_the_spec_itself_and_its_checkpoint_loads_like_v1():
     ]
     probs = predictor.predict_tensor(torch.rand(3, 1, 28, 28))
     assert probs.shape == (3, 10)
+    row = compare.summary_row(api.get_run(run_id))  # Compare sizes it from the run's own spec
+    assert row["params"] == count_params(predictor.model)
+
+
+def test_sweeps_take_saved_specs_as_model_choices():
+    save_spec(SMALL, list(MODELS))
+    base = TrainConfig(dataset="fashion-mnist")
+    space = validate_space({"model": {"choices": ["v1", "tiny"]}}, base)
+    assert space["model"]["choices"] == ["v1", "tiny"]
+    with pytest.raises(ConfigError, match="unknown model 'nope'"):
+        validate_space({"model": {"choices": ["nope"]}}, base)
 
 
 def test_diagram_blocks_and_step_timing_for_a_registered_model():
