@@ -18,6 +18,7 @@ PAGES = {
     ],
     "Experiment": [
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("pages/architect.py", title="Builder", icon=":material/account_tree:"),
         st.Page("pages/runs.py", title="Runs", icon=":material/monitoring:"),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
         st.Page("pages/sweep.py", title="Sweep", icon=":material/tune:"),

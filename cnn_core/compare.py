@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,9 +92,13 @@ def model_geometry(run: dict[str, Any]) -> tuple[int, int, int] | None:
 
 
 @functools.lru_cache(maxsize=64)
-def model_size(model: str, in_channels: int, image_size: int, num_classes: int) -> tuple[int, int]:
-    """(trainable parameters, FLOPs per image) of an architecture for one input geometry."""
-    desc = describe_model(model, in_channels, image_size, num_classes)
+def model_size(
+    model: str, in_channels: int, image_size: int, num_classes: int, spec_json: str = '""'
+) -> tuple[int, int]:
+    """(trainable parameters, FLOPs per image) of an architecture for one input geometry
+    (``spec_json``: a custom run's own spec, as JSON)."""
+    spec = json.loads(spec_json) or None
+    desc = describe_model(model, in_channels, image_size, num_classes, spec=spec)
     return desc["params"], desc["flops"]
 
 
@@ -103,7 +108,8 @@ def summary_row(run: dict[str, Any]) -> dict[str, Any]:
     val = [m["val_accuracy"] for m in history if m.get("val_accuracy") is not None]
     speeds = [m["images_per_s"] for m in history if m.get("images_per_s")]
     geometry = model_geometry(run)
-    params, flops = model_size(run["model"], *geometry) if geometry else (None, None)
+    spec = json.dumps(run["config"].get("model_spec") or "")
+    params, flops = model_size(run["model"], *geometry, spec) if geometry else (None, None)
     evaluation = cached_evaluation(run["id"])
     row = {
         "id": run["id"],

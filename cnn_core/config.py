@@ -50,22 +50,22 @@ class TrainConfig:
     name: str = ""
     tags: list[str] = field(default_factory=list)
     data_choices: int | None = None  # version of the folder's exclude/relabel choices applied
+    model_spec: dict[str, Any] | None = None  # a custom model's full JSON spec (models/spec.py)
 
     # ---- validation -------------------------------------------------------------------
     def validate(self) -> TrainConfig:
         """Check every field; raise ConfigError naming the first bad one. Returns self."""
         from .data import dataset_names
-        from .models import model_names
+        from .models import resolve_model_spec
 
         if self.dataset not in dataset_names():
             raise ConfigError(
                 "dataset",
                 f"unknown dataset {self.dataset!r}; choose one of {', '.join(dataset_names())}",
             )
-        if self.model not in model_names():
-            raise ConfigError(
-                "model", f"unknown model {self.model!r}; choose one of {', '.join(model_names())}"
-            )
+        if self.model_spec is not None and not isinstance(self.model_spec, dict):
+            raise ConfigError("model_spec", "must be a JSON object (an architecture spec)")
+        resolve_model_spec(self.model, self.model_spec)  # registered, this spec or a saved one
         _int_range("epochs", self.epochs, 1, 1000)
         if self.batch_size is not None:
             _int_range("batch_size", self.batch_size, 1, 4096)
@@ -98,10 +98,12 @@ class TrainConfig:
     def resolved(self) -> TrainConfig:
         """A validated copy with dataset defaults filled in (batch size, augmentation, sizes)."""
         from .data import dataset_info
+        from .models import resolve_model_spec
 
         self.validate()
         info = dataset_info(self.dataset)
         out = dataclasses.replace(self, tags=list(self.tags))
+        out.model_spec = resolve_model_spec(self.model, self.model_spec)  # the spec itself
         if out.batch_size is None:
             out.batch_size = info.default_batch_size
         if out.augment is None:

@@ -82,6 +82,7 @@ class Predictor:
             data["image_size"],
             len(names),
             dropout=config.dropout,
+            spec=config.model_spec,
         )
         try:
             model.load_state_dict(data["model_state"])

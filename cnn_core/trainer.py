@@ -166,7 +166,12 @@ def build_state(
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     model = create_model(
-        config.model, data.in_channels, data.image_size, data.num_classes, dropout=config.dropout
+        config.model,
+        data.in_channels,
+        data.image_size,
+        data.num_classes,
+        dropout=config.dropout,
+        spec=config.model_spec,
     )
     model = prepare_model(model, device)
     optimizer = make_optimizer(config, model.parameters())

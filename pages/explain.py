@@ -3,6 +3,7 @@ and the same input across several runs. ``?run=ID&split=val&index=7`` (Compare's
 that image of the run's data; the Draw page may leave a float tensor [1, C, S, S] in
 ``st.session_state["explain_input"]`` with a caption in ``"explain_input_label"``."""
 
+import json
 import random
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -18,6 +19,7 @@ from cnn_core.models import conv_layers, feature_layers
 from cnn_core.predict import Predictor
 from ui import cache
 from ui import explain_widgets as xw
+from ui.diagram import model_blocks, show_diagram
 from ui.router import ensure_routed
 from ui.widgets import show_user_error
 
@@ -303,6 +305,18 @@ try:
 except (UserError, OSError) as exc:
     show_user_error(exc if isinstance(exc, UserError) else UserError(f"{option.label}: {exc}"))
     st.stop()
+with st.expander("Network diagram", icon=":material/account_tree:"):
+    spec = predictor.config.model_spec
+    show_diagram(
+        model_blocks(
+            predictor.config.model,
+            json.dumps(spec or ""),
+            predictor.in_channels,
+            predictor.image_size,
+            len(predictor.class_names),
+        ),
+        key="ex_diagram",
+    )
 given = choose_input(option, predictor)
 link = {"run": option.key} | (
     {"split": given.split, "index": str(given.index)} if given and given.split else {}

@@ -14,7 +14,7 @@ from cnn_core import sweeps
 from cnn_core.config import OPTIMIZERS, TrainConfig
 from cnn_core.data import DATASETS, dataset_names
 from cnn_core.errors import UserError
-from cnn_core.models import MODELS, model_names
+from cnn_core.models import model_names, model_title
 from ui.router import ensure_routed
 from ui.widgets import show_user_error
 
@@ -47,7 +47,7 @@ def setting(name: str, searched: bool, key: str) -> Any:
     spec, value = SPACE[name], getattr(FIXED, name)
     if name in OPTIONS or name == "model":
         options = OPTIONS.get(name) or model_names()
-        fmt = (lambda m: f"{m} — {MODELS[m].title}") if name == "model" else sweeps.value_text
+        fmt = (lambda m: f"{m} — {model_title(m)}") if name == "model" else sweeps.value_text
         if searched:
             return {"choices": st.multiselect("choices", options, spec["choices"], fmt, key=key)}
         value = 64 if value is None else value  # batch size: the digits default

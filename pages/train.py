@@ -1,5 +1,7 @@
 """Train: build a TrainConfig from widgets, show the architecture, queue the run."""
 
+import json
+
 import pandas as pd
 import streamlit as st
 
@@ -8,8 +10,9 @@ from cnn_core.config import BALANCE_MODES, OPTIMIZERS, TrainConfig
 from cnn_core.data import DATASETS, dataset_names
 from cnn_core.data.celeba import ATTRIBUTES
 from cnn_core.errors import ConfigError, UserError
-from cnn_core.models import MODELS, describe_model, model_names
+from cnn_core.models import describe_model, model_names, model_title, resolve_model_spec
 from cnn_core.settings import ray_address, resolve_data_dir
+from ui.diagram import model_blocks, show_diagram
 from ui.router import ensure_routed
 
 ensure_routed()
@@ -137,11 +140,16 @@ with left:
 with right:
     st.subheader("Architecture")
     model = st.selectbox(
-        "Model", model_names(), key="t_model", format_func=lambda m: f"{m} — {MODELS[m].title}"
+        "Model", model_names(), key="t_model", format_func=lambda m: f"{m} — {model_title(m)}"
     )
+    st.page_link("pages/architect.py", label="Design your own in the Builder", icon="🧱")
     channels, classes = GEOMETRY[info.family]
     size = int(st.session_state.get("t_image_size") or info.default_image_size or 28)
-    desc = describe_model(model, channels, size, classes)
+    try:
+        desc = describe_model(model, channels, size, classes)
+    except ConfigError as exc:  # a saved spec that does not fit this dataset's input
+        st.error(str(exc), icon="🚫")
+        st.stop()
     st.caption(desc["rationale"])
     m1, m2 = st.columns(2)
     m1.metric("Parameters", f"{desc['params']:,}")
@@ -150,6 +158,9 @@ with right:
     table["output_shape"] = table["output_shape"].map(lambda s: "×".join(map(str, s)))
     st.dataframe(table, hide_index=True, height=360)
     st.caption(f"Shapes for a {channels}×{size}×{size} input with {classes} classes.")
+    with st.expander("Network diagram", icon=":material/account_tree:"):
+        spec = json.dumps(resolve_model_spec(model, None) or "")  # a saved spec may change
+        show_diagram(model_blocks(model, spec, channels, size, classes), key="t_diagram")
 
 if runs.ray_available():  # Ray installed: offer the cluster too
     st.radio(

@@ -66,11 +66,17 @@ def config_options() -> dict[str, dict[str, Any]]:
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
-    """The TrainConfig fields as options (unset options keep the config defaults)."""
+    """The TrainConfig fields as options (unset options keep the config defaults), and
+    ``--model-spec`` for a custom architecture (stored in the config as ``model_spec``)."""
     for name, kwargs in config_options().items():
         kwargs = dict(kwargs)
         flag = kwargs.pop("flag", None) or "--" + name.replace("_", "-")
         p.add_argument(flag, dest=name, **{k: v for k, v in kwargs.items() if v is not None})
+    p.add_argument(
+        "--model-spec",
+        metavar="FILE",
+        help="a JSON architecture spec file (see `models --spec v1`)",
+    )
 
 
 def given_config_fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -79,8 +85,25 @@ def given_config_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """A validated TrainConfig from the options that were given."""
-    return TrainConfig.from_dict(given_config_fields(args))
+    """A validated TrainConfig from the options that were given (a ``--model-spec`` file is
+    checked against the dataset's input shape and stored whole in the config)."""
+    values = given_config_fields(args)
+    if getattr(args, "model_spec", None):
+        dataset = values.get("dataset", TrainConfig.dataset)
+        values["model_spec"] = spec_file_for(args.model_spec, dataset, values.get("image_size"))
+        values.setdefault("model", values["model_spec"]["name"])
+    return TrainConfig.from_dict(values)
+
+
+def spec_file_for(path: str, dataset: str, image_size: int | None = None) -> dict[str, Any]:
+    """A spec file, checked for the dataset's input shape (SpecError naming the layer)."""
+    from ..models import input_geometry
+    from ..models.saved import read_spec_file
+    from ..models.spec import analyze
+
+    spec = read_spec_file(path)
+    analyze(spec, *input_geometry(dataset, image_size))
+    return spec
 
 
 def add_runs_dir(p: argparse.ArgumentParser) -> None:

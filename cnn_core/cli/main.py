@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..errors import UserError
-from .common import add_config_args, add_runs_dir, apply_runs_dir, config_from_args, emit
+from .common import (
+    add_config_args,
+    add_runs_dir,
+    apply_runs_dir,
+    config_from_args,
+    emit,
+    spec_file_for,
+)
 
 
 # ---- commands -------------------------------------------------------------------------------
@@ -137,28 +146,71 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_models(args: argparse.Namespace) -> int:
-    from ..models import describe_model, model_names
+def cmd_model_spec(args: argparse.Namespace) -> int:
+    """``models --spec NAME``: the spec JSON; ``models --check FILE``: its shape table."""
+    from ..models import architecture, input_geometry
+    from ..models.spec import analyze, shape_text
 
-    rows = []
-    for name in model_names():
-        digits = describe_model(name, 1, 28, 10)
-        faces = describe_model(name, 3, 64, 2)
-        rows.append(
-            {
-                "name": name,
-                "title": digits["title"],
-                "rationale": digits["rationale"],
-                "params_digits": digits["params"],
-                "flops_digits": digits["flops"],
-                "params_faces": faces["params"],
-                "flops_faces": faces["flops"],
-            }
-        )
+    channels, size, classes = input_geometry(args.dataset, args.image_size)
+    if args.spec:
+        print(json.dumps(architecture(args.spec, channels, size, classes), indent=2))
+        return 0
+    spec = spec_file_for(args.check, args.dataset, args.image_size)
+    norm, rows = analyze(spec, channels, size, classes)
+    table = [
+        {
+            "layer": r.index,
+            "name": r.name,
+            "type": r.type,
+            "output_shape": list(r.out_shape),
+            "params": r.params,
+            "flops": r.flops,
+        }
+        for r in rows
+    ]
+    lines = [f"{norm['name']} on {channels}x{size}x{size} ({args.dataset}, {classes} classes)"]
+    lines += [
+        f"{r['layer']:>3} {r['name']:<14} {r['type']:<16} {shape_text(tuple(r['output_shape'])):<12} "
+        f"{r['params']:>10,} params {r['flops'] / 1e6:>9.2f} MFLOPs"
+        for r in table
+    ]
+    total = {"params": sum(r.params for r in rows), "flops": sum(r.flops for r in rows)}
+    lines.append(f"total: {total['params']:,} params, {total['flops'] / 1e6:.2f} MFLOPs per image")
+    emit(args, {"name": norm["name"], "layers": table, **total}, "\n".join(lines))
+    return 0
+
+
+def _model_row(name: str) -> dict[str, Any]:
+    """One line of ``models``: params and FLOPs for digits and faces (None where a saved spec
+    does not fit that input)."""
+    from ..models import describe_model, model_title
+
+    row: dict[str, Any] = {"name": name, "title": model_title(name), "rationale": ""}
+    for key, geometry in (("digits", (1, 28, 10)), ("faces", (3, 64, 2))):
+        try:
+            desc = describe_model(name, *geometry)
+        except UserError:
+            row[f"params_{key}"] = row[f"flops_{key}"] = None
+            continue
+        row.update({"rationale": desc["rationale"], f"params_{key}": desc["params"]})
+        row[f"flops_{key}"] = desc["flops"]
+    return row
+
+
+def _cost_text(params: int | None, flops: int | None) -> str:
+    return "does not fit" if params is None else f"{params:,} params, {flops / 1e6:.1f} MFLOPs"
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from ..models import model_names
+
+    if args.spec or args.check:
+        return cmd_model_spec(args)
+    rows = [_model_row(name) for name in model_names()]
     text = "\n".join(
-        f"{r['name']}  {r['title']}\n    {r['rationale']}\n    1x28x28/10: {r['params_digits']:,} params, "
-        f"{r['flops_digits'] / 1e6:.1f} MFLOPs | 3x64x64/binary: {r['params_faces']:,} params, "
-        f"{r['flops_faces'] / 1e6:.1f} MFLOPs"
+        f"{r['name']}  {r['title']}\n    {r['rationale']}\n"
+        f"    1x28x28/10: {_cost_text(r['params_digits'], r['flops_digits'])} | "
+        f"3x64x64/binary: {_cost_text(r['params_faces'], r['flops_faces'])}"
         for r in rows
     )
     emit(args, rows, text)
@@ -227,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, func, text in (
         ("datasets", cmd_datasets, "list datasets"),
-        ("models", cmd_models, "list models"),
+        ("models", cmd_models, "list models; print or check an architecture spec"),
     ):
         p = sub.add_parser(name, help=text)
         p.add_argument("--json", action="store_true")
@@ -235,6 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "datasets":
             add_import_args(p)
     add_health_command(sub, add_config_args)
+    group = p.add_mutually_exclusive_group()  # p: the models command
+    group.add_argument(
+        "--spec", metavar="NAME", help="print a model's spec as JSON (v1-v4 or saved)"
+    )
+    group.add_argument("--check", metavar="FILE", help="check a spec file; print its shape table")
+    p.add_argument("--dataset", default="mnist", help="input shape of this dataset (default mnist)")
+    p.add_argument("--image-size", type=int, help="input side in pixels (default: the dataset's)")
 
     p = sub.add_parser("demo-model", help="rebuild the shipped demo digits model")
     p.add_argument("--out", help="checkpoint to write (default: checkpoints/demo/checkpoint.pt)")

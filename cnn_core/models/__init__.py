@@ -4,6 +4,11 @@ To add an architecture, write ``vN.py`` with ``TITLE``, ``RATIONALE`` and
 ``build(in_channels, image_size, num_classes, dropout) -> nn.Module`` and add one line to
 ``MODELS``. Every model takes float images ``[B, C, S, S]`` in [0, 1] and returns logits
 ``[B, num_outputs(num_classes)]``.
+
+Users add architectures without code as JSON specs (:mod:`.spec`), saved by name in the runs
+dir (:mod:`.saved`): saved names are model choices like v1–v4, and a run stores the spec
+itself in its config (``model_spec``), so ``create_model(name, ..., spec=config.model_spec)``
+rebuilds it even after the saved file changes or goes.
 """
 
 from __future__ import annotations
@@ -16,23 +21,33 @@ from torch import nn
 
 from ..errors import ConfigError
 from . import v1, v2, v3, v4
+from .convert import spec_from_model
+from .saved import load_saved, saved_names
+from .spec import SpecError, build, normalize
 from .summary import conv_layers, count_params, feature_layers, summarize
 from .v1 import num_outputs
 
 __all__ = [
     "MODELS",
     "ModelSpec",
+    "SpecError",
+    "architecture",
     "conv_layers",
     "count_params",
     "create_model",
     "describe_model",
     "feature_layers",
+    "input_geometry",
     "model_names",
     "model_spec",
+    "model_title",
     "num_outputs",
+    "resolve_model_spec",
 ]
 
 MIN_IMAGE_SIZE = 8
+# (channels, classes) by dataset family, for datasets whose registry entry does not say
+FAMILY_GEOMETRY = {"digits": (1, 10), "faces": (3, 2), "folder": (3, 2)}
 
 
 @dataclass(frozen=True)
@@ -57,8 +72,51 @@ MODELS: dict[str, ModelSpec] = {
 
 
 def model_names() -> list[str]:
-    """Registered model names, in registry order."""
-    return list(MODELS)
+    """Model choices: the registered names in registry order, then the saved specs."""
+    return [*MODELS, *(n for n in saved_names() if n not in MODELS)]
+
+
+def model_title(name: str) -> str:
+    """A display title: the registry's, or "saved spec" for a user's architecture."""
+    return MODELS[name].title if name in MODELS else "custom architecture (JSON spec)"
+
+
+def resolve_model_spec(name: str, spec: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The spec a run of model ``name`` stores: None for a registered model, ``spec`` when it
+    is the one named, else the saved spec of that name (ConfigError listing the choices)."""
+    if not isinstance(name, str):
+        raise ConfigError("model", f"must be a model name, got {name!r}")
+    if name in MODELS:
+        return None
+    if spec is not None and isinstance(spec, dict) and spec.get("name") == name:
+        normalize(spec)
+        return spec
+    if name in saved_names():
+        return load_saved(name)
+    raise ConfigError("model", f"unknown model {name!r}; choose one of {', '.join(model_names())}")
+
+
+def input_geometry(dataset: str, image_size: int | None = None) -> tuple[int, int, int]:
+    """(channels, image size, classes) a model for ``dataset`` sees by default: the registry
+    entry's own ``in_channels``/``num_classes`` where it has them, else its family's."""
+    from ..data import dataset_info
+
+    info = dataset_info(dataset)
+    channels, classes = FAMILY_GEOMETRY.get(info.family, (3, 2))
+    channels = getattr(info, "in_channels", None) or channels
+    classes = getattr(info, "num_classes", None) or classes
+    return int(channels), int(image_size or info.default_image_size or 28), int(classes)
+
+
+def architecture(
+    name: str, in_channels: int = 1, image_size: int = 28, num_classes: int = 10
+) -> dict[str, Any]:
+    """The JSON spec of a saved or registered model (for the latter: of the network it builds
+    for this input, named ``my-<name>`` so that it can be saved and edited)."""
+    if name not in MODELS:
+        return resolve_model_spec(name, None) or {}
+    model = create_model(name, in_channels, image_size, num_classes)
+    return spec_from_model(model, f"my-{name}", f"Fork of {name}: {MODELS[name].rationale}")
 
 
 def model_spec(name: str) -> ModelSpec:
@@ -77,9 +135,14 @@ def create_model(
     image_size: int = 28,
     num_classes: int = 10,
     dropout: float = 0.5,
+    spec: dict[str, Any] | None = None,
 ) -> nn.Module:
-    """A freshly initialised model for ``[B, in_channels, image_size, image_size]`` inputs."""
-    spec = model_spec(name)
+    """A freshly initialised model for ``[B, in_channels, image_size, image_size]`` inputs.
+
+    ``name`` is a registered model or a saved spec; ``spec`` (a run's stored ``model_spec``)
+    takes precedence over the saved file of the same name.
+    """
+    arch = resolve_model_spec(name, spec)
     if in_channels < 1:
         raise ConfigError("in_channels", f"must be at least 1, got {in_channels}")
     if image_size < MIN_IMAGE_SIZE:
@@ -90,18 +153,24 @@ def create_model(
         )
     if not 0.0 <= dropout < 1.0:
         raise ConfigError("dropout", f"must be in [0, 1), got {dropout}")
-    return spec.builder(in_channels, image_size, num_classes, dropout)
+    if arch is not None:
+        return build(arch, in_channels, image_size, num_classes, dropout)
+    return model_spec(name).builder(in_channels, image_size, num_classes, dropout)
 
 
 def describe_model(
-    name: str, in_channels: int, image_size: int, num_classes: int
+    name: str,
+    in_channels: int,
+    image_size: int,
+    num_classes: int,
+    spec: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Name, title, rationale, trainable params, FLOPs for one image and the layer table."""
-    spec = model_spec(name)
-    model = create_model(name, in_channels, image_size, num_classes)
+    arch = resolve_model_spec(name, spec)
+    model = create_model(name, in_channels, image_size, num_classes, spec=arch)
     return {
-        "name": spec.name,
-        "title": spec.title,
-        "rationale": spec.rationale,
+        "name": name,
+        "title": model_title(name),
+        "rationale": arch.get("description", "") if arch else MODELS[name].rationale,
         **summarize(model, in_channels, image_size),
     }

@@ -1,7 +1,9 @@
-"""Model summaries: trainable parameters, FLOPs and a per-layer table; feature-layer lookup."""
+"""Model summaries: trainable parameters, FLOPs and a per-layer table; feature-layer lookup;
+the blocks a network diagram draws; a measured training step."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import torch
@@ -66,7 +68,7 @@ def summarize(model: nn.Module, in_channels: int, image_size: int) -> dict[str, 
     """Params, FLOPs for one image and a layer table (every leaf module, in forward order).
 
     Runs one dummy image through the model in eval mode with forward hooks; each table row
-    is ``{"name", "type", "output_shape" (without the batch dim), "params"}``.
+    is ``{"name", "type", "output_shape" (without the batch dim), "params", "flops"}``.
     """
     names = {m: name for name, m in _leaves(model)}
     layers: list[dict[str, Any]] = []
@@ -74,13 +76,15 @@ def summarize(model: nn.Module, in_channels: int, image_size: int) -> dict[str, 
 
     def hook(module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
         nonlocal flops
-        flops += _flops(module, output)
+        layer_flops = _flops(module, output)
+        flops += layer_flops
         layers.append(
             {
                 "name": names[module],
                 "type": type(module).__name__,
                 "output_shape": list(output.shape[1:]),
                 "params": count_params(module),
+                "flops": layer_flops,
             }
         )
 
@@ -95,3 +99,54 @@ def summarize(model: nn.Module, in_channels: int, image_size: int) -> dict[str, 
         for handle in handles:
             handle.remove()
     return {"params": count_params(model), "flops": flops, "layers": layers}
+
+
+def diagram_blocks(model: nn.Module, in_channels: int, image_size: int) -> list[dict[str, Any]]:
+    """What a network diagram draws: the input, then one block per top-level layer.
+
+    Each block is ``{"name", "type", "shape", "params", "flops"}`` (shape without the batch
+    dim); a composite layer (a residual block) is one block with its leaves' totals and the
+    shape it outputs. Works for every model here, registered or built from a spec.
+    """
+    summary = summarize(model, in_channels, image_size)
+    children = dict(model.named_children())
+    blocks: dict[str, dict[str, Any]] = {}
+    for row in summary["layers"]:
+        top = row["name"].split(".")[0]
+        block = blocks.setdefault(
+            top,
+            {
+                "name": top,
+                "type": type(children[top]).__name__,
+                "params": count_params(children[top]),
+                "flops": 0,
+            },
+        )
+        block["flops"] += row["flops"]
+        block["shape"] = row["output_shape"]  # the last leaf to run gives the block's output
+    source = {"name": "input", "type": "Input", "shape": [in_channels, image_size, image_size]}
+    return [{**source, "params": 0, "flops": 0}, *blocks.values()]
+
+
+def time_training_step(
+    model: nn.Module, in_channels: int, image_size: int, batch_size: int, steps: int = 3
+) -> float:
+    """Median seconds of one forward + backward + Adam step on a random batch (CPU, the
+    trainer's memory format and precision), after one warm-up step; ``model`` is trained on noise,
+    so pass a throwaway copy."""
+    from ..speed import autocast, prepare_model
+
+    device = torch.device("cpu")
+    model = prepare_model(model, device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.rand(batch_size, in_channels, image_size, image_size)
+    times = []
+    for _ in range(steps + 1):
+        start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        with autocast("auto", device):
+            out = model(x)
+        out.float().square().mean().backward()
+        optimizer.step()
+        times.append(time.perf_counter() - start)
+    return sorted(times[1:])[len(times[1:]) // 2]

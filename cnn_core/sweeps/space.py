@@ -35,8 +35,9 @@ GRID_POINTS = 3  # values a range is cut into for the grid sampler
 
 
 def default_space() -> dict[str, dict[str, Any]]:
-    """Every searchable field with the ranges the Train page allows (all v1–v4 models)."""
-    from ..models import model_names
+    """Every searchable field with the ranges the Train page allows (all v1–v4 models; a
+    saved architecture spec is a valid model choice too, by its name)."""
+    from ..models import MODELS
 
     return {
         "lr": {"low": 1e-4, "high": 1e-2, "log": True},
@@ -44,7 +45,7 @@ def default_space() -> dict[str, dict[str, Any]]:
         "weight_decay": {"choices": [0.0, 1e-5, 1e-4, 1e-3]},
         "dropout": {"low": 0.0, "high": 0.6, "log": False},
         "optimizer": {"choices": list(OPTIMIZERS)},
-        "model": {"choices": model_names()},
+        "model": {"choices": list(MODELS)},
         "augment": {"choices": [False, True]},
     }
 
