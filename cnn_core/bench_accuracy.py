@@ -135,53 +135,39 @@ def time_to_accuracy(
     book_out: list[dict[str, Any]] = []
     results: dict[str, list[trainer.FitResult]] = {"cnn_core_book": [], "cnn_core_fast": []}
     fast_turn = max(1, scale.turn * fam.batch_size // fast["batch_size"])
-    alternate(
-        [
-            logged(
-                book_run(
-                    fam,
-                    scale.book_epochs,
-                    scale.turn,
-                    threads,
-                    book_out,
-                    valid=test[1],
-                    until=scale.target,
-                ),
+    runs = [
+        logged(
+            book_run(
+                fam,
+                scale.book_epochs,
+                scale.turn,
+                threads,
                 book_out,
-                say,
-                "book epoch",
+                valid=test[1],
+                until=scale.target,
             ),
-            logged(
-                core_run(
-                    fam,
-                    scale.book_epochs,
-                    scale.turn,
-                    [],
-                    data=data,
-                    results=results["cnn_core_book"],
-                    target_accuracy=scale.target,
-                ),
-                results["cnn_core_book"],
-                say,
-                "cnn_core book recipe run",
-            ),
-            logged(
-                core_run(
-                    fam,
-                    fast.pop("epochs"),
-                    fast_turn,
-                    [],
-                    data=data,
-                    results=results["cnn_core_fast"],
-                    target_accuracy=scale.target,
-                    **fast,
-                ),
-                results["cnn_core_fast"],
-                say,
-                "cnn_core fast recipe run",
-            ),
-        ]
-    )
+            book_out,
+            say,
+            "book epoch",
+        )
+    ]
+    core = {
+        "cnn_core_book": (scale.book_epochs, scale.turn, {}),
+        "cnn_core_fast": (fast.pop("epochs"), fast_turn, fast),
+    }
+    for key, (epochs, turn, fields) in core.items():
+        run = core_run(
+            fam,
+            epochs,
+            turn,
+            [],
+            data=data,
+            results=results[key],
+            target_accuracy=scale.target,
+            **fields,
+        )
+        runs.append(logged(run, results[key], say, key))
+    alternate(runs)
     rows = {"book": _book_summary(book_out, len(data.train), scale.target)}
     rows |= {key: _core_summary(r[0]) for key, r in results.items()}
     book_s = rows["book"]["seconds_to_target"] or rows["book"]["train_seconds"]
