@@ -27,6 +27,7 @@ from . import scoring, speed, trainer
 from .bench_book import TORCHVISION_NAMES, Family, book_run, digits_family, faces_family, new_model
 from .callbacks import Callback
 from .config import TrainConfig
+from .data import DatasetBundle
 from .data.idx import DIGIT_NAMES
 from .models import create_model
 
@@ -40,7 +41,7 @@ LADDER = (  # (technique, option): each row keeps the options of the rows above 
     ("fused Adam", "fused"),
     ("dropout masks from torch.rand", "rand_dropout"),
 )
-GOALS = {"digits": 2.5, "faces": 3.0, "canvas_ms": 20}
+PARTS = ("speed", "accuracy")  # images/s tables; time to accuracy and the accuracy ladder
 EXTRA = (  # on top of the whole ladder; not defaults
     ("+ batch 256 (not the book's recipe)", {"batch_size": 256}),
     ("+ torch.compile (not adopted)", {"compile": True}),
@@ -73,18 +74,37 @@ class Pause(Callback):
         self.target = turn  # stop once this many batches are done in all
 
     def should_stop(self, state) -> bool:
-        return state.epoch * state.num_batches + state.step >= self.target
+        return state.global_step >= self.target
 
 
-def core_run(fam: Family, epochs: int, turn: int, out: list, **overrides) -> Iterator[None]:
-    """``trainer.fit`` with the family's default config (plus ``overrides``), pausing every
-    ``turn`` batches; appends each epoch's metrics to ``out``."""
+def core_run(
+    fam: Family,
+    epochs: int,
+    turn: int,
+    out: list,
+    *,
+    data: DatasetBundle | None = None,
+    results: list | None = None,
+    **overrides,
+) -> Iterator[None]:
+    """``trainer.fit`` with the family's default config (plus ``overrides``) on ``data`` (default:
+    the family's), pausing every ``turn`` batches; appends each epoch's metrics to ``out`` and
+    the final FitResult to ``results``."""
     config = dataclasses.replace(fam.config, epochs=epochs, **overrides)
-    pause, resume = Pause(turn), None
-    while not (result := trainer.fit(config, [pause], data=fam.bundle, resume=resume)).completed:
+    data, pause, resume = data or fam.bundle, Pause(turn), None
+    while not (result := trainer.fit(config, [pause], data=data, resume=resume)).completed:
         resume, pause.target = result.state.checkpoint_payload(), pause.target + turn
         yield
     out.extend(result.history)
+    if results is not None:
+        results.append(result)
+
+
+def alternate(runs: list[Iterator[None]]) -> None:
+    """Advance every run one turn at a time until all are finished."""
+    done = object()
+    while runs:
+        runs = [run for run in runs if next(run, done) is not done]
 
 
 def compare(fam: Family, epochs: int, turn: int, threads: int, extra: bool) -> dict[str, Any]:
@@ -101,9 +121,7 @@ def compare(fam: Family, epochs: int, turn: int, threads: int, extra: bool) -> d
     for key, overrides in variants.items():
         every = turn * fam.batch_size // overrides.get("batch_size", fam.batch_size)
         runs.append(core_run(fam, epochs, max(1, every), out.setdefault(key, []), **overrides))
-    done = object()
-    while runs:
-        runs = [run for run in runs if next(run, done) is not done]
+    alternate(runs)
     n, result = len(fam.bundle.train), {"batch_size": fam.batch_size, "epochs": epochs}
     result |= {"train_images": n, "val_images": len(fam.bundle.val)}
     for key, metrics in out.items():
@@ -266,9 +284,13 @@ def canvas_latency(runs: int) -> dict[str, Any]:
 
 # ---- the whole bench ------------------------------------------------------------------------
 def run_bench(
-    quick: bool = False, log: Callable[[str], None] = lambda message: None
+    quick: bool = False,
+    log: Callable[[str], None] = lambda message: None,
+    parts: tuple[str, ...] = PARTS,
 ) -> dict[str, Any]:
-    """Every measurement (``quick``: small subsets, for tests); returns the results."""
+    """Every measurement of ``parts`` (``quick``: small subsets, for tests); returns the results."""
+    from .bench_accuracy import run_accuracy
+
     scale, threads = QUICK if quick else FULL, torch.get_num_threads()  # torch's default
     device, started = trainer.pick_device("auto"), time.perf_counter()
     result: dict[str, Any] = {
@@ -281,13 +303,20 @@ def run_bench(
             "cpu_native_bf16": speed.cpu_has_fast_bf16(),
             "precision_auto": speed.resolve_precision("auto", device),
         },
+        "parts": list(parts),
         "families": {},
         "ladder": {},
         "batch_sizes": {},
+        "time_to_accuracy": {},
     }
     say = lambda message: log(f"[{time.perf_counter() - started:6.1f} s] {message}")  # noqa: E731
     try:
         with tempfile.TemporaryDirectory(prefix="cnn-lab-bench-") as tmp:
+            if "accuracy" in parts:
+                root = Path(tmp) / "accuracy"
+                result["time_to_accuracy"] = run_accuracy(root, quick, threads, say)
+            if "speed" not in parts:
+                return _finish(result, started, threads)
             families = [digits_family(n, Path(tmp), *scale.digits) for n in TORCHVISION_NAMES]
             families = [f for f in families if f] + [faces_family(scale.faces)]
             for fam in families:
@@ -305,84 +334,13 @@ def run_bench(
         result["canvas_latency"] = canvas_latency(scale.latency_runs)
     finally:
         torch.set_num_threads(threads)
+    return _finish(result, started, threads)
+
+
+def _finish(result: dict[str, Any], started: float, threads: int) -> dict[str, Any]:
+    torch.set_num_threads(threads)
     result["seconds"] = time.perf_counter() - started
+    from .bench_report import goals
+
     result["goals"] = goals(result)
     return result
-
-
-def goals(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """The issue's targets against this run: speed at equal accuracy, canvas latency."""
-    rows = []
-    for name, r in result["families"].items():
-        target, core = GOALS["faces" if name == "faces" else "digits"], r["cnn_core"]
-        rows.append(
-            {
-                "goal": f"{name}: ≥ {target}× the book's images/s, accuracy within 0.5 points",
-                "measured": f"{core['ratio']:.2f}× at batch {core['batch_size']}, "
-                f"{r['accuracy_delta_points']:+.2f} points",
-                "met": core["ratio"] >= target and abs(r["accuracy_delta_points"]) <= 0.5,
-            }
-        )
-    ms = result["canvas_latency"]["median_ms"]
-    met = ms <= GOALS["canvas_ms"]
-    rows.append(
-        {
-            "goal": f"canvas prediction ≤ {GOALS['canvas_ms']} ms",
-            "measured": f"{ms:.1f} ms",
-            "met": met,
-        }
-    )
-    return rows
-
-
-def format_report(result: dict[str, Any]) -> str:
-    """The results as plain-text tables."""
-    m, names = result["machine"], list(result["ladder"])
-    lines = [
-        f"CNN Lab bench{' --quick' if result['quick'] else ''}: torch {m['torch']}, "
-        f"{m['cores']} cores, device {m['device']}, "
-        f"native CPU bf16 {'yes' if m['cpu_native_bf16'] else 'no'} "
-        f"(precision auto = {m['precision_auto']}), {result['seconds']:.0f} s",
-        "",
-        "Training on the same data, model, seed and epochs (images/s of the training loop)",
-        f"{'data':<14} {'pipeline':<17} {'batch':>5} {'epochs':>6} {'images/s':>9} {'ratio':>6}"
-        "  val accuracy per epoch",
-    ]
-    for name, r in result["families"].items():
-        for key in ("book", "cnn_core", "cnn_core_fp32", "cnn_core_batch256"):
-            if s := r.get(key):
-                accuracy = " ".join(f"{100 * a:.2f}%" for a in s["val_accuracy_per_epoch"])
-                lines.append(
-                    f"{name:<14} {key:<17} {s['batch_size']:>5} {r['epochs']:>6} "
-                    f"{s['images_per_s']:>9,.0f} {s['ratio']:>5.2f}×  {accuracy}"
-                )
-        lines.append(
-            f"{'':<14} {r['train_images']:,} train / {r['val_images']:,} val images; "
-            f"cnn_core − book accuracy {r['accuracy_delta_points']:+.2f} points"
-        )
-    lines += ["", "Techniques switched on one after another (training steps, median of rounds)"]
-    lines.append(f"{'technique':<50}" + "".join(f"{n:>14} {'×book':>6}" for n in names))
-    for i, row in enumerate(result["ladder"][names[0]] if names else []):
-        cells = "".join(
-            f"{r[i]['images_per_s']:>14,.0f} {r[i]['ratio']:>5.2f}×"
-            for r in map(result["ladder"].get, names)
-        )
-        lines.append(f"{row['technique']:<50}{cells}")
-    lines += ["", "images/s per batch size (cnn_core's default pipeline, training steps)"]
-    lines.append(f"{'batch':>5}" + "".join(f"{n:>14}" for n in names))
-    for i, row in enumerate(result["batch_sizes"][names[0]] if names else []):
-        cells = "".join(f"{result['batch_sizes'][n][i]['images_per_s']:>14,.0f}" for n in names)
-        lines.append(f"{row['batch_size']:>5}{cells}")
-    lat = result["canvas_latency"]
-    lines += [
-        "",
-        "Canvas prediction (280×280 RGBA PNG → prepare_digit → v1): "
-        f"median {lat['median_ms']:.1f} ms, p90 {lat['p90_ms']:.1f} ms over {lat['runs']} runs",
-        "",
-        "Goals",
-    ]
-    lines += [
-        f"{'met' if g['met'] else 'NOT met':>7}  {g['goal']}: {g['measured']}"
-        for g in result["goals"]
-    ]
-    return "\n".join(lines)

@@ -91,6 +91,19 @@ def digits_family(name: str, root: Path, n_train: int, n_val: int) -> Family | N
     return Family(name, bundle, Subset(dataset, train), Subset(dataset, valid), config)
 
 
+def digits_test_set(name: str, root: Path) -> tuple[ImageSet, Any]:
+    """The 10,000 test images of a family made by :func:`digits_family` in ``root``: for
+    cnn_core (uint8 tensors) and for the book (torchvision, ``ToTensor``)."""
+    from torchvision import datasets, transforms
+
+    raw = root / TORCHVISION_NAMES[name] / "raw"
+    images, labels = (torch.from_numpy(read_idx(raw / base)) for base in FILES["test"])
+    book = getattr(datasets, TORCHVISION_NAMES[name])(
+        root=str(root), train=False, transform=transforms.ToTensor(), download=False
+    )
+    return ImageSet(images.unsqueeze(1), labels.long()), book
+
+
 def face_image(i: int) -> tuple[Image.Image, int]:
     """Synthetic aligned face ``i`` (178×218) and its label: 1 = smiling.
 
@@ -209,14 +222,26 @@ def new_model(fam: Family) -> nn.Module:
     return create_model("v1", b.in_channels, b.image_size, b.num_classes, fam.config.dropout)
 
 
-def book_run(fam: Family, epochs: int, turn: int, threads: int, out: list) -> Iterator[None]:
+def book_run(
+    fam: Family,
+    epochs: int,
+    turn: int,
+    threads: int,
+    out: list,
+    *,
+    valid: Any = None,
+    until: float | None = None,
+) -> Iterator[None]:
     """The book's ``train(model, num_epochs, train_dl, valid_dl)``, pausing every ``turn``
-    batches; appends each epoch's metrics to ``out``. Faces: Sigmoid output, BCELoss."""
+    batches; appends each epoch's metrics to ``out``. Faces: Sigmoid output, BCELoss.
+    ``valid`` replaces the validation set (the bench's time to accuracy: the test images);
+    with ``until`` it stops after the first epoch whose validation accuracy reaches it."""
     from torch.utils.data import DataLoader
 
+    valid = fam.book_val if valid is None else valid
     torch.manual_seed(fam.config.seed)
     train_dl = DataLoader(fam.book_train, fam.batch_size, shuffle=True)
-    valid_dl = DataLoader(fam.book_val, fam.batch_size, shuffle=False)
+    valid_dl = DataLoader(valid, fam.batch_size, shuffle=False)
     model = nn.Sequential(new_model(fam), *([nn.Sigmoid()] if fam.binary else []))
     loss_fn = nn.BCELoss() if fam.binary else nn.CrossEntropyLoss()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001)
@@ -249,4 +274,6 @@ def book_run(fam: Family, epochs: int, turn: int, threads: int, out: list) -> It
         model.eval()
         with torch.no_grad():
             correct = sum(float(forward(x, y)[1].sum()) for x, y in valid_dl)
-        out.append({"seconds": seconds, "val_accuracy": correct / len(fam.book_val)})
+        out.append({"seconds": seconds, "val_accuracy": correct / len(valid)})
+        if until is not None and out[-1]["val_accuracy"] >= until:
+            return

@@ -124,6 +124,8 @@ def summary_row(run: dict[str, Any]) -> dict[str, Any]:
         "flops": flops,
         "train_seconds": sum(m.get("seconds") or 0.0 for m in history),
         "images_per_s": sum(speeds) / len(speeds) if speeds else None,
+        "time_to_target_s": run.get("time_to_target_s"),  # training seconds; None: not reached
+        "target_status": run.get("target_status"),
         "tags": ", ".join(run["tags"]),
     }
     row.update({k: run["config"].get(k) for k in CONFIG_FIELDS})

@@ -13,13 +13,36 @@ from .errors import ConfigError
 OPTIMIZERS = ("adam", "adamw", "sgd")
 BALANCE_MODES = ("none", "undersample", "weighted")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+LR_SCHEDULES = ("constant", "onecycle", "cosine")
 CHOICES = {  # fields whose value is one of a fixed set (validated here, offered by the CLI)
     "optimizer": OPTIMIZERS,
     "balance": BALANCE_MODES,
     "device": DEVICES,
     "precision": PRECISIONS,
+    "lr_schedule": LR_SCHEDULES,
 }
+
+# (low, high) of every bounded numeric field: validate() checks them and the Train page's
+# widgets take their bounds from here. EXCLUSIVE names the fields whose one end is open.
+LIMITS: dict[str, tuple[float, float]] = {
+    "epochs": (1, 1000),
+    "batch_size": (1, 4096),
+    "lr": (1e-7, 10.0),
+    "weight_decay": (0.0, 1.0),
+    "dropout": (0.0, 0.95),
+    "seed": (0, 2**31 - 1),
+    "train_size": (1, 10_000_000),
+    "val_size": (1, 10_000_000),
+    "image_size": (8, 512),
+    "threads": (0, 256),
+    "workers": (1, 64),
+    "warmup": (0.0, 0.9),
+    "label_smoothing": (0.0, 1.0),
+    "evals_per_epoch": (1, 20),
+    "target_accuracy": (0.0, 1.0),
+}
+EXCLUSIVE = {"label_smoothing": "high", "target_accuracy": "low"}
 
 
 @dataclass
@@ -47,6 +70,11 @@ class TrainConfig:
     workers: int = 1  # data-parallel processes for one run (Ray executor only)
     device: str = "auto"
     precision: str = "auto"
+    lr_schedule: str = "constant"  # the book: constant; onecycle / cosine span the whole run
+    warmup: float = 0.0  # fraction of the run spent raising the lr (onecycle, cosine)
+    label_smoothing: float = 0.0
+    evals_per_epoch: int = 1  # validations per epoch (the last one at the epoch's end)
+    target_accuracy: float | None = None  # stop once validation accuracy reaches it
     name: str = ""
     tags: list[str] = field(default_factory=list)
     data_choices: int | None = None  # version of the folder's exclude/relabel choices applied
@@ -66,23 +94,17 @@ class TrainConfig:
         if self.model_spec is not None and not isinstance(self.model_spec, dict):
             raise ConfigError("model_spec", "must be a JSON object (an architecture spec)")
         resolve_model_spec(self.model, self.model_spec)  # registered, this spec or a saved one
-        _int_range("epochs", self.epochs, 1, 1000)
-        if self.batch_size is not None:
-            _int_range("batch_size", self.batch_size, 1, 4096)
-        _float_range("lr", self.lr, 1e-7, 10.0)
-        _float_range("weight_decay", self.weight_decay, 0.0, 1.0)
-        _float_range("dropout", self.dropout, 0.0, 0.95)
-        _int_range("seed", self.seed, 0, 2**31 - 1)
+        for name in ("epochs", "seed", "threads", "workers", "evals_per_epoch"):
+            _int_range(name, getattr(self, name), *LIMITS[name])
+        for name in ("batch_size", "train_size", "val_size", "image_size"):
+            if getattr(self, name) is not None:
+                _int_range(name, getattr(self, name), *LIMITS[name])
+        for name in ("lr", "weight_decay", "dropout", "warmup", "label_smoothing"):
+            _float_range(name, getattr(self, name), *LIMITS[name])
+        if self.target_accuracy is not None:
+            _float_range("target_accuracy", self.target_accuracy, *LIMITS["target_accuracy"])
         if self.augment is not None and not isinstance(self.augment, bool):
             raise ConfigError("augment", "must be true, false or unset")
-        for name in ("train_size", "val_size"):
-            value = getattr(self, name)
-            if value is not None:
-                _int_range(name, value, 1, 10_000_000)
-        if self.image_size is not None:
-            _int_range("image_size", self.image_size, 8, 512)
-        _int_range("threads", self.threads, 0, 256)
-        _int_range("workers", self.workers, 1, 64)
         for name, options in CHOICES.items():
             _choice(name, getattr(self, name), options)
         check_name(self.name)
@@ -170,7 +192,13 @@ def _int_range(name: str, value: Any, lo: int, hi: int) -> None:
 def _float_range(name: str, value: Any, lo: float, hi: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ConfigError(name, f"must be a finite number, got {value!r}")
-    if not lo <= value <= hi:
+    open_end = EXCLUSIVE.get(name)
+    below = value <= lo if open_end == "low" else value < lo
+    above = value >= hi if open_end == "high" else value > hi
+    if open_end and (below or above):
+        left, right = "(" if open_end == "low" else "[", ")" if open_end == "high" else "]"
+        raise ConfigError(name, f"must be in {left}{lo:g}, {hi:g}{right}, got {value:g}")
+    if below or above:
         raise ConfigError(name, f"must be between {lo:g} and {hi:g}, got {value:g}")
 
 

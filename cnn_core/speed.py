@@ -10,9 +10,14 @@ On a 2-core AMD EPYC with AVX512-BF16, against the book's pipeline at its batch 
   mask and scaling, vectorised, where torch's ``bernoulli_`` draws one number at a time (AMD,
   no MKL). Runs stay exactly reproducible from their seed; only code older than this change
   drew other masks.
-* CUDA: batches are copied from pinned memory without blocking.
+* CUDA (code-reviewed and CPU-tested only: no GPU was available when it was written):
+  ``precision="auto"`` = bf16 autocast where the GPU supports it, else fp16 autocast with a
+  GradScaler; ``channels_last`` (tensor-core convolutions); batches copied from pinned memory
+  without blocking; a small dataset without augmentation is kept on the GPU whole
+  (:func:`resident_split`), so a batch is one index on the device.
 
-Measured and not used: ``torch.compile`` (slower here, see ``bench``).
+Measured and not used: ``torch.compile`` (slower on this CPU, see ``bench``; not measured on
+a GPU).
 """
 
 from __future__ import annotations
@@ -41,27 +46,56 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def resolve_precision(precision: str, device: torch.device | str) -> str:
-    """``fp32`` or ``bf16``: ``auto`` is bf16 on a CPU with native bf16, else fp32."""
+    """``fp32``, ``bf16`` or ``fp16``: ``auto`` is bf16 on a CPU with native bf16 and on a GPU
+    that supports it, fp16 on other CUDA GPUs, else fp32."""
     if precision != "auto":
         return precision
-    return "bf16" if torch.device(device).type == "cpu" and cpu_has_fast_bf16() else "fp32"
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if kind == "cpu" and cpu_has_fast_bf16() else "fp32"
+
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def autocast(precision: str, device: torch.device):
-    """bf16 autocast when ``precision`` resolves to bf16 on ``device``, else a no-op context."""
-    enabled = resolve_precision(precision, device) == "bf16"
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+    """bf16/fp16 autocast when ``precision`` resolves to one on ``device``, else a no-op."""
+    dtype = AUTOCAST_DTYPES.get(resolve_precision(precision, device))
+    return torch.autocast(device.type, dtype=dtype or torch.bfloat16, enabled=dtype is not None)
+
+
+def grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler | None:
+    """A GradScaler for fp16 training on CUDA (fp16 gradients underflow without one), else None."""
+    if device.type == "cuda" and resolve_precision(precision, device) == "fp16":
+        return torch.amp.GradScaler("cuda")
+    return None
 
 
 def memory_format(device: torch.device | str) -> torch.memory_format:
-    """``channels_last`` on CPU, contiguous elsewhere."""
-    cpu = torch.device(device).type == "cpu"
-    return torch.channels_last if cpu else torch.contiguous_format
+    """``channels_last`` on CPU and CUDA, contiguous elsewhere (MPS)."""
+    fast = torch.device(device).type in ("cpu", "cuda")
+    return torch.channels_last if fast else torch.contiguous_format
+
+
+RESIDENT_MAX_BYTES = 2 << 30  # datasets up to this size are kept whole on the GPU
+
+
+def resident_split(
+    images: torch.Tensor, labels: torch.Tensor, device: torch.device, augment: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training images and labels where batches are cut from: on a CUDA ``device`` the
+    whole (small, un-augmented) split is copied there once; elsewhere they stay on the host.
+    Augmentation draws from a CPU generator, so augmented data stays on the host."""
+    small = images.numel() * images.element_size() <= RESIDENT_MAX_BYTES
+    if device.type == "cuda" and small and not augment:
+        return images.to(device), labels.to(device)
+    return images, labels
 
 
 def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
     """A batch on ``device`` in its memory format (CUDA: pinned host memory, non-blocking copy)."""
-    if device.type == "cuda":
+    if device.type == "cuda" and x.device.type == "cpu":
         x = x.pin_memory()
     x = x.to(device, non_blocking=True)
     return x.contiguous(memory_format=memory_format(device)) if x.ndim == 4 else x

@@ -23,14 +23,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from . import distributed
+from . import distributed, validation
 from .callbacks import Callback
 from .config import TrainConfig
 from .data import DatasetBundle, load_dataset
 from .errors import CheckpointError, ConfigError
 from .models import create_model
-from .scoring import EvalResult, evaluate, loss_value, make_loss, predictions
-from .speed import autocast, fused, prepare_model, to_device
+from .schedule import describe as describe_schedule
+from .schedule import lr_factor
+from .scoring import loss_value, make_loss, predictions
+from .speed import autocast, fused, grad_scaler, prepare_model, resident_split, to_device
 
 HISTORY_KEYS = (
     "epoch",
@@ -41,6 +43,10 @@ HISTORY_KEYS = (
     "lr",
     "seconds",
     "images_per_s",
+    "epoch_fraction",
+    "images_seen",
+    "train_seconds",
+    "eval_seconds",
 )
 RESUMABLE_CHANGES = {"epochs", "name", "tags", "threads", "workers", "device"}
 
@@ -104,7 +110,30 @@ class TrainState:
     )
     stopped_by: str = ""
     train_module: nn.Module | None = None  # what the loop calls: the model, or it in DDP
+    scaler: torch.amp.GradScaler | None = None  # fp16 on CUDA only
+    eval_seconds: float = 0.0  # validation time of the whole run (not training time)
+    target: dict[str, Any] | None = None  # when target_accuracy was first reached (see fit)
+    last_evaluation: dict[str, Any] | None = None  # metrics of the latest validation
     _epoch_started: float = 0.0
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.epochs * self.num_batches
+
+    @property
+    def global_step(self) -> int:
+        return self.epoch * self.num_batches + self.step
+
+    def images_seen(self) -> int:
+        """Training images seen over the run (all ranks), at the current position."""
+        n = len(self.data.train)
+        return self.epoch * n + min(n, self.step * self.config.batch_size)
+
+    def train_seconds(self, running: bool = False) -> float:
+        """Training seconds over the run (evaluation excluded) up to the last banked moment,
+        or with ``running`` up to now (call it only while an epoch is in progress)."""
+        now = time.perf_counter() - self._epoch_started if running else 0.0
+        return sum(h["seconds"] for h in self.history) + self.partial["seconds"] + now
 
     def images_per_s(self) -> float:
         elapsed = self.partial["seconds"] + (time.perf_counter() - self._epoch_started)
@@ -124,6 +153,17 @@ class TrainState:
             "history": list(self.history),
             "model_state": self.model.state_dict(),
             "optimizer_state": self.optimizer.state_dict(),
+            "schedule_state": describe_schedule(
+                self.config.lr_schedule,
+                self.config.warmup,
+                self.global_step,
+                self.total_steps,
+                self.config.lr,
+            ),
+            "scaler_state": self.scaler.state_dict() if self.scaler else None,
+            "eval_seconds": self.eval_seconds,
+            "target": self.target,
+            "last_evaluation": self.last_evaluation,
         }
 
     def save(self, path, keep_previous: bool = False) -> None:
@@ -176,11 +216,19 @@ def build_state(
     model = prepare_model(model, device)
     optimizer = make_optimizer(config, model.parameters())
     state = TrainState(config, data, model, optimizer, device)
+    state.scaler = grad_scaler(config.precision, device)
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model_state"])
         optimizer.load_state_dict(checkpoint["optimizer_state"])
+        if state.scaler and checkpoint.get("scaler_state"):
+            state.scaler.load_state_dict(checkpoint["scaler_state"])
         state.epoch, state.step = checkpoint["epoch"], checkpoint.get("step", 0)
         state.history = list(checkpoint["history"])
+        state.eval_seconds = checkpoint.get("eval_seconds", 0.0)
+        state.target, state.last_evaluation = (
+            checkpoint.get("target"),
+            checkpoint.get("last_evaluation"),
+        )
         if distributed.world()[0] == 0:  # rank 0 saved the epoch's statistics of all ranks
             state.partial = dict(checkpoint.get("partial") or state.partial)
     state.train_module = distributed.wrap(model)
@@ -189,12 +237,23 @@ def build_state(
 
 
 def _train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    cfg = state.config
+    factor = lr_factor(cfg.lr_schedule, cfg.warmup, state.global_step, state.total_steps)
+    for group in state.optimizer.param_groups:
+        group["lr"] = cfg.lr * factor
     state.optimizer.zero_grad(set_to_none=True)
-    with autocast(state.config.precision, state.device):
+    with autocast(cfg.precision, state.device):
         logits = (state.train_module or state.model)(x)
-    loss = loss_value(loss_fn, logits, y)
-    loss.backward()
-    state.optimizer.step()
+    smooth = cfg.label_smoothing
+    target = y.float() * (1 - smooth) + smooth / 2 if logits.shape[1] == 1 and smooth else y
+    loss = loss_value(loss_fn, logits, target)
+    if state.scaler:  # fp16: scale the loss so small gradients do not underflow
+        state.scaler.scale(loss).backward()
+        state.scaler.step(state.optimizer)
+        state.scaler.update()
+    else:
+        loss.backward()
+        state.optimizer.step()
     value = loss.item()
     state.partial["loss"] += value * len(y)
     state.partial["correct"] += int((predictions(logits.detach()) == y).sum())
@@ -202,17 +261,29 @@ def _train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torc
     return value
 
 
+def train_loss(config: TrainConfig, data: DatasetBundle) -> nn.Module:
+    """The training loss: the evaluation loss with ``config.label_smoothing`` (binary tasks
+    smooth their float targets in the step instead)."""
+    loss_fn = make_loss(data.num_classes, data.loss_weights)
+    if isinstance(loss_fn, nn.CrossEntropyLoss):
+        loss_fn.label_smoothing = config.label_smoothing
+    return loss_fn
+
+
 def run_epochs(state: TrainState, callbacks: Sequence[Callback] = ()) -> bool:
-    """Train from the state's position to ``config.epochs``; False if a callback stopped it."""
+    """Train from the state's position to ``config.epochs``; False if a callback stopped it.
+    Reaching ``config.target_accuracy`` ends the run early but counts as completed."""
     cfg, data = state.config, state.data
-    loss_fn = make_loss(data.num_classes, data.loss_weights).to(state.device)
-    images, labels = data.train.images, data.train.labels
+    loss_fn = train_loss(cfg, data).to(state.device)
+    eval_loss = make_loss(data.num_classes, data.loss_weights).to(state.device)
+    images, labels = resident_split(data.train.images, data.train.labels, state.device, cfg.augment)
+    mid_epoch = validation.evaluation_steps(cfg, state.num_batches)
     while state.epoch < cfg.epochs:
         for cb in callbacks:
             cb.on_epoch_start(state)
         perm = torch.randperm(
             len(labels), generator=torch.Generator().manual_seed(_mix(cfg.seed, state.epoch))
-        )
+        ).to(images.device)
         state.model.train()
         state._epoch_started = time.perf_counter()
         while state.step < state.num_batches:
@@ -233,12 +304,16 @@ def run_epochs(state: TrainState, callbacks: Sequence[Callback] = ()) -> bool:
             state.step += 1
             for cb in callbacks:
                 cb.on_batch_end(state, loss)
+            if state.step in mid_epoch and validation.validate(
+                state, eval_loss, callbacks, final=False
+            ):
+                _halt(state, callbacks, "target")
+                return True
         state.partial["seconds"] += time.perf_counter() - state._epoch_started
-        metrics, result = _finish_epoch(state, loss_fn)
-        for cb in callbacks:
-            cb.on_evaluation(state, metrics, result)
-        for cb in callbacks:
-            cb.on_epoch_end(state, metrics)
+        reached = validation.validate(state, eval_loss, callbacks, final=True)
+        if reached:
+            state.stopped_by = "target"
+            return True
         if state.epoch < cfg.epochs and _stop_requested(state, callbacks):
             return False
     return True
@@ -248,48 +323,18 @@ def _stop_requested(state: TrainState, callbacks: Sequence[Callback]) -> bool:
     stopper = next((cb for cb in callbacks if cb.should_stop(state)), None)
     if not distributed.any_rank(stopper is not None):  # data-parallel ranks stop together
         return False
-    if state.step:  # mid-epoch: bank the time spent so far
-        state.partial["seconds"] += time.perf_counter() - state._epoch_started
-        _sum_partial(state)
-    state.stopped_by = type(stopper).__name__ if stopper else "another rank"
-    for c in callbacks:
-        c.on_stop(state)
+    _halt(state, callbacks, type(stopper).__name__ if stopper else "another rank")
     return True
 
 
-def _sum_partial(state: TrainState) -> None:
-    """The epoch's loss / correct / seen so far, summed over data-parallel ranks."""
-    p = state.partial
-    p["loss"], p["correct"], p["seen"] = distributed.all_sum([p["loss"], p["correct"], p["seen"]])
-
-
-def _finish_epoch(state: TrainState, loss_fn: nn.Module) -> tuple[dict[str, Any], EvalResult]:
-    _sum_partial(state)
-    p = state.partial
-    val = evaluate(
-        state.model,
-        state.data.val,
-        state.data.transform,
-        state.data.num_classes,
-        device=state.device,
-        loss_fn=loss_fn,
-        config=state.config,
-    )
-    state.epoch += 1
-    metrics = {
-        "epoch": state.epoch,
-        "train_loss": p["loss"] / max(1, p["seen"]),
-        "train_accuracy": p["correct"] / max(1, p["seen"]),
-        "val_loss": val.loss,
-        "val_accuracy": val.accuracy,
-        "lr": state.optimizer.param_groups[0]["lr"],
-        "seconds": p["seconds"],
-        "images_per_s": p["seen"] / p["seconds"] if p["seconds"] > 0 else 0.0,
-    }
-    state.history.append(metrics)
-    state.step = 0
-    state.partial = {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
-    return metrics, val
+def _halt(state: TrainState, callbacks: Sequence[Callback], by: str) -> None:
+    """Stop where the state is (callbacks save it in ``on_stop``)."""
+    if state.step:  # mid-epoch: bank the time spent so far
+        state.partial["seconds"] += time.perf_counter() - state._epoch_started
+        validation.sum_partial(state)
+    state.stopped_by = by
+    for c in callbacks:
+        c.on_stop(state)
 
 
 def fit(

@@ -6,11 +6,12 @@ import pandas as pd
 import streamlit as st
 
 from cnn_core import runs
-from cnn_core.config import BALANCE_MODES, OPTIMIZERS, TrainConfig
+from cnn_core.config import BALANCE_MODES, LIMITS, LR_SCHEDULES, OPTIMIZERS, TrainConfig
 from cnn_core.data import DATASETS, dataset_names
 from cnn_core.data.celeba import ATTRIBUTES
 from cnn_core.errors import ConfigError, UserError
 from cnn_core.models import describe_model, model_names, model_title, resolve_model_spec
+from cnn_core.recipes import recipe_fields, recipe_names
 from cnn_core.settings import ray_address, resolve_data_dir
 from ui.diagram import model_blocks, show_diagram
 from ui.router import ensure_routed
@@ -29,6 +30,35 @@ def field_error(field: str) -> None:
     err = st.session_state.get("train_error")
     if err and err[0] == field:
         st.error(err[1], icon="🚫")
+
+
+def bounds(name: str, step: float = 0) -> tuple:
+    """(min, max) of a widget from TrainConfig's LIMITS; ``step`` keeps an open end inside."""
+    lo, hi = LIMITS[name]
+    return lo, hi - step
+
+
+RECIPE_WIDGETS = {  # TrainConfig field -> widget key, for the fields a recipe sets
+    "model": "t_model",
+    "epochs": "t_epochs",
+    "batch_size": "t_batch_size",
+    "lr": "t_lr",
+    "optimizer": "t_optimizer",
+    "lr_schedule": "t_lr_schedule",
+    "warmup": "t_warmup",
+    "label_smoothing": "t_label_smoothing",
+    "evals_per_epoch": "t_evals_per_epoch",
+    "dropout": "t_dropout",
+}
+
+
+def apply_recipe() -> None:
+    """Recipe callback: fill the widgets with the preset's fields (the run stores the fields)."""
+    s = st.session_state
+    for field, value in recipe_fields(s.t_recipe).items():
+        if field == "batch_size" and value is None:
+            value = DATASETS[s.t_dataset].default_batch_size
+        s[RECIPE_WIDGETS[field]] = value
 
 
 def build_config() -> TrainConfig:
@@ -55,6 +85,11 @@ def build_config() -> TrainConfig:
         name=s.t_name.strip(),
         tags=tags,
         workers=int(s.get("t_workers") or 1) if s.get("t_executor") == "ray" else 1,
+        lr_schedule=s.t_lr_schedule,
+        warmup=float(s.t_warmup),
+        label_smoothing=float(s.t_label_smoothing),
+        evals_per_epoch=int(s.t_evals_per_epoch),
+        target_accuracy=float(s.t_target_accuracy) or None,
     )
     config.validate()
     if info.family in ("faces", "folder"):
@@ -104,14 +139,27 @@ with left:
         field_error("attribute")
     if info.family == "folder":
         st.number_input(
-            "Image size (pixels)", 8, 512, info.default_image_size or 28, key="t_image_size"
+            "Image size (pixels)",
+            *bounds("image_size"),
+            info.default_image_size or 28,
+            key="t_image_size",
         )
     c1, c2 = st.columns(2)
     c1.number_input(
-        "Training images (0 = dataset default)", 0, 10_000_000, 0, step=1000, key="t_train_size"
+        "Training images (0 = dataset default)",
+        0,
+        LIMITS["train_size"][1],
+        0,
+        step=1000,
+        key="t_train_size",
     )
     c2.number_input(
-        "Validation images (0 = default: 1/6 held out)", 0, 1_000_000, 0, step=500, key="t_val_size"
+        "Validation images (0 = default: 1/6 held out)",
+        0,
+        LIMITS["val_size"][1],
+        0,
+        step=500,
+        key="t_val_size",
     )
     field_error("train_size")
     c1, c2 = st.columns(2)
@@ -120,18 +168,60 @@ with left:
     )
     c2.selectbox("Class balancing", BALANCE_MODES, key="t_balance")
 
-    st.subheader("Hyperparameters (the book's defaults)")
+    st.subheader("Hyperparameters")
+    st.selectbox(
+        "Recipe",
+        recipe_names(),
+        key="t_recipe",
+        on_change=apply_recipe,
+        help="book: the book's recipe. fast: the recipe `bench` measured reaching 91 % "
+        "Fashion-MNIST test accuracy soonest (BatchNorm net, batch 256, one-cycle, label "
+        "smoothing). Picking one fills the fields below; the run stores the fields.",
+    )
     c1, c2, c3 = st.columns(3)
-    c1.number_input("Epochs", 1, 1000, 8, key="t_epochs")
-    c2.number_input("Batch size", 1, 4096, info.default_batch_size, key="t_batch_size")
-    c3.number_input("Learning rate", 1e-6, 1.0, 1e-3, format="%.5f", step=1e-4, key="t_lr")
+    c1.number_input("Epochs", *bounds("epochs"), 8, key="t_epochs")
+    c2.number_input(
+        "Batch size", *bounds("batch_size"), info.default_batch_size, key="t_batch_size"
+    )
+    c3.number_input("Learning rate", *bounds("lr"), 1e-3, format="%.5f", step=1e-4, key="t_lr")
     field_error("lr")
     c1, c2, c3 = st.columns(3)
     c1.selectbox("Optimizer", OPTIMIZERS, key="t_optimizer")
-    c2.number_input("Weight decay", 0.0, 1.0, 0.0, format="%.5f", step=1e-4, key="t_weight_decay")
-    c3.slider("Dropout", 0.0, 0.9, 0.5, 0.05, key="t_dropout")
+    c2.number_input(
+        "Weight decay", *bounds("weight_decay"), 0.0, format="%.5f", step=1e-4, key="t_weight_decay"
+    )
+    c3.slider("Dropout", *bounds("dropout"), 0.5, 0.05, key="t_dropout")
     c1, c2, c3 = st.columns(3)
-    c1.number_input("Seed", 0, 2**31 - 1, 1, key="t_seed")
+    c1.selectbox("LR schedule", LR_SCHEDULES, key="t_lr_schedule")
+    c2.number_input(
+        "Warm-up (fraction of the run)", *bounds("warmup"), 0.0, step=0.05, key="t_warmup"
+    )
+    c3.number_input(
+        "Label smoothing",
+        *bounds("label_smoothing", step=0.01),
+        0.0,
+        step=0.05,
+        key="t_label_smoothing",
+    )
+    for name in ("lr_schedule", "warmup", "label_smoothing"):
+        field_error(name)
+    c1, c2 = st.columns(2)
+    c1.number_input("Validations per epoch", *bounds("evals_per_epoch"), 1, key="t_evals_per_epoch")
+    c2.number_input(
+        "Target accuracy (0 = none: run every epoch)",
+        0.0,
+        LIMITS["target_accuracy"][1],
+        0.0,
+        step=0.01,
+        format="%.3f",
+        key="t_target_accuracy",
+        help="Stop as soon as validation accuracy reaches it; the run records the training "
+        "time and images it took.",
+    )
+    for name in ("evals_per_epoch", "target_accuracy"):
+        field_error(name)
+    c1, c2, c3 = st.columns(3)
+    c1.number_input("Seed", *bounds("seed"), 1, key="t_seed")
     c2.text_input("Run name", key="t_name", placeholder="optional")
     c3.text_input("Tags (comma-separated)", key="t_tags")
     field_error("tags")
@@ -174,8 +264,7 @@ if runs.ray_available():  # Ray installed: offer the cluster too
     if st.session_state.t_executor == "ray":
         st.number_input(
             "Data-parallel workers",
-            1,
-            64,
+            *bounds("workers"),
             1,
             key="t_workers",
             help="Ray Train: this many processes share every batch (DDP); 1 = a single task.",

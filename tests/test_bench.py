@@ -10,7 +10,7 @@ import tempfile
 import pytest
 import torch
 
-from cnn_core import bench, bench_book, speed, trainer
+from cnn_core import bench, bench_accuracy, bench_book, speed, trainer
 from cnn_core.cli import main
 from cnn_core.config import TrainConfig
 from cnn_core.models import create_model
@@ -55,17 +55,39 @@ def test_quick_bench_reports_every_measurement(quick_result):
         assert [row["batch_size"] for row in curve] == list(bench.QUICK.batch_sizes)
         assert all(positive(row["images_per_s"]) for row in curve)
     assert positive(r["canvas_latency"]["median_ms"]) and r["canvas_latency"]["runs"] > 0
-    assert len(r["goals"]) == len(expected) + 1
+    assert len(r["goals"]) == len(expected) + 1 + bool(r["time_to_accuracy"])
     assert all(isinstance(g["met"], bool) and g["measured"] for g in r["goals"])
 
 
+def test_quick_bench_measures_time_to_accuracy_and_the_ladder(quick_result):
+    r = quick_result["time_to_accuracy"]
+    if not FASHION_DIR.is_dir():
+        assert r == {}
+        return
+    assert list(r["runs"]) == ["book", "cnn_core_book", "cnn_core_fast"]
+    assert r["test_images"] == bench_accuracy.ACCURACY_QUICK.test
+    for row in r["runs"].values():
+        assert 0 <= row["final_accuracy"] <= 1 and positive(row["train_seconds"])
+        reached = row["seconds_to_target"] is not None
+        assert reached == (row["images_to_target"] is not None) == (row["speedup"] is not None)
+    book = r["runs"]["book"]
+    if r["book_reached"]:
+        assert book["speedup"] == 1.0 and book["seconds_to_target"] <= book["train_seconds"]
+    assert [row["technique"] for row in r["ladder"]] == [s for s, _ in bench_accuracy.LADDER_STEPS]
+    assert all(0 <= row["test_accuracy"] <= 1 for row in r["ladder"])
+    assert r["ladder"][-1]["train_seconds"] == r["ladder"][-2]["train_seconds"]  # TTA: no training
+    assert any("sooner than the book" in g["goal"] for g in quick_result["goals"])
+
+
 def test_cli_prints_the_tables_or_one_json_line(quick_result, monkeypatch, capsys):
-    monkeypatch.setattr(bench, "run_bench", lambda quick, log: quick_result)
+    monkeypatch.setattr(bench, "run_bench", lambda quick, log, parts: quick_result)
     assert main(["bench", "--quick", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["families"].keys() == quick_result["families"].keys()
     assert main(["bench", "--quick"]) == 0
     text = capsys.readouterr().out
     headings = ("Training on the same data", "one after another", "per batch size", "Goals")
+    if quick_result["time_to_accuracy"]:
+        headings += ("Time to", "Accuracy ladder")
     for heading in headings:
         assert heading in text
     assert "fused Adam" in text and "Canvas prediction" in text
@@ -81,14 +103,34 @@ def test_synthetic_faces_are_deterministic_celeba_layout(tmp_path):
     assert (folder / "list_eval_partition.txt").read_text().split().count("1") == 2  # 20 % val
 
 
-def test_auto_precision_is_bf16_only_on_cpus_with_native_bf16(monkeypatch):
+def test_auto_precision_is_bf16_on_cpus_with_native_bf16_and_amp_on_cuda(monkeypatch):
     assert TrainConfig().precision == "auto"
     for native in (True, False):
         monkeypatch.setattr(speed, "cpu_has_fast_bf16", lambda native=native: native)
         assert speed.resolve_precision("auto", "cpu") == ("bf16" if native else "fp32")
-        assert speed.resolve_precision("auto", "cuda") == "fp32"
         assert speed.resolve_precision("fp32", "cpu") == "fp32"
         assert speed.resolve_precision("bf16", "cpu") == "bf16"
+        assert speed.resolve_precision("auto", "mps") == "fp32"
+    for bf16_gpu in (True, False):  # the CUDA policy, without a GPU: bf16 where supported
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda b=bf16_gpu: b)
+        assert speed.resolve_precision("auto", "cuda") == ("bf16" if bf16_gpu else "fp16")
+
+
+def test_cuda_path_pieces_leave_cpu_training_alone():
+    """fp16 gets a GradScaler only on CUDA; data stays on the host for CPU training; CPU
+    batches are not pinned. (The CUDA side is code-reviewed only: no GPU here.)"""
+    cpu = torch.device("cpu")
+    assert speed.grad_scaler("fp16", cpu) is None and speed.grad_scaler("auto", cpu) is None
+    images, labels = torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.zeros(4)
+    kept = speed.resident_split(images, labels, cpu, augment=False)
+    assert kept[0] is images and kept[1] is labels
+    assert speed.memory_format("cuda") == torch.channels_last
+    assert speed.memory_format("mps") == torch.contiguous_format
+    x = speed.to_device(torch.zeros(2, 1, 8, 8), cpu)
+    assert not x.is_pinned() and x.is_contiguous(memory_format=torch.channels_last)
+    with speed.autocast("fp16", cpu):
+        out = torch.nn.Linear(4, 2)(torch.ones(1, 4))
+    assert out.dtype == torch.float16  # an explicit fp16 choice is honoured
 
 
 def test_channels_last_and_bf16_give_the_same_numbers_as_fp32():

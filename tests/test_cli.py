@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cnn_core.models import MODELS
 from tests.conftest import FASHION_DIR, PROJECT
 
 TINY = [
@@ -116,7 +117,7 @@ def test_datasets_and_models_listings():
     names = [d["name"] for d in last_json(cli("datasets", "--json"))]
     assert names == ["mnist", "fashion-mnist", "celeba", "image-folder"]
     models = last_json(cli("models", "--json"))
-    assert [m["name"] for m in models] == ["v1", "v2", "v3", "v4"]
+    assert [m["name"] for m in models] == list(MODELS)  # registered models, in order
     assert models[0]["params_digits"] == 3_274_634
 
 
@@ -171,6 +172,7 @@ def test_training_options_are_generated_from_the_config(monkeypatch):
 
     from cnn_core.cli import build_parser, common
     from cnn_core.config import CHOICES, TrainConfig
+    from cnn_core.errors import ConfigError
 
     parser = build_parser()
     for command in (["train"], ["submit"], ["sweep"]):
@@ -180,9 +182,9 @@ def test_training_options_are_generated_from_the_config(monkeypatch):
     structured = {"model_spec"}  # a JSON spec: its own --model-spec FILE option
     assert set(options) == {f.name for f in dataclasses.fields(TrainConfig)} - structured
     for name, choices in CHOICES.items():
-        assert options[name]["choices"] == choices
-    with pytest.raises(SystemExit):
-        parser.parse_args(["train", "--optimizer", "lbfgs"])
+        assert options[name]["metavar"] == "{" + ",".join(choices) + "}"
+    with pytest.raises(ConfigError, match="optimizer: must be one of adam, adamw, sgd"):
+        common.config_from_args(parser.parse_args(["train", "--optimizer", "lbfgs"]))
 
     extended = dataclasses.make_dataclass(
         "Extended", [("new_knob", int, dataclasses.field(default=3))], bases=(TrainConfig,)
@@ -190,3 +192,10 @@ def test_training_options_are_generated_from_the_config(monkeypatch):
     monkeypatch.setattr(common, "TrainConfig", extended)
     args = build_parser().parse_args(["train", "--new-knob", "7"])
     assert common.given_config_fields(args) == {"new_knob": 7}
+
+
+def test_json_history_is_a_subset_of_the_trainers_history():
+    from cnn_core.cli.main import JSON_HISTORY_KEYS
+    from cnn_core.trainer import HISTORY_KEYS
+
+    assert set(JSON_HISTORY_KEYS) <= set(HISTORY_KEYS)

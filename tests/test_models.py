@@ -57,7 +57,7 @@ def test_unknown_model_is_config_error():
     with pytest.raises(ConfigError) as info:
         create_model("v99")
     assert info.value.field == "model"
-    assert "choose one of v1, v2, v3, v4" in str(info.value)
+    assert "choose one of v1, v2, v3, v4, v5" in str(info.value)
 
 
 @pytest.mark.parametrize(

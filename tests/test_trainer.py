@@ -110,3 +110,99 @@ def test_sgd_adamw_and_weight_decay_train(fashion_small):
     for opt, lr in (("sgd", 0.05), ("adamw", 1e-3)):
         r = fit(small_fashion_config(optimizer=opt, weight_decay=1e-4, lr=lr), data=fashion_small)
         assert r.history[-1]["val_accuracy"] > 0.3
+
+
+# ---- recipe fields: schedules, label smoothing, mid-epoch validation, stop at target ----------
+class Evaluations(Callback):
+    """Records the metrics of every validation."""
+
+    def __init__(self):
+        self.seen: list[dict] = []
+
+    def on_evaluation(self, state, metrics, result) -> None:
+        self.seen.append(dict(metrics))
+
+
+RECIPE_CASES = {
+    "onecycle": dict(lr_schedule="onecycle", warmup=0.3, lr=3e-3, label_smoothing=0.1),
+    "cosine": dict(lr_schedule="cosine", warmup=0.2, evals_per_epoch=3, augment=True),
+}
+
+
+@pytest.mark.parametrize("case", list(RECIPE_CASES))
+def test_every_schedule_stops_mid_epoch_and_resumes_exactly(fashion_small, tmp_path, case):
+    cfg = small_fashion_config(epochs=2, batch_size=100, **RECIPE_CASES[case])
+    straight = fit(cfg, data=fashion_small)
+    path = tmp_path / "ck.pt"
+    stopped = fit(cfg, [StopAfter(epoch=1, n=4), Checkpointer(path)], data=fashion_small)
+    assert not stopped.completed
+    saved = load_checkpoint(path)
+    assert saved["schedule_state"]["step"] == 14 and saved["schedule_state"]["total_steps"] == 20
+    resumed = fit(cfg, data=fashion_small, resume=saved)
+    assert stable(resumed.history) == stable(straight.history)
+    for p, q in zip(
+        resumed.state.model.parameters(), straight.state.model.parameters(), strict=True
+    ):
+        assert torch.equal(p, q)
+    lrs = [m["lr"] for m in straight.history]
+    assert lrs[-1] < lrs[0] < cfg.lr  # warm-up passed its peak, then decayed toward 0
+
+
+def test_mid_epoch_validations_report_position_and_training_time(fashion_small):
+    seen = Evaluations()
+    result = fit(
+        small_fashion_config(evals_per_epoch=4, batch_size=100), [seen], data=fashion_small
+    )
+    fractions = [m["epoch_fraction"] for m in seen.seen]
+    assert fractions == [0.2, 0.5, 0.8, 1]  # after batches round(10 k / 4), then the end
+    assert [m["images_seen"] for m in seen.seen] == [200, 500, 800, 1000]
+    times = [m["train_seconds"] for m in seen.seen]
+    assert times == sorted(times) and times[-1] == pytest.approx(result.history[-1]["seconds"])
+    assert seen.seen[-1]["eval_seconds"] > 0
+    assert len(result.history) == 1  # the history stays per epoch
+
+
+def test_stops_at_target_completed_with_time_to_target(fashion_small, tmp_path):
+    path = tmp_path / "ck.pt"
+    cfg = small_fashion_config(epochs=3, evals_per_epoch=5, batch_size=50, target_accuracy=0.5)
+    seen = Evaluations()
+    result = fit(cfg, [seen, Checkpointer(path)], data=fashion_small)
+    assert result.completed and result.state.stopped_by == "target"
+    target = result.state.target
+    first = next(m for m in seen.seen if m["val_accuracy"] >= 0.5)
+    assert seen.seen[-1] == first  # no validation after the one that reached it
+    assert target["images_to_target"] == first["images_seen"] < 3 * 1000
+    assert target["time_to_target_s"] == first["train_seconds"] > 0
+    saved = load_checkpoint(path)  # saved where it stopped, mid-epoch or not
+    assert saved["target"] == target
+    assert saved["epoch"] * 1000 + saved["step"] * 50 == target["images_to_target"]
+
+
+def test_target_never_reached_runs_every_epoch(fashion_small):
+    result = fit(small_fashion_config(target_accuracy=1.0), data=fashion_small)
+    assert result.completed and result.state.target is None and result.state.stopped_by == ""
+
+
+def test_label_smoothing_raises_the_training_loss_floor(fashion_small):
+    plain = fit(small_fashion_config(), data=fashion_small).history[-1]
+    smooth = fit(small_fashion_config(label_smoothing=0.3), data=fashion_small).history[-1]
+    assert smooth["train_loss"] > plain["train_loss"]
+    assert smooth["val_accuracy"] > 0.5  # it still learns; validation loss is unsmoothed
+
+
+def test_a_run_stopped_at_target_mid_epoch_resumes_exactly(fashion_small, tmp_path):
+    """Reaching the target mid-epoch saves the position; extending the run from there gives the
+    numbers of a run that never had a target (validation draws no randomness)."""
+    path = tmp_path / "ck.pt"
+    cfg = small_fashion_config(
+        epochs=2, evals_per_epoch=4, batch_size=100, lr_schedule="onecycle", warmup=0.25
+    )
+    stopped = fit(
+        dataclasses.replace(cfg, target_accuracy=0.3), [Checkpointer(path)], data=fashion_small
+    )
+    saved = load_checkpoint(path)
+    assert stopped.completed and saved["step"] not in (0, 10)  # stopped mid-epoch
+    resumed = fit(dataclasses.replace(cfg, target_accuracy=0.3), data=fashion_small, resume=saved)
+    straight = fit(cfg, data=fashion_small)
+    assert resumed.state.target == stopped.state.target  # reached once, kept
+    assert stable(resumed.history) == stable(straight.history)

@@ -24,6 +24,11 @@ HELP = {
     "workers": "data-parallel workers for one run (with --executor ray)",
     "tags": "a tag (repeatable)",
     "name": "a name for the run",
+    "lr_schedule": "constant (the book), onecycle or cosine",
+    "warmup": "fraction of the run warming the lr up (onecycle, cosine)",
+    "label_smoothing": "in [0, 1); 0 = none (the book)",
+    "evals_per_epoch": "validations per epoch (1-20)",
+    "target_accuracy": "stop once validation accuracy reaches it, in (0, 1]",
     **dict.fromkeys(
         ("batch_size", "augment", "train_size", "val_size", "image_size"),
         "default: the dataset's (see `datasets --json`)",
@@ -56,7 +61,11 @@ def config_options() -> dict[str, dict[str, Any]]:
         if kind is bool:
             out[f.name] = {"action": argparse.BooleanOptionalAction, "default": None}
         elif kind in (int, float, str):
-            out[f.name] = {"type": kind, "choices": CHOICES.get(f.name)}
+            choices = CHOICES.get(f.name)  # shown, and checked by the config (one clear line)
+            out[f.name] = {
+                "type": kind,
+                "metavar": "{" + ",".join(choices) + "}" if choices else None,
+            }
         elif typing.get_origin(hints[f.name]) is list:
             out[f.name] = {"action": "append", "flag": "--tag" if f.name == "tags" else None}
         else:
@@ -77,6 +86,7 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="a JSON architecture spec file (see `models --spec v1`)",
     )
+    p.add_argument("--recipe", help="preset filling the fields not given: book (default) or fast")
 
 
 def given_config_fields(args: argparse.Namespace) -> dict[str, Any]:
@@ -87,7 +97,11 @@ def given_config_fields(args: argparse.Namespace) -> dict[str, Any]:
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """A validated TrainConfig from the options that were given (a ``--model-spec`` file is
     checked against the dataset's input shape and stored whole in the config)."""
+    from ..recipes import apply_recipe
+
     values = given_config_fields(args)
+    if getattr(args, "recipe", None):
+        values = apply_recipe(args.recipe, values)
     if getattr(args, "model_spec", None):
         dataset = values.get("dataset", TrainConfig.dataset)
         values["model_spec"] = spec_file_for(args.model_spec, dataset, values.get("image_size"))

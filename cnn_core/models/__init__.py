@@ -1,4 +1,4 @@
-"""Model registry: the book's CNN (v1) and a documented progression v2–v4.
+"""Model registry: the book's CNN (v1), a documented progression v2–v4 and v5, the fast recipe's net.
 
 To add an architecture, write ``vN.py`` with ``TITLE``, ``RATIONALE`` and
 ``build(in_channels, image_size, num_classes, dropout) -> nn.Module`` and add one line to
@@ -20,7 +20,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import ConfigError
-from . import v1, v2, v3, v4
+from . import v1, v2, v3, v4, v5
 from .convert import spec_from_model
 from .saved import load_saved, saved_names
 from .spec import SpecError, build, normalize
@@ -67,6 +67,7 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("v2", v2.TITLE, v2.RATIONALE, v2.build),
         ModelSpec("v3", v3.TITLE, v3.RATIONALE, v3.build),
         ModelSpec("v4", v4.TITLE, v4.RATIONALE, v4.build),
+        ModelSpec("v5", v5.TITLE, v5.RATIONALE, v5.build),
     )
 }
 

@@ -16,7 +16,7 @@ from ..config import TrainConfig, check_name, check_tags
 from ..errors import ConfigError, UserError
 from .series import decode_snapshots
 from .store import FINISHED, RunStore, recover_stale
-from .worker import EXECUTORS, ensure_worker
+from .worker import EXECUTORS, TARGET_EPOCH, ensure_worker
 
 RESUMABLE = ("stopped", "interrupted", "failed")
 MAX_NOTES = 10_000
@@ -105,6 +105,34 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _with_target(store: RunStore, row: dict[str, Any]) -> dict[str, Any]:
+    """The public run plus its time to target: ``target_accuracy``, ``target_status`` ("reached
+    target", "target not reached" once completed without it, else None), ``time_to_target_s``
+    (training seconds) and ``images_to_target`` (None until reached)."""
+    out = _public(row)
+    target = row["config"].get("target_accuracy")
+    found = {
+        r["name"]: r["value"]
+        for r in store.query(
+            "SELECT name, value FROM metrics WHERE run_id = ? AND epoch = ?",
+            (row["id"], TARGET_EPOCH),
+        )
+    }
+    reached = target is not None and "time_to_target_s" in found
+    status = "reached target" if reached else None
+    if target is not None and not reached and row["status"] == "completed":
+        status = "target not reached"
+    images = found.get("images_to_target")
+    out.update(
+        target_accuracy=target,
+        target_status=status,
+        time_to_target_s=found.get("time_to_target_s") if reached else None,
+        images_to_target=int(images) if reached and images is not None else None,
+        target_epoch_fraction=found.get("epoch_fraction") if reached else None,
+    )
+    return out
+
+
 def submit(
     config: TrainConfig,
     name: str | None = None,
@@ -144,15 +172,16 @@ def list_runs(
     search: str | None = None,
 ) -> list[dict[str, Any]]:
     """Runs matching every given filter, newest first (see :func:`get_run` for the fields)."""
-    return [
-        _public(r)
-        for r in _store().find(status=status, dataset=dataset, model=model, tag=tag, search=search)
-    ]
+    store = _store()
+    found = store.find(status=status, dataset=dataset, model=model, tag=tag, search=search)
+    return [_with_target(store, r) for r in found]
 
 
 def get_run(run_id: str) -> dict[str, Any]:
-    """One run: status, config, tags, notes, error, progress, checkpoint path (or None)."""
-    return _public(_row(_store(), run_id))
+    """One run: status, config, tags, notes, error, progress, checkpoint path (or None) and
+    the time to target (see :func:`_with_target`)."""
+    store = _store()
+    return _with_target(store, _row(store, run_id))
 
 
 def metrics(run_id: str) -> list[dict[str, Any]]:
@@ -161,6 +190,8 @@ def metrics(run_id: str) -> list[dict[str, Any]]:
     _row(store, run_id)
     epochs: dict[int, dict[str, Any]] = {}
     for r in store.metric_rows(run_id):
+        if r["epoch"] == TARGET_EPOCH:  # run-level rows (time to target), not an epoch
+            continue
         epochs.setdefault(r["epoch"], {"epoch": r["epoch"]})[r["name"]] = r["value"]
     return [epochs[e] for e in sorted(epochs)]
 

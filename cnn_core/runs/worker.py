@@ -80,6 +80,23 @@ class StoreWriter(Callback):
         self._progress(state)
 
 
+TARGET_EPOCH = 0  # metric rows of "epoch 0" hold run-level results: the time to target
+TARGET_KEYS = ("time_to_target_s", "images_to_target", "epoch_fraction", "val_accuracy")
+
+
+class TargetWriter(Callback):
+    """Records when the run reached its target accuracy, as metric rows of epoch
+    :data:`TARGET_EPOCH` (read back by :func:`cnn_core.runs.api.get_run`)."""
+
+    def __init__(self, store: RunStore, run_id: str):
+        self.store, self.run_id = store, run_id
+
+    def on_fit_end(self, state: TrainState) -> None:
+        if state.target:
+            values = {k: state.target[k] for k in TARGET_KEYS}
+            self.store.write_metrics(self.run_id, TARGET_EPOCH, 0, values)
+
+
 class StopFlag(Callback):
     """Stops training when the run's ``stop_requested`` is set (read at most every ``interval`` s)."""
 
@@ -156,6 +173,7 @@ def train_run(
         *extra_callbacks,
         StoreWriter(store, run_id),
         StepWriter(store, run_id),
+        TargetWriter(store, run_id),
         StopFlag(store, run_id),
     ]
     result = fit(config, callbacks, data=data, resume=resume)

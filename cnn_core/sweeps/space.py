@@ -18,7 +18,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from ..config import OPTIMIZERS, TrainConfig
+from ..config import LR_SCHEDULES, OPTIMIZERS, TrainConfig
 from ..errors import ConfigError
 
 # field -> kind: ranges are allowed for "float" and "int" fields, choices for every field
@@ -30,13 +30,17 @@ SEARCHABLE = {
     "optimizer": "choice",
     "model": "choice",
     "augment": "bool",
+    "lr_schedule": "choice",
+    "warmup": "float",
+    "label_smoothing": "float",
 }
 GRID_POINTS = 3  # values a range is cut into for the grid sampler
 
 
 def default_space() -> dict[str, dict[str, Any]]:
-    """Every searchable field with the ranges the Train page allows (all v1–v4 models; a
-    saved architecture spec is a valid model choice too, by its name)."""
+    """Every searchable field with the ranges the Train page allows (every registered model — a
+    saved architecture spec is a valid model choice too, by its name; the schedule, its warm-up
+    and label smoothing from the time-to-accuracy recipes)."""
     from ..models import MODELS
 
     return {
@@ -47,6 +51,9 @@ def default_space() -> dict[str, dict[str, Any]]:
         "optimizer": {"choices": list(OPTIMIZERS)},
         "model": {"choices": list(MODELS)},
         "augment": {"choices": [False, True]},
+        "lr_schedule": {"choices": list(LR_SCHEDULES)},
+        "warmup": {"choices": [0.0, 0.1, 0.25]},
+        "label_smoothing": {"choices": [0.0, 0.05, 0.1, 0.2]},
     }
 
 
