@@ -8,17 +8,16 @@ import streamlit as st
 from PIL import Image
 
 from cnn_core.errors import UserError
+from cnn_core.trained import TrainedModel, trained_models
 from ui.predict_widgets import (
     HEAT_SIDE,
     PHOTO_TYPES,
     FaceAnswer,
-    ModelChoice,
     crop_sliders,
     describe_choice,
     digest,
     heatmap_overlay,
     load_predictor,
-    model_choices,
     photo_analysis,
     pick_model,
     probability_chart,
@@ -56,7 +55,7 @@ def face_card(face: FaceAnswer, class_names: Sequence[str], opacity: float, key:
             probability_chart(class_names, probs, key=f"faces_probs_{key}")
 
 
-def show_photo(name: str, data: bytes, choice: ModelChoice | None, index: int) -> None:
+def show_photo(name: str, data: bytes, choice: TrainedModel | None, index: int) -> None:
     """One input file: its faces, or a clear error if it is not a usable image."""
     s = st.session_state
     st.markdown(f"**{name}**")
@@ -79,7 +78,7 @@ def show_photo(name: str, data: bytes, choice: ModelChoice | None, index: int) -
 
 
 st.title("Faces")
-face_models = model_choices("faces")
+face_models = trained_models("face")
 chosen = pick_model(face_models, "faces_model") if face_models else None
 if chosen is None:
     st.info(

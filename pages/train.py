@@ -14,12 +14,6 @@ from ui.router import ensure_routed
 
 ensure_routed()
 
-GEOMETRY = {
-    "digits": (1, 10),
-    "faces": (3, 2),
-    "folder": (3, 2),
-}  # (channels, classes) for the preview
-
 
 def field_error(field: str) -> None:
     """Show the launch error next to the widget it belongs to."""
@@ -54,7 +48,7 @@ def build_config() -> TrainConfig:
         workers=int(s.get("t_workers") or 1) if s.get("t_executor") == "ray" else 1,
     )
     config.validate()
-    if info.family in ("faces", "folder"):
+    if info.needs_data_dir:
         folder = resolve_data_dir(config.data_dir)
         if folder is None or not folder.is_dir():
             raise ConfigError("data_dir", f"folder {config.data_dir or '(empty)'} does not exist")
@@ -89,17 +83,17 @@ with left:
     )
     info = DATASETS[dataset]
     field_error("dataset")
-    if info.family in ("faces", "folder"):
+    if info.needs_data_dir:
         st.text_input(
             "Data folder (inside the allowed data roots)",
             key="t_data_dir",
-            value="celeba" if dataset == "celeba" else "",
+            value=info.default_data_dir,
         )
         field_error("data_dir")
     if dataset == "celeba":
         st.selectbox("Attribute", ATTRIBUTES, index=ATTRIBUTES.index("Smiling"), key="t_attribute")
         field_error("attribute")
-    if info.family == "folder":
+    if info.user_image_size:
         st.number_input(
             "Image size (pixels)", 8, 512, info.default_image_size or 28, key="t_image_size"
         )
@@ -139,8 +133,8 @@ with right:
     model = st.selectbox(
         "Model", model_names(), key="t_model", format_func=lambda m: f"{m} — {MODELS[m].title}"
     )
-    channels, classes = GEOMETRY[info.family]
-    size = int(st.session_state.get("t_image_size") or info.default_image_size or 28)
+    channels, size, classes = info.input_geometry(st.session_state.get("t_image_size"))
+    classes = classes or 2  # known once loaded (a folder's sub-folders): preview two
     desc = describe_model(model, channels, size, classes)
     st.caption(desc["rationale"])
     m1, m2 = st.columns(2)

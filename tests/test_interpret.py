@@ -209,7 +209,7 @@ def test_explain_across_models_and_predictors():
         models[0],
         TrainConfig(),
         [str(d) for d in range(10)],
-        family="digits",
+        input_kind="canvas",
         in_channels=1,
         image_size=28,
     )
