@@ -21,7 +21,7 @@ from ui.widgets import image_grid
 
 ensure_routed()
 
-PAD_SIDE = 280
+PAD_SIDE = 320  # the toolbar covers a strip of its top right corner: the larger, the less
 STEPS = {"ink": "ink", "cropped": "cropped", "fit_20x20": "20×20", "centred_28x28": "28×28"}
 
 
@@ -44,7 +44,10 @@ def drawing() -> tuple[bytes, str] | None:
         return_image_data=True,
         key=f"draw_pad_{st.session_state.get('draw_pad', 0)}",
     )
-    st.caption("Hover over the pad for its toolbar: undo, redo and reset.")
+    st.caption(
+        "Start each stroke on the pad, below its top edge: the pad's toolbar (undo, redo, "
+        "reset) sits over the top right corner, and a stroke begun under it draws nothing."
+    )
     if not (pad.json_data or {}).get("objects") or not pad.image_bytes:
         return None
     return pad.image_bytes, "the drawing"

@@ -26,7 +26,7 @@ def fill_number(page, label: str, value: int) -> None:
     wait_for_app(page)
 
 
-# Strokes in pad pixels (the pad is 280×280), one polyline per stroke.
+# Strokes in pad pixels (the pad is 320×320), one polyline per stroke.
 DIGITS = {
     "7": [[(70, 60), (210, 60), (190, 110), (160, 170), (130, 240)]],
     "1": [[(140, 40), (140, 240)]],
