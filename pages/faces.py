@@ -73,7 +73,10 @@ def show_photo(name: str, data: bytes, choice: TrainedModel | None, index: int) 
     with right:
         for number, face in enumerate(result.answers):
             face_card(
-                face, choice.class_names if choice else (), s.faces_opacity, f"{index}_{number}"
+                face,
+                choice.class_names if choice else (),
+                s.get("faces_opacity", 0.5),
+                f"{index}_{number}",
             )
 
 
@@ -97,7 +100,8 @@ cols[0].toggle(
     key="faces_align",
     help="Off: the model sees the plain centre crop of each photo — compare the answers.",
 )
-cols[1].slider("Grad-CAM opacity", 0.0, 1.0, 0.5, 0.05, key="faces_opacity")
+if chosen is not None:  # without a model there is no Grad-CAM to blend
+    cols[1].slider("Grad-CAM opacity", 0.0, 1.0, 0.5, 0.05, key="faces_opacity")
 camera = cols[2].toggle("Use the camera", key="faces_camera")
 uploads = st.file_uploader(
     "Photos with faces (group photos work too)",

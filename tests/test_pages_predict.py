@@ -164,7 +164,7 @@ def test_faces_page_explains_every_bad_file_and_keeps_working():
     for (name, (_, expected)), message in zip(BAD.items(), errors, strict=True):
         assert message.startswith(f"{name}.png") and expected in message and "\n" not in message
     assert len(at.warning) == len(ODD_BUT_VALID)  # "no face found", each with a manual crop
-    assert len(at.slider) == 1 + 2 * len(ODD_BUT_VALID)  # opacity + two crop sliders each
+    assert len(at.slider) == 2 * len(ODD_BUT_VALID)  # two crop sliders each; no model: no opacity
 
 
 def test_no_face_offers_a_manual_crop_that_is_classified(face_run):
