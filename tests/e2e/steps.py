@@ -48,6 +48,15 @@ def settle(page) -> None:
     page.locator(".js-plotly-plot").first.wait_for()
 
 
+def clear_pad(page) -> None:
+    """Press Clear and wait for the fresh, empty pad (a new one replaces the old)."""
+    old_pad = page.locator("canvas.upper-canvas").element_handle()
+    page.get_by_role("button", name="Clear").click()
+    page.wait_for_function("pad => !pad.isConnected", arg=old_pad, timeout=30_000)
+    wait_for_app(page)
+    page.get_by_text("Draw a digit on the pad").wait_for(timeout=30_000)
+
+
 def draw(page, strokes: list[list[tuple[int, int]]]) -> None:
     """Drag the mouse along each polyline on the pad's drawing layer (fabric's upper canvas)."""
     box = page.locator("canvas.upper-canvas").bounding_box()

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.e2e.conftest import assert_no_exception, wait_for_app
-from tests.e2e.steps import ANSWERS_JS, DIGITS, answers, draw, settle
+from tests.e2e.steps import ANSWERS_JS, DIGITS, answers, clear_pad, draw, settle
 
 pytestmark = pytest.mark.e2e
 
@@ -28,11 +28,7 @@ def test_draw_digits_and_see_the_answers(app_url, page, tmp_path):
     page.get_by_text("Draw a digit on the pad").wait_for(timeout=60_000)
     latencies = {}
     for digit, strokes in DIGITS.items():
-        old_pad = page.locator("canvas.upper-canvas").element_handle()
-        page.get_by_role("button", name="Clear").click()
-        page.wait_for_function("pad => !pad.isConnected", arg=old_pad, timeout=30_000)
-        wait_for_app(page)
-        page.get_by_text("Draw a digit on the pad").wait_for(timeout=30_000)
+        clear_pad(page)
         time.sleep(0.5)  # let the new pad attach its mouse handlers
         draw(page, strokes)
         started = time.monotonic()
@@ -80,11 +76,7 @@ def test_strokes_near_the_edges_and_long_vertical_strokes_answer(app_url, page):
     page.get_by_text("Draw a digit on the pad").wait_for(timeout=60_000)
     missed = {}
     for name, strokes in EDGE_STROKES.items():
-        old_pad = page.locator("canvas.upper-canvas").element_handle()
-        page.get_by_role("button", name="Clear").click()
-        page.wait_for_function("pad => !pad.isConnected", arg=old_pad, timeout=30_000)
-        wait_for_app(page)
-        page.get_by_text("Draw a digit on the pad").wait_for(timeout=30_000)
+        clear_pad(page)
         box = page.locator("canvas.upper-canvas").bounding_box()
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         time.sleep(0.5)  # a hand comes to rest over the pad; the toolbar slides up meanwhile
