@@ -22,6 +22,10 @@ VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pt"
 PREVIOUS_NAME = "checkpoint.prev.pt"  # the one before, kept in case the newest is damaged
 REQUIRED_KEYS = ("format", "version", "config", "class_names", "epoch", "history", "model_state")
+LEGACY_INPUT_KINDS = {
+    "digits": "canvas",
+    "faces": "face",
+}  # by family, before input_kind was stored
 RUN_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{2,63}")
 
 
@@ -125,6 +129,12 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
+def checkpoint_input_kind(data: dict[str, Any]) -> str:
+    """How inputs are prepared for a loaded checkpoint's model (see ``data.INPUT_KINDS``):
+    stored with it, or for older checkpoints derived from their dataset family."""
+    return data.get("input_kind") or LEGACY_INPUT_KINDS.get(data.get("family", ""), "dataset")
+
+
 def describe_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """What a checkpoint holds, without tensors: config, classes, epoch, metrics."""
     data = load_checkpoint(path)
@@ -137,6 +147,7 @@ def describe_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         "step": data.get("step", 0),
         "dataset_note": data.get("dataset_note", ""),
         "family": data.get("family", ""),
+        "input_kind": checkpoint_input_kind(data),
         "history": history,
         "val_accuracy": history[-1]["val_accuracy"] if history else None,
         "saved_at": data.get("saved_at"),

@@ -83,12 +83,8 @@ def model_geometry(run: dict[str, Any]) -> tuple[int, int, int] | None:
         except (OSError, UserError):
             pass  # replaced or unreadable right now: derive it instead
     config = TrainConfig.from_dict(run["config"], strict=False).resolved()
-    family = dataset_info(config.dataset).family
-    if family == "digits":
-        return 1, 28, 10
-    if family == "faces":
-        return 3, int(config.image_size), 2
-    return None
+    channels, side, classes = dataset_info(config.dataset).input_geometry(config.image_size)
+    return (channels, side, classes) if classes else None
 
 
 @functools.lru_cache(maxsize=64)

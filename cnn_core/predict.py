@@ -17,13 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoints import load_checkpoint
+from .checkpoints import checkpoint_input_kind, load_checkpoint
 from .config import TrainConfig
+from .data import INPUT_KINDS
 from .errors import CheckpointError, UserError
 from .models import create_model
 from .scoring import probabilities
-
-INPUT_KINDS = ("dataset", "canvas", "face")
 
 
 @dataclass
@@ -55,7 +54,7 @@ class Predictor:
         config: TrainConfig,
         class_names: list[str],
         *,
-        family: str,
+        input_kind: str,
         in_channels: int,
         image_size: int,
         note: str = "",
@@ -64,7 +63,7 @@ class Predictor:
         self.model = model.eval()
         self.config = config
         self.class_names = class_names
-        self.family = family
+        self.input_kind = input_kind  # how its own inputs are prepared (checkpoint_input_kind)
         self.in_channels = in_channels
         self.image_size = image_size
         self.note = note
@@ -94,7 +93,7 @@ class Predictor:
             model,
             config,
             names,
-            family=data.get("family", ""),
+            input_kind=checkpoint_input_kind(data),
             in_channels=data["in_channels"],
             image_size=data["image_size"],
             note=data.get("dataset_note", ""),

@@ -194,7 +194,8 @@ def _background(ink: np.ndarray) -> tuple[np.ndarray, float]:
     ys, xs = ys[edge], xs[edge]
     values = ink[ys, xs].astype(np.float64)
     design = np.column_stack([np.ones_like(values), xs / max(w - 1, 1), ys / max(h - 1, 1)])
-    keep = np.ones(len(values), dtype=bool)
+    spread = max(3.0 * 1.4826 * float(np.median(np.abs(values - np.median(values)))), 1e-3)
+    keep = np.abs(values - np.median(values)) <= spread  # no ink lying along an edge in the fit
     for _ in range(2):  # fit, drop outliers (ink touching the border), refit
         kept = design[keep]
         coef = np.linalg.lstsq(kept.T @ kept, kept.T @ values[keep], rcond=None)[0]

@@ -26,7 +26,7 @@ from torch import nn
 from . import distributed, validation
 from .callbacks import Callback
 from .config import TrainConfig
-from .data import DatasetBundle, load_dataset
+from .data import DatasetBundle, dataset_info, load_dataset
 from .errors import CheckpointError, ConfigError
 from .models import create_model
 from .schedule import describe as describe_schedule
@@ -144,6 +144,7 @@ class TrainState:
             "config": self.config.to_dict(),
             "class_names": list(self.data.class_names),
             "family": self.data.family,
+            "input_kind": dataset_info(self.config.dataset).input_kind,
             "in_channels": self.data.in_channels,
             "image_size": self.data.image_size,
             "dataset_note": self.data.note,

@@ -7,9 +7,9 @@ import time
 import pandas as pd
 import streamlit as st
 
-from cnn_core.data import DATASETS, dataset_info, dataset_names
+from cnn_core.data import DATASETS, dataset_info, dataset_names, input_geometry
 from cnn_core.errors import UserError
-from cnn_core.models import MODELS, architecture, input_geometry, model_names
+from cnn_core.models import MODELS, architecture, model_names
 from cnn_core.models.saved import save_spec, saved_names
 from cnn_core.models.spec import LAYER_TYPES, SpecError, analyze, build, shape_text
 from cnn_core.models.summary import diagram_blocks, time_training_step

@@ -22,11 +22,11 @@ name = st.selectbox(
     "Dataset", dataset_names(), format_func=lambda n: f"{n} — {DATASETS[n].description}"
 )
 config = TrainConfig(dataset=name)
-if DATASETS[name].family in ("faces", "folder"):
+if DATASETS[name].needs_data_dir:
     config.data_dir = (
         st.text_input(
             "Data folder (inside the allowed data roots)",
-            value="celeba" if name == "celeba" else "",
+            value=DATASETS[name].default_data_dir,
             help="A folder name relative to the first data root, or an absolute path inside a data root.",
         )
         or None

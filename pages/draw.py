@@ -6,14 +6,13 @@ import streamlit as st
 from streamlit_drawable_canvas import st_canvas
 
 from cnn_core.images import open_image
+from cnn_core.trained import TrainedModel, digits_first, trained_models
 from ui.explain_widgets import send_to_explain
 from ui.predict_widgets import (
     PHOTO_TYPES,
-    ModelChoice,
     answer,
     describe_choice,
     load_predictor,
-    model_choices,
     pick_model,
     probability_chart,
 )
@@ -22,7 +21,7 @@ from ui.widgets import image_grid
 
 ensure_routed()
 
-PAD_SIDE = 280
+PAD_SIDE = 320  # the toolbar covers a strip of its top right corner: the larger, the less
 STEPS = {"ink": "ink", "cropped": "cropped", "fit_20x20": "20×20", "centred_28x28": "28×28"}
 
 
@@ -45,7 +44,10 @@ def drawing() -> tuple[bytes, str] | None:
         return_image_data=True,
         key=f"draw_pad_{st.session_state.get('draw_pad', 0)}",
     )
-    st.caption("Hover over the pad for its toolbar: undo, redo and reset.")
+    st.caption(
+        "Start each stroke on the pad, below its top edge: the pad's toolbar (undo, redo, "
+        "reset) sits over the top right corner, and a stroke begun under it draws nothing."
+    )
     if not (pad.json_data or {}).get("objects") or not pad.image_bytes:
         return None
     return pad.image_bytes, "the drawing"
@@ -67,7 +69,7 @@ def square(image: np.ndarray) -> np.ndarray:
     return np.pad(image, ((top, side - h - top), (left, side - w - left)))
 
 
-def show_answer(choice: ModelChoice, data: bytes, name: str) -> bool:
+def show_answer(choice: TrainedModel, data: bytes, name: str) -> bool:
     """The answer, all class probabilities and the preprocessing steps; False if no answer."""
     pred = answer(choice, data, "canvas", name)
     if pred is None:
@@ -90,7 +92,7 @@ def show_answer(choice: ModelChoice, data: bytes, name: str) -> bool:
     return True
 
 
-def compare(choices: list[ModelChoice], data: bytes, name: str) -> None:
+def compare(choices: list[TrainedModel], data: bytes, name: str) -> None:
     """One probability chart per chosen model for the same input."""
     st.subheader("Ask several models")
     if len(choices) < 2:
@@ -111,7 +113,7 @@ def compare(choices: list[ModelChoice], data: bytes, name: str) -> None:
 
 
 @st.fragment
-def pad_and_answer(choice: ModelChoice, choices: list[ModelChoice]) -> None:
+def pad_and_answer(choice: TrainedModel, choices: list[TrainedModel]) -> None:
     """Input and answer; a new stroke reruns only this fragment, not the whole page."""
     source = st.segmented_control(
         "Input", ["Draw", "Photo"], default="Draw", required=True, key="draw_source"
@@ -130,7 +132,7 @@ def pad_and_answer(choice: ModelChoice, choices: list[ModelChoice]) -> None:
 
 
 st.title("Draw a digit")
-digit_models = model_choices("digits")
+digit_models = digits_first(trained_models("canvas"))
 if not digit_models:
     st.info(
         "No digits model yet: no MNIST or Fashion-MNIST run has finished and the shipped demo "
@@ -140,5 +142,7 @@ if not digit_models:
     st.stop()
 chosen = pick_model(digit_models, "draw_model")
 st.markdown(describe_choice(chosen))
+if not chosen.reads_digits:
+    st.caption(f"This model recognises {chosen.recognises}, not digits: draw one of its classes.")
 if load_predictor(chosen) is not None:
     pad_and_answer(chosen, digit_models)

@@ -17,6 +17,7 @@ from cnn_core.errors import UserError
 from cnn_core.images import open_image
 from cnn_core.models import conv_layers, feature_layers
 from cnn_core.predict import Predictor
+from cnn_core.trained import TrainedModel
 from ui import cache
 from ui import explain_widgets as xw
 from ui.diagram import model_blocks, show_diagram
@@ -26,7 +27,6 @@ from ui.widgets import show_user_error
 ensure_routed()
 
 DATASET, DRAWN, UPLOAD = xw.DATASET, xw.DRAWN, xw.UPLOAD
-FAMILY_KIND = {"digits": "canvas", "faces": "face"}  # how an upload is prepared; else "dataset"
 
 
 class Input(NamedTuple):
@@ -38,7 +38,7 @@ class Input(NamedTuple):
     index: int | None = None
 
 
-def open_link(options: dict[str, xw.ModelOption]) -> None:
+def open_link(options: dict[str, TrainedModel]) -> None:
     """Apply ``?run=&split=&index=`` once per link: preselect that model and dataset image."""
     link = tuple(st.query_params.get(k) for k in ("run", "split", "index"))
     state = st.session_state
@@ -70,7 +70,7 @@ def move(labels: list[int], how: str) -> None:
         state["ex_index"] = pool[0]
 
 
-def dataset_input(option: xw.ModelOption) -> Input | None:
+def dataset_input(option: TrainedModel) -> Input | None:
     """An image of the model's own dataset: test split if there is one, else val."""
     try:
         data = cache.dataset(compare.data_config(option.config))
@@ -102,9 +102,9 @@ def dataset_input(option: xw.ModelOption) -> Input | None:
 
 
 def upload_input(predictor: Predictor) -> Input | None:
-    """An uploaded photo, prepared as the model's family needs: a digit photo the MNIST way,
+    """An uploaded photo, prepared as the model's input kind says: a digit photo the MNIST way,
     a face with CelebA's crop, anything else resized as it is."""
-    kind = FAMILY_KIND.get(predictor.family, "dataset")
+    kind = predictor.input_kind
     upload = st.file_uploader(
         f"Image (prepared as: {kind})", type=["png", "jpg", "jpeg", "webp", "bmp"], key="ex_upload"
     )
@@ -122,7 +122,7 @@ def upload_input(predictor: Predictor) -> Input | None:
     return Input(x, f"{upload.name} (prepared as: {kind})")
 
 
-def choose_input(option: xw.ModelOption, predictor: Predictor) -> Input | None:
+def choose_input(option: TrainedModel, predictor: Predictor) -> Input | None:
     """The input source picker and the chosen source's controls."""
     sources = [DATASET, *([DRAWN] if "explain_input" in st.session_state else []), UPLOAD]
     st.session_state.setdefault("ex_source", DRAWN if DRAWN in sources else DATASET)
@@ -200,7 +200,7 @@ def filters_tab(predictor: Predictor) -> None:
 
 
 def attributions_tab(
-    option: xw.ModelOption, predictor: Predictor, x: torch.Tensor, best: int
+    option: TrainedModel, predictor: Predictor, x: torch.Tensor, best: int
 ) -> int | None:
     """Method, target class and settings; input, overlay and raw map with the time taken.
     Returns the chosen target (None = the predicted class)."""
@@ -236,7 +236,7 @@ def attributions_tab(
 
 
 def faithfulness_tab(
-    option: xw.ModelOption, predictor: Predictor, x: torch.Tensor, target: int | None
+    option: TrainedModel, predictor: Predictor, x: torch.Tensor, target: int | None
 ) -> None:
     """Deletion curves of several methods overlaid, AUC in the legend, random order as baseline."""
     methods = st.multiselect(
@@ -264,7 +264,7 @@ def faithfulness_tab(
 
 
 def across_tab(
-    options: dict[str, xw.ModelOption], option: xw.ModelOption, x: torch.Tensor, opacity: float
+    options: dict[str, TrainedModel], option: TrainedModel, x: torch.Tensor, opacity: float
 ) -> None:
     """The same input and method for several runs (those taking this image size), one row each."""
     geometry = (x.shape[1], x.shape[-1])

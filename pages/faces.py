@@ -8,17 +8,16 @@ import streamlit as st
 from PIL import Image
 
 from cnn_core.errors import UserError
+from cnn_core.trained import TrainedModel, trained_models
 from ui.predict_widgets import (
     HEAT_SIDE,
     PHOTO_TYPES,
     FaceAnswer,
-    ModelChoice,
     crop_sliders,
     describe_choice,
     digest,
     heatmap_overlay,
     load_predictor,
-    model_choices,
     photo_analysis,
     pick_model,
     probability_chart,
@@ -56,7 +55,7 @@ def face_card(face: FaceAnswer, class_names: Sequence[str], opacity: float, key:
             probability_chart(class_names, probs, key=f"faces_probs_{key}")
 
 
-def show_photo(name: str, data: bytes, choice: ModelChoice | None, index: int) -> None:
+def show_photo(name: str, data: bytes, choice: TrainedModel | None, index: int) -> None:
     """One input file: its faces, or a clear error if it is not a usable image."""
     s = st.session_state
     st.markdown(f"**{name}**")
@@ -74,12 +73,15 @@ def show_photo(name: str, data: bytes, choice: ModelChoice | None, index: int) -
     with right:
         for number, face in enumerate(result.answers):
             face_card(
-                face, choice.class_names if choice else (), s.faces_opacity, f"{index}_{number}"
+                face,
+                choice.class_names if choice else (),
+                s.get("faces_opacity", 0.5),
+                f"{index}_{number}",
             )
 
 
 st.title("Faces")
-face_models = model_choices("faces")
+face_models = trained_models("face")
 chosen = pick_model(face_models, "faces_model") if face_models else None
 if chosen is None:
     st.info(
@@ -98,7 +100,8 @@ cols[0].toggle(
     key="faces_align",
     help="Off: the model sees the plain centre crop of each photo — compare the answers.",
 )
-cols[1].slider("Grad-CAM opacity", 0.0, 1.0, 0.5, 0.05, key="faces_opacity")
+if chosen is not None:  # without a model there is no Grad-CAM to blend
+    cols[1].slider("Grad-CAM opacity", 0.0, 1.0, 0.5, 0.05, key="faces_opacity")
 camera = cols[2].toggle("Use the camera", key="faces_camera")
 uploads = st.file_uploader(
     "Photos with faces (group photos work too)",

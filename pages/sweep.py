@@ -106,8 +106,8 @@ def new_sweep_form() -> None:
             "val_size": int(c[3].number_input("Validation images (0 = default)", 0, 10**6, 2000))
             or None,
         }
-        if DATASETS[dataset].family != "digits":
-            folder = st.text_input("Data folder", "celeba" if dataset == "celeba" else "")
+        if DATASETS[dataset].needs_data_dir:
+            folder = st.text_input("Data folder", DATASETS[dataset].default_data_dir)
             base["data_dir"] = folder or None
         st.caption("Search space — toggle a setting off to fix it.")
         space, fixed = space_form()

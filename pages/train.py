@@ -7,7 +7,7 @@ import streamlit as st
 
 from cnn_core import runs
 from cnn_core.config import BALANCE_MODES, LIMITS, LR_SCHEDULES, OPTIMIZERS, TrainConfig
-from cnn_core.data import DATASETS, dataset_names
+from cnn_core.data import DATASETS, dataset_names, input_geometry
 from cnn_core.data.celeba import ATTRIBUTES
 from cnn_core.errors import ConfigError, UserError
 from cnn_core.models import describe_model, model_names, model_title, resolve_model_spec
@@ -17,12 +17,6 @@ from ui.diagram import model_blocks, show_diagram
 from ui.router import ensure_routed
 
 ensure_routed()
-
-GEOMETRY = {
-    "digits": (1, 10),
-    "faces": (3, 2),
-    "folder": (3, 2),
-}  # (channels, classes) for the preview
 
 
 def field_error(field: str) -> None:
@@ -92,7 +86,7 @@ def build_config() -> TrainConfig:
         target_accuracy=float(s.t_target_accuracy) or None,
     )
     config.validate()
-    if info.family in ("faces", "folder"):
+    if info.needs_data_dir:
         folder = resolve_data_dir(config.data_dir)
         if folder is None or not folder.is_dir():
             raise ConfigError("data_dir", f"folder {config.data_dir or '(empty)'} does not exist")
@@ -127,17 +121,17 @@ with left:
     )
     info = DATASETS[dataset]
     field_error("dataset")
-    if info.family in ("faces", "folder"):
+    if info.needs_data_dir:
         st.text_input(
             "Data folder (inside the allowed data roots)",
             key="t_data_dir",
-            value="celeba" if dataset == "celeba" else "",
+            value=info.default_data_dir,
         )
         field_error("data_dir")
     if dataset == "celeba":
         st.selectbox("Attribute", ATTRIBUTES, index=ATTRIBUTES.index("Smiling"), key="t_attribute")
         field_error("attribute")
-    if info.family == "folder":
+    if info.user_image_size:
         st.number_input(
             "Image size (pixels)",
             *bounds("image_size"),
@@ -233,8 +227,7 @@ with right:
         "Model", model_names(), key="t_model", format_func=lambda m: f"{m} — {model_title(m)}"
     )
     st.page_link("pages/architect.py", label="Design your own in the Builder", icon="🧱")
-    channels, classes = GEOMETRY[info.family]
-    size = int(st.session_state.get("t_image_size") or info.default_image_size or 28)
+    channels, size, classes = input_geometry(dataset, st.session_state.get("t_image_size"))
     try:
         desc = describe_model(model, channels, size, classes)
     except ConfigError as exc:  # a saved spec that does not fit this dataset's input

@@ -208,7 +208,7 @@ def test_attribute_takes_models_and_predictors_alike():
         models[0],
         TrainConfig(),
         [str(d) for d in range(10)],
-        family="digits",
+        input_kind="canvas",
         in_channels=1,
         image_size=28,
     )

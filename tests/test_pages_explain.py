@@ -46,7 +46,7 @@ def test_empty_store_offers_the_demo_model_or_says_what_to_do(monkeypatch):
     if DEMO_CHECKPOINT.is_file():
         assert at.selectbox(key="ex_model").value == "demo"
         assert [m.label for m in at.metric] == ["Predicted class", "Confidence"]
-    monkeypatch.setattr("ui.explain_widgets.DEMO_CHECKPOINT", PROJECT / "no-such.pt")
+    monkeypatch.setattr("cnn_core.demo.DEMO_CHECKPOINT", PROJECT / "no-such.pt")
     at = open_explain()
     assert "No finished run yet" in at.info[0].value
     assert not at.selectbox

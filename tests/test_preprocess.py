@@ -292,3 +292,22 @@ def test_prepare_dataset_image_keeps_training_like_images():
         prepare_dataset_image(Image.new("L", (28, 28)), 2, 28)
     with pytest.raises(UserError, match="image_size"):
         prepare_dataset_image(Image.new("L", (28, 28)), 1, 2.5)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        [(30, 277), (250, 277)],  # along the bottom edge, half of the stroke off the pad
+        [(277, 30), (277, 250)],  # along the right edge
+        [(8, 30), (8, 250)],  # near the left edge
+        [(30, 268), (250, 268)],
+    ],
+)
+def test_a_stroke_along_the_pad_edge_is_ink_not_background(line):
+    """The background is fitted to the border: a stroke lying in it once tilted the fit and
+    raised the noise floor above the ink, so the Draw page said "No ink found"."""
+    pad = Image.new("RGB", (280, 280), "white")
+    ImageDraw.Draw(pad).line(line, fill="black", width=20)
+    digit = prepare_digit(pad)
+    assert not digit.empty
+    assert (digit.tensor > 0.5).sum() >= 10  # a line of ink in the 28×28 input

@@ -21,32 +21,20 @@ import torch
 from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
 
-from cnn_core import compare, interpret, runs
-from cnn_core.demo import DEMO_CHECKPOINT, DEMO_CONFIG, DEMO_LABEL
+from cnn_core import interpret
 from cnn_core.models import feature_layers
 from cnn_core.predict import Predictor
+from cnn_core.trained import TrainedModel, trained_models
 from ui import cache
 from ui.charts import probability_bars, run_colour
-from ui.widgets import run_label, to_display
+from ui.widgets import to_display
 
-DEMO_KEY = "demo"
 DATASET, DRAWN, UPLOAD = "Dataset sample", "Drawn digit", "Upload an image"  # input sources
 CHEAP = ("saliency", "guided_backprop", "gradcam")  # milliseconds: computed without asking
 METHOD_NAMES = {"smoothgrad": "SmoothGrad", "gradcam": "Grad-CAM"}  # others: title case
 MODEL_LOCK = threading.Lock()
 LABEL_HEIGHT = 14
 GAP = 4
-
-
-class ModelOption(NamedTuple):
-    """A checkpoint to explain: ``key`` is the run id (or ``"demo"``), ``geometry`` is
-    (in_channels, image_size, num_classes) or None when unknown."""
-
-    key: str
-    label: str
-    path: str
-    config: dict[str, Any]
-    geometry: tuple[int, int, int] | None
 
 
 class Explanation(NamedTuple):
@@ -56,20 +44,9 @@ class Explanation(NamedTuple):
     curve: list[tuple[float, float]]
 
 
-def model_options() -> dict[str, ModelOption]:
-    """Finished runs with a checkpoint (newest first) and the shipped demo model, by key."""
-    found = [
-        (r["id"], run_label(r), r["checkpoint"], r["config"]) for r in runs.list_runs("completed")
-    ]
-    if DEMO_CHECKPOINT.is_file():
-        found.append((DEMO_KEY, DEMO_LABEL, str(DEMO_CHECKPOINT), DEMO_CONFIG.to_dict()))
-    return {
-        key: ModelOption(
-            key, label, path, config, compare.model_geometry({"checkpoint": path, "config": config})
-        )
-        for key, label, path, config in found
-        if path
-    }
+def model_options() -> dict[str, TrainedModel]:
+    """Every model to explain (:func:`cnn_core.trained.trained_models`), by key."""
+    return {m.key: m for m in trained_models()}
 
 
 def send_to_explain(path: str, x: torch.Tensor, label: str) -> None:

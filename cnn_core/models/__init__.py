@@ -37,7 +37,6 @@ __all__ = [
     "create_model",
     "describe_model",
     "feature_layers",
-    "input_geometry",
     "model_names",
     "model_spec",
     "model_title",
@@ -46,8 +45,6 @@ __all__ = [
 ]
 
 MIN_IMAGE_SIZE = 8
-# (channels, classes) by dataset family, for datasets whose registry entry does not say
-FAMILY_GEOMETRY = {"digits": (1, 10), "faces": (3, 2), "folder": (3, 2)}
 
 
 @dataclass(frozen=True)
@@ -95,18 +92,6 @@ def resolve_model_spec(name: str, spec: dict[str, Any] | None) -> dict[str, Any]
     if name in saved_names():
         return load_saved(name)
     raise ConfigError("model", f"unknown model {name!r}; choose one of {', '.join(model_names())}")
-
-
-def input_geometry(dataset: str, image_size: int | None = None) -> tuple[int, int, int]:
-    """(channels, image size, classes) a model for ``dataset`` sees by default: the registry
-    entry's own ``in_channels``/``num_classes`` where it has them, else its family's."""
-    from ..data import dataset_info
-
-    info = dataset_info(dataset)
-    channels, classes = FAMILY_GEOMETRY.get(info.family, (3, 2))
-    channels = getattr(info, "in_channels", None) or channels
-    classes = getattr(info, "num_classes", None) or classes
-    return int(channels), int(image_size or info.default_image_size or 28), int(classes)
 
 
 def architecture(

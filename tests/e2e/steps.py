@@ -26,7 +26,7 @@ def fill_number(page, label: str, value: int) -> None:
     wait_for_app(page)
 
 
-# Strokes in pad pixels (the pad is 280×280), one polyline per stroke.
+# Strokes in pad pixels (the pad is 320×320), one polyline per stroke.
 DIGITS = {
     "7": [[(70, 60), (210, 60), (190, 110), (160, 170), (130, 240)]],
     "1": [[(140, 40), (140, 240)]],
@@ -46,6 +46,15 @@ def settle(page) -> None:
     spurious 404)."""
     settle_images(page)
     page.locator(".js-plotly-plot").first.wait_for()
+
+
+def clear_pad(page) -> None:
+    """Press Clear and wait for the fresh, empty pad (a new one replaces the old)."""
+    old_pad = page.locator("canvas.upper-canvas").element_handle()
+    page.get_by_role("button", name="Clear").click()
+    page.wait_for_function("pad => !pad.isConnected", arg=old_pad, timeout=30_000)
+    wait_for_app(page)
+    page.get_by_text("Draw a digit on the pad").wait_for(timeout=30_000)
 
 
 def draw(page, strokes: list[list[tuple[int, int]]]) -> None:
