@@ -13,6 +13,9 @@ PAGES = {
         st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
         st.Page("pages/learn_convolution.py", title="Convolution", icon=":material/grid_on:"),
         st.Page("pages/learn_layer.py", title="A layer by hand", icon=":material/layers:"),
+        st.Page(
+            "pages/learn_training.py", title="Losses & optimizers", icon=":material/trending_down:"
+        ),
     ],
     "Experiment": [
         st.Page("pages/train.py", title="Train", icon=":material/model_training:"),

@@ -135,7 +135,7 @@ def global_average(model: lw.LearnedModel, predictor, layer: str) -> None:
     later = layers[names.index(layer) :]
     relu = next((name for name, module in later if isinstance(module, nn.ReLU)), layer)
     maps = lw.maps(model.path, LINK.value("index"), relu)
-    vector = global_average_pool(maps.numpy())
+    vector = global_average_pool(maps)
     st.markdown(
         f"Global average pooling turns the {maps.shape[0]} maps of {relu}, "
         f"{maps.shape[1]}×{maps.shape[2]} into one vector of {len(vector)} numbers (each "

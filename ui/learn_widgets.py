@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 import torch
 
 from cnn_core import compare, runs
+from cnn_core.concepts import optimizers
 from cnn_core.concepts.layer import LayerByHand, layer_by_hand
 from cnn_core.config import TrainConfig
 from cnn_core.demo import DEMO_CHECKPOINT, DEMO_LABEL
@@ -51,6 +53,8 @@ class Control:
         kind = type(self.default)
         if kind is bool:
             value: Any = raw.lower() in ("1", "true", "yes", "on")
+        elif kind is list:
+            return [item for item in raw.split(",") if item]
         elif kind in (int, float):
             number = float(raw)
             if not np.isfinite(number):
@@ -66,7 +70,9 @@ class Control:
 
 
 def text(value: Any) -> str:
-    """A control's value as written in the query string."""
+    """A control's value as written in the query string (a list as ``a,b``)."""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
     return ("1" if value else "0") if isinstance(value, bool) else str(value)
 
 
@@ -274,3 +280,79 @@ def heatmap(
 def chart(fig: go.Figure, key: str) -> None:
     """A plotly figure without the mode bar."""
     st.plotly_chart(fig, key=key, config={"displayModeBar": False})
+
+
+def loss_table(values: dict[str, tuple[float, float]]) -> None:
+    """Each loss by hand beside torch's value for the same inputs."""
+    rows = [
+        {"loss": name, "by hand": mine, "torch": theirs, "|difference|": abs(mine - theirs)}
+        for name, (mine, theirs) in values.items()
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+
+
+def vector_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Rows of 2-vectors (Adam's g, m, v, …) as ``(a, b)`` texts, 4 significant figures."""
+    return pd.DataFrame(
+        [
+            {
+                k: f"({v[0]:.4g}, {v[1]:.4g})" if isinstance(v, np.ndarray) else v
+                for k, v in r.items()
+            }
+            for r in rows
+        ]
+    )
+
+
+trajectory = st.cache_data(max_entries=256, show_spinner=False)(optimizers.trajectory)
+
+
+def surface_figure(name: str, walks: dict[str, np.ndarray]) -> go.Figure:
+    """Contours of log(1 + f) on the surface's box, its minimum, and each walk as a line."""
+    xs, ys, z = optimizers.surface_grid(name)
+    spec = optimizers.surface(name)
+    fig = go.Figure(
+        go.Contour(x=xs, y=ys, z=np.log1p(z), colorscale="Greys", showscale=False, ncontours=25),
+        layout=dict(
+            height=460,
+            margin=dict(l=10, r=10, t=30, b=10),
+            xaxis=dict(range=spec.box[:2]),
+            yaxis=dict(range=spec.box[2:], scaleanchor="x"),
+            legend=dict(orientation="h", y=-0.08),
+            title=dict(text=f"{name}: contours of log(1 + f)", font=dict(size=13)),
+        ),
+    )
+    fig.add_scatter(
+        x=[spec.minimum[0]],
+        y=[spec.minimum[1]],
+        mode="markers",
+        name="minimum",
+        marker=dict(symbol="star", size=14, color="gold"),
+    )
+    for label, walk in walks.items():
+        fig.add_scatter(
+            x=walk[:, 0],
+            y=walk[:, 1],
+            mode="lines+markers",
+            name=label,
+            marker=dict(size=3),
+            line=dict(width=2),
+        )
+    return fig
+
+
+def histogram_figure(edges: np.ndarray, shares: dict[str, np.ndarray]) -> go.Figure:
+    """Overlaid weight histograms on shared bins (share of weights per bin)."""
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig = go.Figure(
+        layout=dict(
+            height=340,
+            margin=dict(l=10, r=10, t=10, b=10),
+            xaxis=dict(title="weight value"),
+            yaxis=dict(title="share of weights"),
+            legend=dict(orientation="h", y=-0.2),
+        )
+    )
+    for label, share in shares.items():
+        fig.add_scatter(x=centres, y=share, mode="lines", line=dict(shape="hvh"), name=label)
+    return fig
