@@ -35,7 +35,7 @@ from ui.widgets import run_label, show_user_error
 
 DATASETS = ("fashion-mnist", "mnist")
 DEMO_KEY = "demo"
-HIGHLIGHT, PADDING_COLOUR = "#e4572e", "rgba(120, 120, 120, 0.25)"
+HIGHLIGHT, PADDING_COLOUR = "#e4572e", "rgba(66, 135, 245, 0.4)"
 
 
 @dataclass(frozen=True)
@@ -257,7 +257,7 @@ def heatmap(
             line=dict(color=HIGHLIGHT, width=2),
         ),
     ]
-    axis = dict(showticklabels=max(rows, cols) <= 32, constrain="domain")
+    axis = dict(showticklabels=max(rows, cols) <= 32, constrain="domain", dtick=1 if show else None)
     return go.Figure(
         go.Heatmap(
             z=values,

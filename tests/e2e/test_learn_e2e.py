@@ -1,0 +1,53 @@
+"""Real browser: the Convolution page — change padding and stride, read the output size,
+step the output-position slider, and reopen the set-up from its URL."""
+
+from __future__ import annotations
+
+import re
+
+from tests.e2e.conftest import assert_no_exception, wait_for_app
+from tests.e2e.steps import fill_number
+from tests.e2e.steps import settle_images as settle
+
+
+def size_line(page) -> str:
+    return page.get_by_text("Output size ⌊").inner_text()
+
+
+def equation(page) -> str:
+    return page.get_by_text(re.compile(r"^y\[\d+,\d+\] = ")).inner_text()
+
+
+def test_padding_stride_and_the_step_slider(app_url, page, tmp_path):
+    page.goto(app_url)  # a fresh server's first run takes the pages/ path: open the app first
+    settle(page)
+    page.goto(f"{app_url}/learn_convolution")
+    page.get_by_role("heading", name="Convolution, step by step").wait_for(timeout=90_000)
+    settle(page)
+    assert "H: ⌊(6 + 2·0 − 1·(3−1) − 1) / 1⌋ + 1 = 4" in size_line(page)
+
+    page.get_by_role("radiogroup", name="Padding").get_by_text("full", exact=True).click()
+    wait_for_app(page)
+    fill_number(page, "Stride s", 3)
+    page.get_by_text("/ 3⌋ + 1 = 3").first.wait_for()
+    assert "H: ⌊(6 + 2·2 − 1·(3−1) − 1) / 3⌋ + 1 = 3" in size_line(page)
+    assert "padding=full" in page.url and "stride=3" in page.url
+
+    assert equation(page).startswith("y[0,0] = ")
+    slider = page.get_by_role("slider").first
+    slider.focus()
+    for _ in range(4):  # 3×3 outputs: position 4 is the centre, y[1,1]
+        slider.press("ArrowRight")
+    page.get_by_text(re.compile(r"^y\[1,1\] = ")).wait_for()
+    wait_for_app(page)
+    centre = equation(page)
+    assert "step=4" in page.url
+    page.screenshot(path=str(tmp_path / "learn-convolution.png"), full_page=True)
+
+    page.goto(page.url)  # the shared link reopens the same set-up
+    page.get_by_text(re.compile(r"^y\[1,1\] = ")).wait_for(timeout=60_000)
+    settle(page)
+    assert "/ 3⌋ + 1 = 3" in size_line(page) and equation(page) == centre
+    assert_no_exception(page)
+    assert not page.console_errors, page.console_errors
+    print(size_line(page), "|", centre)
