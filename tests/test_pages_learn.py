@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from cnn_core.demo import DEMO_CHECKPOINT
 from tests.conftest import FASHION_DIR, PROJECT
 from tests.run_fixtures import finished_run
 
@@ -174,3 +175,15 @@ def test_weight_histograms_of_runs_with_and_without_weight_decay():
     with_decay = next(v for k, v in norms.items() if "weight decay 0.5" in k)
     without = next(v for k, v in norms.items() if "weight decay 0 " in k + " ")
     assert with_decay < without
+
+
+def test_explains_filters_view_links_to_the_learn_pages():
+    if not DEMO_CHECKPOINT.is_file():
+        pytest.skip("the shipped demo model is missing")
+    at = open_page("pages/explain.py", {"run": "demo"})
+    at.number_input(key="ex_apply_filter").set_value(4)
+    at = rerun(at)
+    links = [link.proto for link in at.get("page_link")]
+    apply = next(link for link in links if link.label == "Apply filter #4 step by step")
+    assert "kernel=learned+filter" in apply.query_string and "filter=4" in apply.query_string
+    assert "run=demo" in apply.query_string and apply.page.endswith("learn_convolution")
