@@ -13,7 +13,6 @@ from cnn_core.concepts.convolution import (
     MAX_SIDE,
     PADDINGS,
     Geometry,
-    Term,
     conv1d,
     conv2d,
     output_size,
@@ -24,6 +23,7 @@ from cnn_core.concepts.convolution import (
 from cnn_core.config import TrainConfig
 from cnn_core.errors import ConfigError
 from cnn_core.models import conv_layers
+from ui import learn_charts as lc
 from ui import learn_widgets as lw
 from ui.learn_widgets import Control
 from ui.router import ensure_routed
@@ -108,23 +108,6 @@ def choose_geometry() -> Geometry:
     return Geometry(padding, LINK.value("p"), LINK.value("stride"), LINK.value("dilation"))
 
 
-def formula(n: int, k: int, geometry: Geometry, axis: str) -> str:
-    """The output-size formula with this axis's numbers."""
-    before, after = pad_amounts(k, geometry)
-    pads = f"2·{before}" if before == after else f"{before} + {after}"
-    s, d = geometry.stride, geometry.dilation
-    size = output_size(n, k, geometry)
-    return f"{axis}: ⌊({n} + {pads} − {d}·({k}−1) − 1) / {s}⌋ + 1 = **{size}**"
-
-
-def equation(terms: list[Term], value: float, name: str) -> str:
-    """``y[i,j] = x·w + … = value``, the padding cells written as 0."""
-    shown = terms if len(terms) <= 25 else terms[:25]
-    parts = " + ".join(f"({t.x:.3g})·({t.w:.3g})" for t in shown)
-    more = f" + … {len(terms) - 25} more" if len(terms) > 25 else ""
-    return f"{name} = {parts}{more} = **{value:.4g}**"
-
-
 def playground() -> None:
     cols = st.columns(3, gap="medium")
     with cols[0]:
@@ -147,7 +130,8 @@ def playground() -> None:
     st.markdown(
         "Output size ⌊(n + 2p − d(k−1) − 1)/s⌋ + 1 · "
         + " · ".join(
-            formula(n, k, geometry, axis) for n, k, axis in zip(x.shape, w.shape, "HW", strict=True)
+            lc.formula(n, k, geometry, axis)
+            for n, k, axis in zip(x.shape, w.shape, "HW", strict=True)
         )
     )
     count = sizes[0] * sizes[1]
@@ -167,8 +151,8 @@ def playground() -> None:
     applied = w[::-1, ::-1] if flip else w
     figs = st.columns([3, 2, 3])
     with figs[0]:
-        lw.chart(
-            lw.heatmap(
+        lc.chart(
+            lc.heatmap(
                 padded,
                 f"input {x.shape[0]}×{x.shape[1]}, padded",
                 cells=cells,
@@ -177,8 +161,8 @@ def playground() -> None:
             "cv_fig_input",
         )
     with figs[1]:
-        lw.chart(
-            lw.heatmap(
+        lc.chart(
+            lc.heatmap(
                 applied,
                 f"{kernel_name} as applied{' (flipped)' if flip else ''}",
                 numbers=True,
@@ -187,24 +171,13 @@ def playground() -> None:
             "cv_fig_kernel",
         )
     with figs[2]:
-        lw.chart(
-            lw.heatmap(out, f"{LINK.value('op')} {sizes[0]}×{sizes[1]}", cells=[(i, j)]),
+        lc.chart(
+            lc.heatmap(out, f"{LINK.value('op')} {sizes[0]}×{sizes[1]}", cells=[(i, j)]),
             "cv_fig_output",
         )
-    st.markdown(equation(terms, float(out[i, j]), f"y[{i},{j}]"))
-    table = pd.DataFrame(
-        {
-            "input cell": [
-                f"({t.cell[0]}, {t.cell[1]})" + ("" if t.inside else " pad") for t in terms
-            ],
-            "x": [t.x for t in terms],
-            "kernel cell": [f"({t.kernel_cell[0]}, {t.kernel_cell[1]})" for t in terms],
-            "w": [t.w for t in terms],
-            "x·w": [t.product for t in terms],
-        }
-    )
+    st.markdown(lc.equation(terms, float(out[i, j]), f"y[{i},{j}]"))
     with st.expander(f"The {len(terms)} multiply-adds of y[{i},{j}]"):
-        st.dataframe(table, hide_index=True)
+        st.dataframe(lc.terms_table(terms), hide_index=True)
     differ = float(np.abs(out - other).max())
     st.caption(
         f"True convolution flips the kernel by 180° before sliding it (the chapter's "

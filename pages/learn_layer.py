@@ -11,6 +11,7 @@ from cnn_core.concepts.pooling import POOLS, global_average_pool, pool2d, pool_w
 from cnn_core.concepts.regularization import dropout
 from cnn_core.errors import ConfigError
 from cnn_core.models import conv_layers, feature_layers
+from ui import learn_charts as lc
 from ui import learn_widgets as lw
 from ui.learn_widgets import Control
 from ui.router import ensure_routed
@@ -80,19 +81,19 @@ def forward_pass(result) -> None:
     cols = st.columns(3)
     weight = result.contributions[c]
     with cols[0]:
-        lw.chart(lw.heatmap(result.layer_input[c], f"X[:, :, {c}]"), "ly_fig_x")
+        lc.chart(lc.heatmap(result.layer_input[c], f"X[:, :, {c}]"), "ly_fig_x")
     with cols[1]:
-        lw.chart(lw.heatmap(result.weight[c], f"W[:, :, {c}, {k}]", colorscale="RdBu"), "ly_fig_w")
+        lc.chart(lc.heatmap(result.weight[c], f"W[:, :, {c}, {k}]", colorscale="RdBu"), "ly_fig_w")
     with cols[2]:
-        lw.chart(lw.heatmap(weight, f"X_{c} ⋆ W_{c},{k}", colorscale="RdBu"), "ly_fig_xw")
+        lc.chart(lc.heatmap(weight, f"X_{c} ⋆ W_{c},{k}", colorscale="RdBu"), "ly_fig_xw")
     cols = st.columns(3)
     with cols[0]:
-        lw.chart(lw.heatmap(result.z, f"Z: Σ of {c_in} + bias", colorscale="RdBu"), "ly_fig_z")
+        lc.chart(lc.heatmap(result.z, f"Z: Σ of {c_in} + bias", colorscale="RdBu"), "ly_fig_z")
     if result.a is not None:
         with cols[1]:
-            lw.chart(lw.heatmap(result.a, "A = ReLU, by hand"), "ly_fig_a")
+            lc.chart(lc.heatmap(result.a, "A = ReLU, by hand"), "ly_fig_a")
         with cols[2]:
-            lw.chart(lw.heatmap(result.a_layer, "the layer's own output"), "ly_fig_own")
+            lc.chart(lc.heatmap(result.a_layer, "the layer's own output"), "ly_fig_own")
     st.metric("Max |by hand − layer|", f"{result.max_difference:.2e}")
     st.caption(
         "The sum runs in float64 here and float32 in the network: the difference is rounding."
@@ -121,10 +122,10 @@ def pooling(result) -> None:
     figs = st.columns(2)
     with figs[0]:
         title = f"A {fmap.shape[0]}×{fmap.shape[1]} ({overlap})"
-        lw.chart(lw.heatmap(fmap, title, cells=window), "ly_fig_pool_in")
+        lc.chart(lc.heatmap(fmap, title, cells=window), "ly_fig_pool_in")
     with figs[1]:
         title = f"{mode} pool {size}×{size}/{stride}: {pooled.shape[0]}×{pooled.shape[1]}"
-        lw.chart(lw.heatmap(pooled, title, cells=[(i, j)]), "ly_fig_pool_out")
+        lc.chart(lc.heatmap(pooled, title, cells=[(i, j)]), "ly_fig_pool_out")
     picked = f"the maximum sits at {top}" if mode == "max" else f"the mean of {size * size} cells"
     st.markdown(f"out[{i},{j}] = **{pooled[i, j]:.4g}**: {picked}.")
 
@@ -153,11 +154,11 @@ def dropout_view(result) -> None:
     mask, out = dropout(fmap, LINK.value("p"), LINK.value("seed"), training)
     figs = st.columns(3)
     with figs[0]:
-        lw.chart(lw.heatmap(fmap, "A"), "ly_fig_drop_in")
+        lc.chart(lc.heatmap(fmap, "A"), "ly_fig_drop_in")
     with figs[1]:
-        lw.chart(lw.heatmap(mask.astype(float), f"mask: {mask.mean():.0%} kept"), "ly_fig_mask")
+        lc.chart(lc.heatmap(mask.astype(float), f"mask: {mask.mean():.0%} kept"), "ly_fig_mask")
     with figs[2]:
-        lw.chart(lw.heatmap(out, "output"), "ly_fig_drop_out")
+        lc.chart(lc.heatmap(out, "output"), "ly_fig_drop_out")
     scale = 1 / (1 - LINK.value("p"))
     st.caption(
         f"Training: each unit is zeroed with probability p and the survivors are multiplied by "

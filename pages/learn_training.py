@@ -10,6 +10,7 @@ import streamlit as st
 from cnn_core.concepts import losses, optimizers, regularization
 from cnn_core.concepts.convolution import parse_matrix
 from ui import cache
+from ui import learn_charts as lc
 from ui import learn_widgets as lw
 from ui.learn_widgets import Control
 from ui.router import ensure_routed
@@ -60,7 +61,7 @@ def binary_losses() -> None:
             "BCELoss(σ(z), y)": (losses.bce(p, y), p),
         }
         st.dataframe(pd.DataFrame({"z": z, "y": y, "σ(z)": p}).T, width="stretch")
-        lw.loss_table(
+        lc.loss_table(
             {
                 name: (value, losses.torch_reference(name.split("(")[0], x, y))
                 for name, (value, x) in rows.items()
@@ -81,7 +82,7 @@ def multiclass_losses() -> None:
         y = parse_matrix(LINK.value("classes"), "class labels", ndim=1)
         logp = losses.log_softmax(z)
         st.dataframe(pd.DataFrame(np.exp(logp)).add_prefix("softmax ").round(4))
-        lw.loss_table(
+        lc.loss_table(
             {
                 "CrossEntropyLoss(z, y)": (
                     losses.cross_entropy(z, y),
@@ -132,7 +133,7 @@ def optimizer_walks() -> None:
     for method in picked:
         lr = LINK.value("lr_sgd" if method in ("SGD", "Momentum") else "lr")
         walks[f"{method} (lr {lr:g})"] = lw.trajectory(method, name, lr, steps)
-    lw.chart(lw.surface_figure(name, walks), "tr_fig_surface")
+    lc.chart(lc.surface_figure(name, walks), "tr_fig_surface")
     diverged = [label for label, walk in walks.items() if len(walk) < steps + 1]
     if diverged:
         st.warning(f"Diverged (stopped where |θ| passed 10⁶): {', '.join(diverged)}.")
@@ -146,7 +147,7 @@ def adam_steps(name: str, lr: float) -> None:
         "**Adam** (β₁ = 0.9, β₂ = 0.999, ε = 10⁻⁸): m ← β₁m + (1−β₁)g · v ← β₂v + (1−β₂)g² · "
         "m̂ = m/(1−β₁ᵗ) · v̂ = v/(1−β₂ᵗ) · θ ← θ − lr·m̂/(√v̂ + ε)"
     )
-    st.dataframe(lw.vector_table(rows), hide_index=True, width="stretch")
+    st.dataframe(lc.vector_table(rows), hide_index=True, width="stretch")
     reference = optimizers.torch_trajectory("Adam", name, lr, count)[1:]
     ours = np.array([row["theta"] for row in rows])
     gap = float(np.abs(ours[: len(reference)] - reference).max())
@@ -177,7 +178,7 @@ def weight_decay() -> None:
     if not named:
         return
     edges, shares = regularization.histograms(named)
-    lw.chart(lw.histogram_figure(edges, shares), "tr_fig_hist")
+    lc.chart(lc.histogram_figure(edges, shares), "tr_fig_hist")
     st.dataframe(pd.DataFrame(stats), hide_index=True, width="stretch")
     st.caption(
         "Weight decay λ adds λ·w to every gradient (Adam, SGD: the gradient of an L2 penalty "
