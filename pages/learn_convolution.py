@@ -34,9 +34,11 @@ SOURCES = ("small matrix", "dataset image", "drawn digit")
 LEARNED, CUSTOM = "learned filter", "custom"
 RING = "0 0 0 0 0 0\n0 1 1 1 1 0\n0 1 0 0 1 0\n0 1 0 0 1 0\n0 1 1 1 1 0\n0 0 0 0 0 0"
 OPERATIONS = ("cross-correlation", "true convolution")
+VIEWS = ("2-D playground", "1-D: y[i] = Σ x[i−k] w[k]")
 LINK = lw.Linked(
     "cv_",
     {
+        "view": Control(VIEWS[0], VIEWS),
         "source": Control("small matrix", SOURCES),
         "matrix": Control(RING),
         "dataset": Control("fashion-mnist", lw.DATASETS),
@@ -228,10 +230,10 @@ def one_dimensional() -> None:
 
 st.title("Convolution, step by step")
 LINK.restore()
+view = lw.pick_view(LINK)
 with lw.timed("This view"):
-    two_d, one_d = st.tabs(["2-D playground", "1-D: y[i] = Σ x[i−k] w[k]"])
-    with two_d:
+    if view == VIEWS[0]:
         playground()
-    with one_d:
+    else:
         one_dimensional()
 LINK.publish()

@@ -18,9 +18,11 @@ from ui.router import ensure_routed
 
 ensure_routed()
 
+VIEWS = ("Forward pass", "Pooling", "Global average pooling", "Dropout")
 LINK = lw.Linked(
     "ly_",
     {
+        "view": Control(VIEWS[0], VIEWS),
         "run": Control(lw.DEMO_KEY),
         "index": Control(0, low=0, high=99_999),
         "layer": Control("conv1"),
@@ -175,13 +177,13 @@ with lw.timed("This view"):
     chosen = lw.guarded(st.container(), choose)
     if chosen is not None:
         model, predictor, result = chosen
-        tabs = st.tabs(["Forward pass", "Pooling", "Global average pooling", "Dropout"])
-        with tabs[0]:
+        view = lw.pick_view(LINK)
+        if view == VIEWS[0]:
             forward_pass(result)
-        with tabs[1]:
+        elif view == VIEWS[1]:
             pooling(result)
-        with tabs[2]:
+        elif view == VIEWS[2]:
             global_average(model, predictor, result.layer)
-        with tabs[3]:
+        else:
             dropout_view(result)
 LINK.publish()

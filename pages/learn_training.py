@@ -18,9 +18,11 @@ from ui.router import ensure_routed
 ensure_routed()
 
 RATES = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
+VIEWS = ("Losses", "Numerical stability", "Optimizers", "Weight decay")
 LINK = lw.Linked(
     "tr_",
     {
+        "view": Control(VIEWS[0], VIEWS),
         "logits": Control("2.5 -1.0 0.3 -4.0"),
         "labels": Control("1 0 0 1"),
         "scores": Control("2.0 0.5 -1.0\n0.1 0.2 3.0"),
@@ -189,17 +191,17 @@ def weight_decay() -> None:
 
 st.title("Losses, optimizers, regularization")
 LINK.restore()
+view = lw.pick_view(LINK)
 with lw.timed("This view"):
-    tabs = st.tabs(["Losses", "Numerical stability", "Optimizers", "Weight decay"])
-    with tabs[0]:
+    if view == VIEWS[0]:
         st.subheader("Binary: one logit per sample")
         binary_losses()
         st.subheader("Multiclass: one logit per class")
         multiclass_losses()
-    with tabs[1]:
+    elif view == VIEWS[1]:
         stability()
-    with tabs[2]:
+    elif view == VIEWS[2]:
         optimizer_walks()
-    with tabs[3]:
+    else:
         weight_decay()
 LINK.publish()

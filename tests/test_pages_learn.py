@@ -75,6 +75,10 @@ def test_convolution_defaults_step_and_geometry_round_trip_through_the_url():
 
 def test_one_dimensional_panel_is_the_chapters_formula():
     at = open_page(CONVOLUTION)
+    at.number_input(key="cv_stride").set_value(2)
+    at.radio(key="cv_view").set_value("1-D: y[i] = Σ x[i−k] w[k]")
+    at = rerun(at)
+    assert not at.get("plotly_chart")  # only the chosen view runs
     expected = np.convolve(np.arange(7.0), [1, 0, -1])
     at.slider(key="cv_i1").set_value(7)
     at = rerun(at)
@@ -83,6 +87,9 @@ def test_one_dimensional_panel_is_the_chapters_formula():
     at.selectbox(key="cv_pad1").set_value("valid")
     at = rerun(at)
     assert "valid: 5 outputs from 7 inputs" in " ".join(c.value for c in at.caption)
+    at.radio(key="cv_view").set_value("2-D playground")
+    at = rerun(at)
+    assert at.number_input(key="cv_stride").value == 2  # kept while its view was hidden
 
 
 @pytest.mark.parametrize(
@@ -95,7 +102,8 @@ def test_one_dimensional_panel_is_the_chapters_formula():
     ],
 )
 def test_bad_input_gets_one_clear_message(widget, value, message):
-    at = open_page(CONVOLUTION, {"kernel": "custom"})
+    view = "1-D: y[i] = Σ x[i−k] w[k]" if widget == "cv_x1" else "2-D playground"
+    at = open_page(CONVOLUTION, {"kernel": "custom", "view": view})
     element = at.number_input(key=widget) if widget == "cv_stride" else None
     if element is None:
         element = at.text_input(key=widget) if widget == "cv_x1" else at.text_area(key=widget)
@@ -129,12 +137,20 @@ def test_a_learned_filter_and_a_real_layer_by_hand():
     assert at.selectbox(key="ly_layer").value == "conv2"
     assert "over the 32 input channels of conv2" in markdown(at)
     assert float(at.metric[0].value) < 1e-4  # by hand == the layer's own output
+    at.radio(key="ly_view").set_value("Pooling")
+    at = rerun(at)
     at.slider(key="ly_step").set_value(10)
-    at.toggle(key="ly_train").set_value(False)
     at = rerun(at)
     assert "out[1,3] = " in markdown(at)  # 14×14 → 7×7 by 2×2/2 max pooling: 10 = 1·7 + 3
+    at.radio(key="ly_view").set_value("Dropout")
+    at = rerun(at)
+    at.toggle(key="ly_train").set_value(False)
+    at = rerun(at)
     assert any("Eval mode" in c.value for c in at.caption)
     assert at.query_params["train"] == "0" and at.query_params["step"] == "10"
+    at.radio(key="ly_view").set_value("Pooling")
+    at = rerun(at)
+    assert at.slider(key="ly_step").value == 10  # kept while the Dropout view was shown
     at.number_input(key="ly_size").set_value(8)
     at.number_input(key="ly_stride").set_value(1)
     at = rerun(at)
@@ -143,20 +159,25 @@ def test_a_learned_filter_and_a_real_layer_by_hand():
 
 
 def test_losses_optimizers_and_their_bad_input():
-    at = open_page(TRAINING, {"surface": "Booth", "methods": "Adam,SGD", "rows": "3"})
+    at = open_page(TRAINING)
     assert not at.error
-    assert at.multiselect(key="tr_methods").value == ["Adam", "SGD"]
-    tables = [df.value for df in at.dataframe]
-    losses = [t for t in tables if "by hand" in t.columns]
+    losses = [df.value for df in at.dataframe if "by hand" in df.value.columns]
     assert all((t["|difference|"] < 1e-9).all() for t in losses) and len(losses) == 2
-    adam = next(t for t in tables if "m_hat" in t.columns)
+    at = open_page(
+        TRAINING, {"view": "Optimizers", "surface": "Booth", "methods": "Adam,SGD", "rows": "3"}
+    )
+    assert at.multiselect(key="tr_methods").value == ["Adam", "SGD"]
+    adam = next(df.value for df in at.dataframe if "m_hat" in df.value.columns)
     assert len(adam) == 3
     gap = next(c.value for c in at.caption if "torch.optim.Adam" in c.value)
     assert float(gap.split("= ")[-1].rstrip(".")) < 1e-9
+    at.radio(key="tr_view").set_value("Losses")
+    at = rerun(at)
     at.text_input(key="tr_labels").set_value("1 0 2 1")
     at = rerun(at, errors=1)
     assert "binary labels must be 0 or 1" in at.error[0].value
-    at.text_input(key="tr_labels").set_value("1 0 1 1")
+    at.radio(key="tr_view").set_value("Numerical stability")
+    at = rerun(at)
     at.text_input(key="tr_far").set_value("100")
     at.radio(key="tr_target").set_value(0)
     at = rerun(at)
@@ -169,7 +190,7 @@ def test_weight_histograms_of_runs_with_and_without_weight_decay():
     if not FASHION_DIR.is_dir():
         pytest.skip(f"real Fashion-MNIST not found at {FASHION_DIR}")
     plain, decayed = finished_run(name="plain"), finished_run(name="decay", weight_decay=0.5)
-    at = open_page(TRAINING, {"runs": f"{plain},{decayed}"})
+    at = open_page(TRAINING, {"view": "Weight decay", "runs": f"{plain},{decayed}"})
     stats = next(df.value for df in at.dataframe if "‖w‖²" in df.value.columns)
     norms = dict(zip(stats["run"], stats["‖w‖²"], strict=True))
     with_decay = next(v for k, v in norms.items() if "weight decay 0.5" in k)

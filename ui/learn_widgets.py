@@ -91,6 +91,9 @@ class Linked:
         link = tuple(params.get(name) for name in self.controls)
         fresh = link != state.get(self.marker)
         state[self.marker] = link
+        for name in self.controls:  # keep the values of widgets a view does not draw this run
+            if self.key(name) in state:
+                state[self.key(name)] = state[self.key(name)]
         ignored = []
         for name, control in self.controls.items():
             raw = params.get(name)
@@ -118,6 +121,15 @@ class Linked:
         values = {n: text(self.value(n)) for n in names}
         st.query_params.from_dict(values)
         st.session_state[self.marker] = tuple(values.get(n) for n in self.controls)
+
+
+def pick_view(link: Linked, name: str = "view") -> str:
+    """The page's views as one row of choices (kept in the URL, unlike tabs): only the chosen
+    view runs, so an interaction recomputes and redraws one view, not all of them."""
+    views = link.controls[name].choices
+    return st.radio(
+        "View", views, horizontal=True, key=link.key(name), label_visibility="collapsed"
+    )
 
 
 @contextmanager

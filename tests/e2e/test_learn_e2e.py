@@ -51,3 +51,25 @@ def test_padding_stride_and_the_step_slider(app_url, page, tmp_path):
     assert_no_exception(page)
     assert not page.console_errors, page.console_errors
     print(size_line(page), "|", centre)
+
+
+def test_a_layer_by_hand_and_the_optimizer_walks_render(app_url, page, tmp_path):
+    page.goto(app_url)
+    settle(page)
+    page.goto(f"{app_url}/learn_layer?run=demo&layer=conv2&channel=3")
+    page.get_by_text("Max |by hand − layer|").wait_for(timeout=180_000)
+    settle(page)
+    difference = page.locator('[data-testid="stMetricValue"]').first.inner_text()
+    assert float(difference) < 1e-4, difference
+    assert page.locator(".js-plotly-plot").count() >= 6
+    page.screenshot(path=str(tmp_path / "learn-layer.png"), full_page=True)
+
+    page.goto(f"{app_url}/learn_training?view=Optimizers&surface=Himmelblau&methods=SGD,Adam")
+    page.get_by_role("heading", name="Losses, optimizers, regularization").wait_for(timeout=60_000)
+    settle(page)
+    gap = page.get_by_text("torch.optim.Adam on the same problem")
+    gap.wait_for()
+    assert float(gap.inner_text().split("= ")[-1].rstrip(".")) < 1e-9
+    page.screenshot(path=str(tmp_path / "learn-optimizers.png"), full_page=True)
+    assert_no_exception(page)
+    assert not page.console_errors, page.console_errors
