@@ -10,7 +10,7 @@ them, so ``?name=value`` reopens the same set-up.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,7 @@ from ui.widgets import run_label, show_user_error
 
 DATASETS = ("fashion-mnist", "mnist")
 DEMO_KEY = "demo"
+LINKS_KEPT = 64  # links a session remembers having written (see Linked.restore)
 
 
 @dataclass(frozen=True)
@@ -85,12 +86,16 @@ class Linked:
         return self.prefix + name
 
     def restore(self) -> None:
-        """Apply the query string once per new link; give every control its default when it
-        has no value yet. A value a link cannot set is named in one warning."""
+        """Apply a new link's query string; give every control its default when it has no
+        value yet. A value a link cannot set is named in one warning.
+
+        A link is new unless this session wrote or applied it: a rerun can carry the browser's
+        previous URL (the page had not applied the last one yet), which must not undo the
+        change that triggered the rerun."""
         state, params = st.session_state, st.query_params
         link = tuple(params.get(name) for name in self.controls)
-        fresh = link != state.get(self.marker)
-        state[self.marker] = link
+        fresh = link not in state.get(self.marker, [])
+        self._remember(link)
         for name in self.controls:  # keep the values of widgets a view does not draw this run
             if self.key(name) in state:
                 state[self.key(name)] = state[self.key(name)]
@@ -115,12 +120,16 @@ class Linked:
         state = st.session_state
         state[self.key(name)] = min(max(int(state[self.key(name)]), low), max(low, high))
 
-    def publish(self, names: Iterable[str] | None = None) -> None:
-        """Write the controls (``names``: those in use) to the query string."""
-        names = list(self.controls if names is None else names)
-        values = {n: text(self.value(n)) for n in names}
+    def publish(self) -> None:
+        """Write every control's value to the query string."""
+        values = {name: text(self.value(name)) for name in self.controls}
         st.query_params.from_dict(values)
-        st.session_state[self.marker] = tuple(values.get(n) for n in self.controls)
+        self._remember(tuple(values.values()))
+
+    def _remember(self, link: tuple[str | None, ...]) -> None:
+        seen = st.session_state.setdefault(self.marker, [])
+        if link not in seen:
+            seen[:] = [*seen[-(LINKS_KEPT - 1) :], link]
 
 
 def pick_view(link: Linked, name: str = "view") -> str:
