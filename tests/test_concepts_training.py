@@ -147,3 +147,13 @@ def test_a_real_layer_by_hand_equals_the_layer_with_and_without_batch_norm():
         layer_by_hand(nn.Sequential(nn.Flatten(), nn.Linear(784, 2)), x, "fc", 0)
     with pytest.raises(ConfigError, match="channels 0–31"):
         layer_by_hand(plain, x, "conv1", 32)
+
+
+@pytest.mark.parametrize("name", list(optimizers.SURFACES))
+def test_each_surfaces_marked_minima_are_minima(name):
+    spec = optimizers.surface(name)
+    for point in spec.minima:
+        assert spec.f(*point) == pytest.approx(0, abs=1e-9)
+        np.testing.assert_allclose(optimizers.gradient(spec.f, np.array(point)), 0, atol=1e-4)
+    x0, x1, y0, y1 = spec.box
+    assert x0 < spec.start[0] < x1 and y0 < spec.start[1] < y1

@@ -15,6 +15,9 @@ from cnn_core.concepts import optimizers
 from cnn_core.concepts.convolution import Geometry, Term, output_size, pad_amounts
 
 HIGHLIGHT, PADDING_COLOUR = "#e4572e", "rgba(66, 135, 245, 0.4)"
+WALK_COLOURS = dict(
+    zip(optimizers.OPTIMIZERS, ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#d62728"), strict=True)
+)
 
 
 def formula(n: int, k: int, geometry: Geometry, axis: str) -> str:
@@ -141,7 +144,8 @@ def vector_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def surface_figure(name: str, walks: dict[str, np.ndarray]) -> go.Figure:
-    """Contours of log(1 + f) on the surface's box, its minimum, and each walk as a line."""
+    """Contours of log(1 + f) on the surface's box, its minima, and each walk as a line in its
+    optimizer's colour (walks are labelled ``"<optimizer> (…)"``)."""
     xs, ys, z = optimizers.surface_grid(name)
     spec = optimizers.surface(name)
     fig = go.Figure(
@@ -156,10 +160,10 @@ def surface_figure(name: str, walks: dict[str, np.ndarray]) -> go.Figure:
         ),
     )
     fig.add_scatter(
-        x=[spec.minimum[0]],
-        y=[spec.minimum[1]],
+        x=[m[0] for m in spec.minima],
+        y=[m[1] for m in spec.minima],
         mode="markers",
-        name="minimum",
+        name="minima",
         marker=dict(symbol="star", size=14, color="gold"),
     )
     for label, walk in walks.items():
@@ -168,8 +172,8 @@ def surface_figure(name: str, walks: dict[str, np.ndarray]) -> go.Figure:
             y=walk[:, 1],
             mode="lines+markers",
             name=label,
-            marker=dict(size=3),
-            line=dict(width=2),
+            marker=dict(size=3, color=WALK_COLOURS.get(label.split()[0])),
+            line=dict(width=2, color=WALK_COLOURS.get(label.split()[0])),
         )
     return fig
 
