@@ -95,6 +95,8 @@ def choose_kernel() -> tuple[np.ndarray, str]:
     layer, conv = convs[0]
     LINK.clamp("filter", 0, conv.out_channels - 1)
     index = st.number_input(f"{layer} filter #", 0, conv.out_channels - 1, key=key("filter"))
+    explain = {"run": LINK.value("run")}
+    st.page_link("pages/explain.py", label="All its filters in Explain", query_params=explain)
     if conv.in_channels > 1:
         st.caption(f"{layer} takes {conv.in_channels} input channels: its slice for channel 0.")
     return conv.weight[index, 0].detach().double().cpu().numpy(), f"{layer} #{index}"

@@ -97,6 +97,10 @@ def forward_pass(result) -> None:
         with cols[2]:
             lc.chart(lc.heatmap(result.a_layer, "the layer's own output"), "ly_fig_own")
     st.metric("Max |by hand − layer|", f"{result.max_difference:.2e}")
+    explain = {"run": LINK.value("run")}
+    st.page_link(
+        "pages/explain.py", label="Every feature map of this model in Explain", query_params=explain
+    )
     st.caption(
         "The sum runs in float64 here and float32 in the network: the difference is rounding."
     )

@@ -17,6 +17,7 @@ from ui.router import ensure_routed
 
 ensure_routed()
 
+MODELS = lw.learned_models()
 RATES = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 VIEWS = ("Losses", "Numerical stability", "Optimizers", "Weight decay")
 LINK = lw.Linked(
@@ -35,7 +36,7 @@ LINK = lw.Linked(
         "lr_sgd": Control(0.001, RATES),
         "steps": Control(200, low=1, high=1000),
         "rows": Control(5, low=1, high=50),
-        "runs": Control([]),
+        "runs": Control(list(MODELS)[:2]),  # the two newest finished runs
     },
 )
 key = LINK.key
@@ -157,12 +158,13 @@ def adam_steps(name: str, lr: float) -> None:
 
 
 def weight_decay() -> None:
-    models = lw.learned_models()
+    models = MODELS
     if not models:
         st.info("No finished run yet: train two runs, one with weight decay, to compare them.")
         return
-    chosen = [k for k in LINK.value("runs") if k in models] or list(models)[:2]
-    st.session_state[key("runs")] = chosen
+    known = [k for k in LINK.value("runs") if k in models]
+    if known != LINK.value("runs"):  # a link may name runs deleted since
+        st.session_state[key("runs")] = known
     picked = st.multiselect(
         "Runs",
         list(models),
@@ -186,6 +188,9 @@ def weight_decay() -> None:
         "Weight decay λ adds λ·w to every gradient (Adam, SGD: the gradient of an L2 penalty "
         "λ/2·‖w‖²; AdamW shrinks w by lr·λ directly), pulling weights toward 0: a narrower "
         "histogram, a smaller ‖w‖². Train one config with weight decay 0 and 1e-3 to see it."
+    )
+    st.page_link(
+        "pages/train.py", label="Train with weight decay", icon=":material/model_training:"
     )
 
 

@@ -45,15 +45,26 @@ CASES = [
     (
         "pages/learn_layer.py",
         {"run": "demo", "layer": "conv1"},
-        [
-            ("layer: change output channel", "number_input", "ly_channel", [1, 2, 3]),
-            ("layer: step the pooling slider", "slider", "ly_step", [10, 20, 30]),
-            ("layer: dropout p", "slider", "ly_p", [0.2, 0.5]),
-        ],
+        [("layer: change output channel", "number_input", "ly_channel", [1, 2, 3])],
+    ),
+    (
+        "pages/learn_layer.py",
+        {"run": "demo", "layer": "conv1", "view": "Pooling"},
+        [("layer: step the pooling slider", "slider", "ly_step", [10, 20, 30])],
+    ),
+    (
+        "pages/learn_layer.py",
+        {"run": "demo", "layer": "conv1", "view": "Dropout"},
+        [("layer: dropout p", "slider", "ly_p", [0.2, 0.5])],
     ),
     (
         "pages/learn_training.py",
-        {},
+        {"view": "Losses"},
+        [("training: edit a logit", "text_input", "tr_logits", ["2.5 -1 0.3 -4", "1 2 3 4"])],
+    ),
+    (
+        "pages/learn_training.py",
+        {"view": "Optimizers"},
         [
             (
                 "training: change surface",
