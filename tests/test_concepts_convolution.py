@@ -41,8 +41,8 @@ def cases(draw, dims: int):
     k = draw(st.integers(1, 5))
     before, after = pad_amounts(k, geometry)
     span = geometry.dilation * (k - 1) + 1
-    n = draw(st.integers(max(1, span - before - after), 12))
-    shape = (n,) * dims if dims == 1 else (n, draw(st.integers(max(1, span - before - after), 12)))
+    fits = st.integers(max(1, span - before - after), max(1, span - before - after) + 10)
+    shape = tuple(draw(fits) for _ in range(dims))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     return rng.normal(size=shape), rng.normal(size=(k,) * dims), geometry
 
