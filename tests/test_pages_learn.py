@@ -208,3 +208,16 @@ def test_explains_filters_view_links_to_the_learn_pages():
     apply = next(link for link in links if link.label == "Apply filter #4 step by step")
     assert "kernel=learned+filter" in apply.query_string and "filter=4" in apply.query_string
     assert "run=demo" in apply.query_string and apply.page.endswith("learn_convolution")
+
+
+def test_a_rerun_carrying_the_previous_url_does_not_undo_the_change():
+    """The browser may send a rerun before it has applied the URL of the last run."""
+    at = open_page(CONVOLUTION)
+    previous = dict(at.query_params)
+    at.slider(key="cv_step").set_value(3)
+    at = rerun(at)
+    at.query_params.clear()
+    at.query_params.update(previous)  # step=0: the URL before the last run
+    at.slider(key="cv_step").set_value(5)
+    at = rerun(at)
+    assert at.slider(key="cv_step").value == 5 and at.query_params["step"] == "5"
