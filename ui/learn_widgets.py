@@ -22,7 +22,7 @@ import torch
 
 from cnn_core import compare, runs
 from cnn_core.concepts import optimizers
-from cnn_core.concepts.layer import LayerByHand, layer_by_hand
+from cnn_core.concepts.layer import LayerByHand, LayerRecord, channel_by_hand, record_layer
 from cnn_core.config import TrainConfig
 from cnn_core.demo import DEMO_CHECKPOINT, DEMO_LABEL
 from cnn_core.errors import ConfigError, UserError
@@ -206,18 +206,19 @@ def run_image(predictor: Predictor, index: int) -> tuple[torch.Tensor, str]:
     return dataset_image(compare.data_config(predictor.config.to_dict()), index)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def _by_hand(path: str, mtime_ns: int, index: int, layer: str, channel: int) -> LayerByHand:
+@st.cache_data(max_entries=32, show_spinner=False)
+def _record(path: str, mtime_ns: int, index: int, layer: str) -> LayerRecord:
     predictor = cache.predictor(path)
     x, _ = run_image(predictor, index)
     with MODEL_LOCK:
-        return layer_by_hand(predictor, x, layer, channel)
+        return record_layer(predictor, x, layer)
 
 
 def by_hand(path: str, index: int, layer: str, channel: int) -> LayerByHand:
-    """:func:`layer_by_hand` on validation image ``index`` of the model's dataset, cached per
-    checkpoint version and run under the shared model lock (its hooks must fire only here)."""
-    return _by_hand(path, Path(path).stat().st_mtime_ns, index, layer, channel)
+    """:func:`channel_by_hand` on validation image ``index`` of the model's dataset. The
+    forward pass is recorded once per checkpoint version, image and layer (under the shared
+    model lock: its hooks must fire only here); a channel change only redoes the sums."""
+    return channel_by_hand(_record(path, Path(path).stat().st_mtime_ns, index, layer), channel)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
