@@ -76,7 +76,10 @@ def choose_input() -> np.ndarray:
         st.caption(caption)
         return x[0, 0].numpy()
     if "explain_input" not in st.session_state:
-        raise ConfigError("input", "no drawn digit yet: draw one on the Draw page, open Explain")
+        raise ConfigError(
+            "input",
+            "no drawn digit in this session: draw one on the Draw page, press Explain there",
+        )
     st.caption(st.session_state.get("explain_input_label") or "drawn digit")
     return torch.as_tensor(st.session_state["explain_input"])[0, 0].float().numpy()
 

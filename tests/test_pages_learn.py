@@ -221,3 +221,15 @@ def test_a_rerun_carrying_the_previous_url_does_not_undo_the_change():
     at.slider(key="cv_step").set_value(5)
     at = rerun(at)
     assert at.slider(key="cv_step").value == 5 and at.query_params["step"] == "5"
+
+
+def test_a_drawn_digit_is_an_input_once_there_is_one():
+    at = open_page(CONVOLUTION, {"source": "drawn digit"})
+    assert len(at.error) == 1 and "no drawn digit in this session" in at.error[0].value
+    digit = np.zeros((1, 1, 28, 28), dtype=np.float32)
+    digit[0, 0, 4:24, 13:15] = 1.0  # a "1"
+    at.session_state["explain_input"] = digit
+    at.session_state["explain_input_label"] = "drawn 1"
+    at = rerun(at)
+    assert "drawn 1" in [c.value for c in at.caption]
+    assert "H: ⌊(28 + 2·0 − 1·(3−1) − 1) / 1⌋ + 1 = **26**" in markdown(at)
