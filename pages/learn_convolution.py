@@ -145,7 +145,7 @@ def playground() -> None:
     LINK.clamp("step", 0, count - 1)
     if count > 1:
         st.slider("Output position (step through)", 0, count - 1, key=key("step"))
-        i, j = divmod(LINK.value("step"), sizes[1])
+    i, j = divmod(LINK.value("step"), sizes[1])
     out = conv2d(x, w, geometry, flip=flip)
     other = conv2d(x, w, geometry, flip=not flip)
     terms = receptive_field(x, w, (i, j), geometry, flip=flip)
@@ -218,7 +218,7 @@ def one_dimensional() -> None:
     st.slider("i", 0, max(len(y) - 1, 1), key=key("i1"), disabled=len(y) == 1)
     i = LINK.value("i1")
     terms = receptive_field(x, w, (i,), geometry, flip=True)
-    shift = pad_amounts(len(w), geometry)[0] - pad_amounts(len(w), Geometry("full"))[0]
+    shift = pad_amounts(len(w), Geometry("full"))[0] - pad_amounts(len(w), geometry)[0]
     st.markdown(
         f"y[{i}] = Σₖ x[{i + shift}−k]·w[k] = "
         + " + ".join(f"x[{t.cell[0]}]·w[{t.kernel_cell[0]}]" for t in reversed(terms))

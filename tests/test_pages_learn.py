@@ -87,6 +87,9 @@ def test_one_dimensional_panel_is_the_chapters_formula():
     at.selectbox(key="cv_pad1").set_value("valid")
     at = rerun(at)
     assert "valid: 5 outputs from 7 inputs" in " ".join(c.value for c in at.caption)
+    at.slider(key="cv_i1").set_value(0)  # valid output 0 is full output 2
+    at = rerun(at)
+    assert "y[0] = Σₖ x[2−k]·w[k] = x[2]·w[0] + x[1]·w[1] + x[0]·w[2]" in markdown(at)
     at.radio(key="cv_view").set_value("2-D playground")
     at = rerun(at)
     assert at.number_input(key="cv_stride").value == 2  # kept while its view was hidden
@@ -110,6 +113,12 @@ def test_bad_input_gets_one_clear_message(widget, value, message):
     element.set_value(value)
     at = rerun(at, errors=1)
     assert message in at.error[0].value
+
+
+def test_a_kernel_as_large_as_the_input_has_one_output_and_no_slider():
+    at = open_page(CONVOLUTION, {"kernel": "custom", "weights": "1 1\n1 1", "matrix": "1 2\n3 4"})
+    assert not at.error and all(s.key != "cv_step" for s in at.slider)
+    assert "y[0,0] = (1)·(1) + (2)·(1) + (3)·(1) + (4)·(1) = **10**" in markdown(at)
 
 
 def test_a_link_with_an_unknown_value_falls_back_with_a_warning():
