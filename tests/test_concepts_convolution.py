@@ -172,5 +172,5 @@ def test_global_average_pooling_is_adaptive_avg_pool_to_one():
     fmap = np.random.default_rng(1).normal(size=(5, 7, 7))
     reference = F.adaptive_avg_pool2d(torch.tensor(fmap), 1).flatten().numpy()
     np.testing.assert_allclose(global_average_pool(fmap), reference)
-    with pytest.raises(ConfigError, match="kernel spans 9 cells"):
+    with pytest.raises(ConfigError, match="window: 9×9 does not fit the 7×7 feature map"):
         pool2d(fmap[0], 9, 1)
