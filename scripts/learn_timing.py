@@ -4,8 +4,9 @@
 
 Opens each Learn page in AppTest (the real page scripts, in this process, with the shipped
 demo model and a Fashion-MNIST image), warms it once, then repeats each interaction —
-change a control, rerun — and prints the median and max time of the whole script run, plus
-the page's own "computed in N ms" caption (the part after the controls are read).
+change a control, rerun — and prints the median and max time of the whole script run (app.py's
+sidebar included; the Home row is that fixed cost), plus the page's own "computed in N ms"
+caption (the part after the controls are read).
 No assertions: numbers to read, on whatever machine this runs.
 """
 
@@ -27,6 +28,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 # (page, link, [(label, widget kind, key, values cycled through)])
 CASES = [
+    ("pages/home.py", {}, [("baseline: rerun Home (no Learn work)", None, None, [None])]),
     (
         "pages/learn_convolution.py",
         {"source": "dataset image", "kernel": "Sobel x", "padding": "same"},
@@ -99,7 +101,8 @@ def measure(repeats: int) -> None:
         for label, kind, key, values in interactions:
             walls, pages = [], []
             for n in range(repeats * len(values)):
-                getattr(at, kind)(key=key).set_value(values[n % len(values)])
+                if kind is not None:
+                    getattr(at, kind)(key=key).set_value(values[n % len(values)])
                 start = time.perf_counter()
                 at.run()
                 walls.append((time.perf_counter() - start) * 1000)
