@@ -13,6 +13,9 @@ PAGES = {
         st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
         st.Page("pages/learn_convolution.py", title="Convolution", icon=":material/grid_on:"),
         st.Page("pages/learn_layer.py", title="A layer by hand", icon=":material/layers:"),
+        st.Page(
+            "pages/learn_training.py", title="Losses & optimizers", icon=":material/trending_down:"
+        ),
         st.Page("pages/dataset_builder.py", title="Your data", icon=":material/add_a_photo:"),
         st.Page("pages/health.py", title="Data health", icon=":material/health_and_safety:"),
     ],

@@ -176,8 +176,9 @@ def feature_maps_tab(predictor: Predictor, x: torch.Tensor) -> None:
     st.caption(f"{layer}: {count} channels of {shapes[layer]} on one scale (#channel, mean).")
 
 
-def filters_tab(predictor: Predictor) -> None:
-    """First-layer kernels as images; a deeper kernel as the grid of its input slices."""
+def filters_tab(predictor: Predictor, run: str) -> None:
+    """First-layer kernels as images; a deeper kernel as the grid of its input slices; a link
+    to apply a kernel (or recompute a channel) step by step on the Learn pages."""
     convs = {name: xw.shape_text(conv.weight.shape) for name, conv in conv_layers(predictor.model)}
     cols = st.columns(2, vertical_alignment="bottom")
     layer = cols[0].selectbox(
@@ -188,6 +189,9 @@ def filters_tab(predictor: Predictor) -> None:
     if inputs in (1, 3):  # first layer: each kernel is a small grey or colour image
         tiles, labels = (kernels[:, 0] if inputs == 1 else kernels), [f"#{o}" for o in range(out)]
         text = f"The {out} kernels of {layer}: the pattern each output channel responds to."
+        pick = cols[1].number_input("Filter #", 0, out - 1, 0, key="ex_apply_filter")
+        learn = ("pages/learn_convolution.py", f"Apply filter #{pick} step by step")
+        query = {"kernel": "learned filter", "run": run, "filter": str(pick)}
     else:
         channel = cols[1].slider("Output channel", 0, out - 1, 0, key=f"ex_out_{layer}")
         tiles, labels = kernels[channel], [f"in {i}" for i in range(inputs)]
@@ -195,8 +199,11 @@ def filters_tab(predictor: Predictor) -> None:
             f"Output channel {channel} of {layer} adds up its {inputs} input channels, each "
             "filtered by one of these kernels (black = most negative, white = most positive)."
         )
+        learn = ("pages/learn_layer.py", f"Recompute channel {channel} of {layer} by hand")
+        query = {"run": run, "layer": layer, "channel": str(channel)}
     st.image(xw.tile_grid(tiles, labels, side=48, columns=16))
     st.caption(text)
+    st.page_link(learn[0], label=learn[1], icon=":material/school:", query_params=query)
 
 
 def attributions_tab(
@@ -331,7 +338,7 @@ tabs = st.tabs(["Feature maps", "Filters", "Attributions", "Faithfulness", "Acro
 with tabs[0]:
     guarded(feature_maps_tab, predictor, given.x)
 with tabs[1]:
-    guarded(filters_tab, predictor)
+    guarded(filters_tab, predictor, option.key)
 with tabs[2]:
     target = guarded(attributions_tab, option, predictor, given.x, int(np.argmax(probs)))
 with tabs[3]:

@@ -13,7 +13,6 @@ from cnn_core.concepts.convolution import (
     MAX_SIDE,
     PADDINGS,
     Geometry,
-    Term,
     conv1d,
     conv2d,
     output_size,
@@ -24,6 +23,7 @@ from cnn_core.concepts.convolution import (
 from cnn_core.config import TrainConfig
 from cnn_core.errors import ConfigError
 from cnn_core.models import conv_layers
+from ui import learn_charts as lc
 from ui import learn_widgets as lw
 from ui.learn_widgets import Control
 from ui.router import ensure_routed
@@ -34,9 +34,11 @@ SOURCES = ("small matrix", "dataset image", "drawn digit")
 LEARNED, CUSTOM = "learned filter", "custom"
 RING = "0 0 0 0 0 0\n0 1 1 1 1 0\n0 1 0 0 1 0\n0 1 0 0 1 0\n0 1 1 1 1 0\n0 0 0 0 0 0"
 OPERATIONS = ("cross-correlation", "true convolution")
+VIEWS = ("2-D playground", "1-D: y[i] = Σ x[i−k] w[k]")
 LINK = lw.Linked(
     "cv_",
     {
+        "view": Control(VIEWS[0], VIEWS),
         "source": Control("small matrix", SOURCES),
         "matrix": Control(RING),
         "dataset": Control("fashion-mnist", lw.DATASETS),
@@ -74,7 +76,10 @@ def choose_input() -> np.ndarray:
         st.caption(caption)
         return x[0, 0].numpy()
     if "explain_input" not in st.session_state:
-        raise ConfigError("input", "no drawn digit yet: draw one on the Draw page, open Explain")
+        raise ConfigError(
+            "input",
+            "no drawn digit in this session: draw one on the Draw page, press Explain there",
+        )
     st.caption(st.session_state.get("explain_input_label") or "drawn digit")
     return torch.as_tensor(st.session_state["explain_input"])[0, 0].float().numpy()
 
@@ -93,6 +98,8 @@ def choose_kernel() -> tuple[np.ndarray, str]:
     layer, conv = convs[0]
     LINK.clamp("filter", 0, conv.out_channels - 1)
     index = st.number_input(f"{layer} filter #", 0, conv.out_channels - 1, key=key("filter"))
+    explain = {"run": LINK.value("run")}
+    st.page_link("pages/explain.py", label="All its filters in Explain", query_params=explain)
     if conv.in_channels > 1:
         st.caption(f"{layer} takes {conv.in_channels} input channels: its slice for channel 0.")
     return conv.weight[index, 0].detach().double().cpu().numpy(), f"{layer} #{index}"
@@ -106,23 +113,6 @@ def choose_geometry() -> Geometry:
     cols[2].number_input("Dilation d", 1, 4, key=key("dilation"))
     st.radio("Operation", OPERATIONS, horizontal=True, key=key("op"))
     return Geometry(padding, LINK.value("p"), LINK.value("stride"), LINK.value("dilation"))
-
-
-def formula(n: int, k: int, geometry: Geometry, axis: str) -> str:
-    """The output-size formula with this axis's numbers."""
-    before, after = pad_amounts(k, geometry)
-    pads = f"2·{before}" if before == after else f"{before} + {after}"
-    s, d = geometry.stride, geometry.dilation
-    size = output_size(n, k, geometry)
-    return f"{axis}: ⌊({n} + {pads} − {d}·({k}−1) − 1) / {s}⌋ + 1 = **{size}**"
-
-
-def equation(terms: list[Term], value: float, name: str) -> str:
-    """``y[i,j] = x·w + … = value``, the padding cells written as 0."""
-    shown = terms if len(terms) <= 25 else terms[:25]
-    parts = " + ".join(f"({t.x:.3g})·({t.w:.3g})" for t in shown)
-    more = f" + … {len(terms) - 25} more" if len(terms) > 25 else ""
-    return f"{name} = {parts}{more} = **{value:.4g}**"
 
 
 def playground() -> None:
@@ -147,14 +137,15 @@ def playground() -> None:
     st.markdown(
         "Output size ⌊(n + 2p − d(k−1) − 1)/s⌋ + 1 · "
         + " · ".join(
-            formula(n, k, geometry, axis) for n, k, axis in zip(x.shape, w.shape, "HW", strict=True)
+            lc.formula(n, k, geometry, axis)
+            for n, k, axis in zip(x.shape, w.shape, "HW", strict=True)
         )
     )
     count = sizes[0] * sizes[1]
     LINK.clamp("step", 0, count - 1)
     if count > 1:
         st.slider("Output position (step through)", 0, count - 1, key=key("step"))
-        i, j = divmod(LINK.value("step"), sizes[1])
+    i, j = divmod(LINK.value("step"), sizes[1])
     out = conv2d(x, w, geometry, flip=flip)
     other = conv2d(x, w, geometry, flip=not flip)
     terms = receptive_field(x, w, (i, j), geometry, flip=flip)
@@ -167,8 +158,8 @@ def playground() -> None:
     applied = w[::-1, ::-1] if flip else w
     figs = st.columns([3, 2, 3])
     with figs[0]:
-        lw.chart(
-            lw.heatmap(
+        lc.chart(
+            lc.heatmap(
                 padded,
                 f"input {x.shape[0]}×{x.shape[1]}, padded",
                 cells=cells,
@@ -177,8 +168,8 @@ def playground() -> None:
             "cv_fig_input",
         )
     with figs[1]:
-        lw.chart(
-            lw.heatmap(
+        lc.chart(
+            lc.heatmap(
                 applied,
                 f"{kernel_name} as applied{' (flipped)' if flip else ''}",
                 numbers=True,
@@ -187,24 +178,13 @@ def playground() -> None:
             "cv_fig_kernel",
         )
     with figs[2]:
-        lw.chart(
-            lw.heatmap(out, f"{LINK.value('op')} {sizes[0]}×{sizes[1]}", cells=[(i, j)]),
+        lc.chart(
+            lc.heatmap(out, f"{LINK.value('op')} {sizes[0]}×{sizes[1]}", cells=[(i, j)]),
             "cv_fig_output",
         )
-    st.markdown(equation(terms, float(out[i, j]), f"y[{i},{j}]"))
-    table = pd.DataFrame(
-        {
-            "input cell": [
-                f"({t.cell[0]}, {t.cell[1]})" + ("" if t.inside else " pad") for t in terms
-            ],
-            "x": [t.x for t in terms],
-            "kernel cell": [f"({t.kernel_cell[0]}, {t.kernel_cell[1]})" for t in terms],
-            "w": [t.w for t in terms],
-            "x·w": [t.product for t in terms],
-        }
-    )
+    st.markdown(lc.equation(terms, float(out[i, j]), f"y[{i},{j}]"))
     with st.expander(f"The {len(terms)} multiply-adds of y[{i},{j}]"):
-        st.dataframe(table, hide_index=True)
+        st.dataframe(lc.terms_table(terms), hide_index=True)
     differ = float(np.abs(out - other).max())
     st.caption(
         f"True convolution flips the kernel by 180° before sliding it (the chapter's "
@@ -238,7 +218,7 @@ def one_dimensional() -> None:
     st.slider("i", 0, max(len(y) - 1, 1), key=key("i1"), disabled=len(y) == 1)
     i = LINK.value("i1")
     terms = receptive_field(x, w, (i,), geometry, flip=True)
-    shift = pad_amounts(len(w), geometry)[0] - pad_amounts(len(w), Geometry("full"))[0]
+    shift = pad_amounts(len(w), Geometry("full"))[0] - pad_amounts(len(w), geometry)[0]
     st.markdown(
         f"y[{i}] = Σₖ x[{i + shift}−k]·w[k] = "
         + " + ".join(f"x[{t.cell[0]}]·w[{t.kernel_cell[0]}]" for t in reversed(terms))
@@ -255,10 +235,10 @@ def one_dimensional() -> None:
 
 st.title("Convolution, step by step")
 LINK.restore()
+view = lw.pick_view(LINK)
 with lw.timed("This view"):
-    two_d, one_d = st.tabs(["2-D playground", "1-D: y[i] = Σ x[i−k] w[k]"])
-    with two_d:
+    if view == VIEWS[0]:
         playground()
-    with one_d:
+    else:
         one_dimensional()
 LINK.publish()

@@ -11,15 +11,18 @@ from cnn_core.concepts.pooling import POOLS, global_average_pool, pool2d, pool_w
 from cnn_core.concepts.regularization import dropout
 from cnn_core.errors import ConfigError
 from cnn_core.models import conv_layers, feature_layers
+from ui import learn_charts as lc
 from ui import learn_widgets as lw
 from ui.learn_widgets import Control
 from ui.router import ensure_routed
 
 ensure_routed()
 
+VIEWS = ("Forward pass", "Pooling", "Global average pooling", "Dropout")
 LINK = lw.Linked(
     "ly_",
     {
+        "view": Control(VIEWS[0], VIEWS),
         "run": Control(lw.DEMO_KEY),
         "index": Control(0, low=0, high=99_999),
         "layer": Control("conv1"),
@@ -80,20 +83,24 @@ def forward_pass(result) -> None:
     cols = st.columns(3)
     weight = result.contributions[c]
     with cols[0]:
-        lw.chart(lw.heatmap(result.layer_input[c], f"X[:, :, {c}]"), "ly_fig_x")
+        lc.chart(lc.heatmap(result.layer_input[c], f"X[:, :, {c}]"), "ly_fig_x")
     with cols[1]:
-        lw.chart(lw.heatmap(result.weight[c], f"W[:, :, {c}, {k}]", colorscale="RdBu"), "ly_fig_w")
+        lc.chart(lc.heatmap(result.weight[c], f"W[:, :, {c}, {k}]", colorscale="RdBu"), "ly_fig_w")
     with cols[2]:
-        lw.chart(lw.heatmap(weight, f"X_{c} ⋆ W_{c},{k}", colorscale="RdBu"), "ly_fig_xw")
+        lc.chart(lc.heatmap(weight, f"X_{c} ⋆ W_{c},{k}", colorscale="RdBu"), "ly_fig_xw")
     cols = st.columns(3)
     with cols[0]:
-        lw.chart(lw.heatmap(result.z, f"Z: Σ of {c_in} + bias", colorscale="RdBu"), "ly_fig_z")
+        lc.chart(lc.heatmap(result.z, f"Z: Σ of {c_in} + bias", colorscale="RdBu"), "ly_fig_z")
     if result.a is not None:
         with cols[1]:
-            lw.chart(lw.heatmap(result.a, "A = ReLU, by hand"), "ly_fig_a")
+            lc.chart(lc.heatmap(result.a, "A = ReLU, by hand"), "ly_fig_a")
         with cols[2]:
-            lw.chart(lw.heatmap(result.a_layer, "the layer's own output"), "ly_fig_own")
+            lc.chart(lc.heatmap(result.a_layer, "the layer's own output"), "ly_fig_own")
     st.metric("Max |by hand − layer|", f"{result.max_difference:.2e}")
+    explain = {"run": LINK.value("run")}
+    st.page_link(
+        "pages/explain.py", label="Every feature map of this model in Explain", query_params=explain
+    )
     st.caption(
         "The sum runs in float64 here and float32 in the network: the difference is rounding."
     )
@@ -121,10 +128,10 @@ def pooling(result) -> None:
     figs = st.columns(2)
     with figs[0]:
         title = f"A {fmap.shape[0]}×{fmap.shape[1]} ({overlap})"
-        lw.chart(lw.heatmap(fmap, title, cells=window), "ly_fig_pool_in")
+        lc.chart(lc.heatmap(fmap, title, cells=window), "ly_fig_pool_in")
     with figs[1]:
         title = f"{mode} pool {size}×{size}/{stride}: {pooled.shape[0]}×{pooled.shape[1]}"
-        lw.chart(lw.heatmap(pooled, title, cells=[(i, j)]), "ly_fig_pool_out")
+        lc.chart(lc.heatmap(pooled, title, cells=[(i, j)]), "ly_fig_pool_out")
     picked = f"the maximum sits at {top}" if mode == "max" else f"the mean of {size * size} cells"
     st.markdown(f"out[{i},{j}] = **{pooled[i, j]:.4g}**: {picked}.")
 
@@ -135,7 +142,7 @@ def global_average(model: lw.LearnedModel, predictor, layer: str) -> None:
     later = layers[names.index(layer) :]
     relu = next((name for name, module in later if isinstance(module, nn.ReLU)), layer)
     maps = lw.maps(model.path, LINK.value("index"), relu)
-    vector = global_average_pool(maps.numpy())
+    vector = global_average_pool(maps)
     st.markdown(
         f"Global average pooling turns the {maps.shape[0]} maps of {relu}, "
         f"{maps.shape[1]}×{maps.shape[2]} into one vector of {len(vector)} numbers (each "
@@ -153,11 +160,11 @@ def dropout_view(result) -> None:
     mask, out = dropout(fmap, LINK.value("p"), LINK.value("seed"), training)
     figs = st.columns(3)
     with figs[0]:
-        lw.chart(lw.heatmap(fmap, "A"), "ly_fig_drop_in")
+        lc.chart(lc.heatmap(fmap, "A"), "ly_fig_drop_in")
     with figs[1]:
-        lw.chart(lw.heatmap(mask.astype(float), f"mask: {mask.mean():.0%} kept"), "ly_fig_mask")
+        lc.chart(lc.heatmap(mask.astype(float), f"mask: {mask.mean():.0%} kept"), "ly_fig_mask")
     with figs[2]:
-        lw.chart(lw.heatmap(out, "output"), "ly_fig_drop_out")
+        lc.chart(lc.heatmap(out, "output"), "ly_fig_drop_out")
     scale = 1 / (1 - LINK.value("p"))
     st.caption(
         f"Training: each unit is zeroed with probability p and the survivors are multiplied by "
@@ -174,13 +181,13 @@ with lw.timed("This view"):
     chosen = lw.guarded(st.container(), choose)
     if chosen is not None:
         model, predictor, result = chosen
-        tabs = st.tabs(["Forward pass", "Pooling", "Global average pooling", "Dropout"])
-        with tabs[0]:
+        view = lw.pick_view(LINK)
+        if view == VIEWS[0]:
             forward_pass(result)
-        with tabs[1]:
+        elif view == VIEWS[1]:
             pooling(result)
-        with tabs[2]:
+        elif view == VIEWS[2]:
             global_average(model, predictor, result.layer)
-        with tabs[3]:
+        else:
             dropout_view(result)
 LINK.publish()

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from cnn_core.concepts import losses, optimizers, regularization
-from cnn_core.concepts.layer import layer_by_hand
+from cnn_core.concepts.layer import channel_by_hand, layer_by_hand, record_layer
 from cnn_core.demo import DEMO_CHECKPOINT
 from cnn_core.errors import ConfigError
 from cnn_core.models import create_model
@@ -143,7 +143,19 @@ def test_a_real_layer_by_hand_equals_the_layer_with_and_without_batch_norm():
         demo = Predictor.from_checkpoint(DEMO_CHECKPOINT)
         with_bn = layer_by_hand(demo, x, "conv1", 0)
         assert with_bn.normalised is not None and with_bn.max_difference < 1e-4
+    record = record_layer(plain, x, "conv1")  # one forward pass, every channel by hand
+    assert all(channel_by_hand(record, k).max_difference < 1e-4 for k in range(32))
     with pytest.raises(ConfigError, match="no convolution layers"):
         layer_by_hand(nn.Sequential(nn.Flatten(), nn.Linear(784, 2)), x, "fc", 0)
     with pytest.raises(ConfigError, match="channels 0–31"):
         layer_by_hand(plain, x, "conv1", 32)
+
+
+@pytest.mark.parametrize("name", list(optimizers.SURFACES))
+def test_each_surfaces_marked_minima_are_minima(name):
+    spec = optimizers.surface(name)
+    for point in spec.minima:
+        assert spec.f(*point) == pytest.approx(0, abs=1e-9)
+        np.testing.assert_allclose(optimizers.gradient(spec.f, np.array(point)), 0, atol=1e-4)
+    x0, x1, y0, y1 = spec.box
+    assert x0 < spec.start[0] < x1 and y0 < spec.start[1] < y1

@@ -1,5 +1,5 @@
-"""Learn page helpers: controls kept in the URL query string, numeric heatmaps with highlighted
-cells, the learned models to borrow filters and feature maps from, and dataset images.
+"""Learn page helpers: controls kept in the URL query string, the learned models to borrow
+filters and feature maps from, dataset images, cached computations, messages and timing.
 
 A page declares its controls once (``Linked(prefix, {name: Control(default, ...)})``),
 calls ``restore()`` before its widgets (widgets then take their values from
@@ -10,19 +10,19 @@ them, so ``?name=value`` reopens the same set-up.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 
 from cnn_core import compare, runs
-from cnn_core.concepts.layer import LayerByHand, layer_by_hand
+from cnn_core.concepts import optimizers
+from cnn_core.concepts.layer import LayerByHand, LayerRecord, channel_by_hand, record_layer
 from cnn_core.config import TrainConfig
 from cnn_core.demo import DEMO_CHECKPOINT, DEMO_LABEL
 from cnn_core.errors import ConfigError, UserError
@@ -33,7 +33,7 @@ from ui.widgets import run_label, show_user_error
 
 DATASETS = ("fashion-mnist", "mnist")
 DEMO_KEY = "demo"
-HIGHLIGHT, PADDING_COLOUR = "#e4572e", "rgba(120, 120, 120, 0.25)"
+LINKS_KEPT = 64  # links a session remembers having written (see Linked.restore)
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ class Control:
         kind = type(self.default)
         if kind is bool:
             value: Any = raw.lower() in ("1", "true", "yes", "on")
+        elif kind is list:
+            return [item for item in raw.split(",") if item]
         elif kind in (int, float):
             number = float(raw)
             if not np.isfinite(number):
@@ -66,7 +68,9 @@ class Control:
 
 
 def text(value: Any) -> str:
-    """A control's value as written in the query string."""
+    """A control's value as written in the query string (a list as ``a,b``)."""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
     return ("1" if value else "0") if isinstance(value, bool) else str(value)
 
 
@@ -82,12 +86,19 @@ class Linked:
         return self.prefix + name
 
     def restore(self) -> None:
-        """Apply the query string once per new link; give every control its default when it
-        has no value yet. A value a link cannot set is named in one warning."""
+        """Apply a new link's query string; give every control its default when it has no
+        value yet. A value a link cannot set is named in one warning.
+
+        A link is new unless this session wrote or applied it: a rerun can carry the browser's
+        previous URL (the page had not applied the last one yet), which must not undo the
+        change that triggered the rerun."""
         state, params = st.session_state, st.query_params
         link = tuple(params.get(name) for name in self.controls)
-        fresh = link != state.get(self.marker)
-        state[self.marker] = link
+        fresh = link not in state.get(self.marker, [])
+        self._remember(link)
+        for name in self.controls:  # keep the values of widgets a view does not draw this run
+            if self.key(name) in state:
+                state[self.key(name)] = state[self.key(name)]
         ignored = []
         for name, control in self.controls.items():
             raw = params.get(name)
@@ -109,12 +120,25 @@ class Linked:
         state = st.session_state
         state[self.key(name)] = min(max(int(state[self.key(name)]), low), max(low, high))
 
-    def publish(self, names: Iterable[str] | None = None) -> None:
-        """Write the controls (``names``: those in use) to the query string."""
-        names = list(self.controls if names is None else names)
-        values = {n: text(self.value(n)) for n in names}
+    def publish(self) -> None:
+        """Write every control's value to the query string."""
+        values = {name: text(self.value(name)) for name in self.controls}
         st.query_params.from_dict(values)
-        st.session_state[self.marker] = tuple(values.get(n) for n in self.controls)
+        self._remember(tuple(values.values()))
+
+    def _remember(self, link: tuple[str | None, ...]) -> None:
+        seen = st.session_state.setdefault(self.marker, [])
+        if link not in seen:
+            seen[:] = [*seen[-(LINKS_KEPT - 1) :], link]
+
+
+def pick_view(link: Linked, name: str = "view") -> str:
+    """The page's views as one row of choices (kept in the URL, unlike tabs): only the chosen
+    view runs, so an interaction recomputes and redraws one view, not all of them."""
+    views = link.controls[name].choices
+    return st.radio(
+        "View", views, horizontal=True, key=link.key(name), label_visibility="collapsed"
+    )
 
 
 @contextmanager
@@ -182,18 +206,19 @@ def run_image(predictor: Predictor, index: int) -> tuple[torch.Tensor, str]:
     return dataset_image(compare.data_config(predictor.config.to_dict()), index)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def _by_hand(path: str, mtime_ns: int, index: int, layer: str, channel: int) -> LayerByHand:
+@st.cache_data(max_entries=32, show_spinner=False)
+def _record(path: str, mtime_ns: int, index: int, layer: str) -> LayerRecord:
     predictor = cache.predictor(path)
     x, _ = run_image(predictor, index)
     with MODEL_LOCK:
-        return layer_by_hand(predictor, x, layer, channel)
+        return record_layer(predictor, x, layer)
 
 
 def by_hand(path: str, index: int, layer: str, channel: int) -> LayerByHand:
-    """:func:`layer_by_hand` on validation image ``index`` of the model's dataset, cached per
-    checkpoint version and run under the shared model lock (its hooks must fire only here)."""
-    return _by_hand(path, Path(path).stat().st_mtime_ns, index, layer, channel)
+    """:func:`channel_by_hand` on validation image ``index`` of the model's dataset. The
+    forward pass is recorded once per checkpoint version, image and layer (under the shared
+    model lock: its hooks must fire only here); a channel change only redoes the sums."""
+    return channel_by_hand(_record(path, Path(path).stat().st_mtime_ns, index, layer), channel)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -208,69 +233,4 @@ def maps(path: str, index: int, layer: str) -> np.ndarray:
     return _maps(path, Path(path).stat().st_mtime_ns, index, layer)
 
 
-def _boxes(boxes: Iterable[tuple[float, float, float, float]]) -> str:
-    """One SVG path outlining every (top, left, bottom, right) box, in heatmap cell units."""
-    return " ".join(
-        f"M {x0 - 0.5} {y0 - 0.5} H {x1 + 0.5} V {y1 + 0.5} H {x0 - 0.5} Z"
-        for y0, x0, y1, x1 in boxes
-    )
-
-
-def heatmap(
-    values: np.ndarray,
-    title: str,
-    *,
-    cells: Iterable[tuple[int, int]] = (),
-    frame: tuple[int, int, int, int] = (0, 0, 0, 0),
-    numbers: bool | None = None,
-    height: int = 320,
-    colorscale: str = "Greys_r",
-) -> go.Figure:
-    """A matrix as a heatmap (row 0 on top) with each of ``cells`` outlined, the ``frame``
-    (top, left, bottom, right padding widths) shaded, and the numbers written in small ones.
-    Shapes are single paths: plotly validates each shape, and 25 rectangles cost milliseconds."""
-    values = np.asarray(values, dtype=np.float64)
-    rows, cols = values.shape
-    show = numbers if numbers is not None else max(rows, cols) <= 12
-    top, left, bottom, right = frame
-    padding = [
-        box
-        for box, width in (
-            ((0, 0, top - 1, cols - 1), top),
-            ((rows - bottom, 0, rows - 1, cols - 1), bottom),
-            ((0, 0, rows - 1, left - 1), left),
-            ((0, cols - right, rows - 1, cols - 1), right),
-        )
-        if width
-    ]
-    shapes = [
-        dict(type="path", path=_boxes(padding), fillcolor=PADDING_COLOUR, line=dict(width=0)),
-        dict(
-            type="path",
-            path=_boxes((r, c, r, c) for r, c in cells),
-            line=dict(color=HIGHLIGHT, width=2),
-        ),
-    ]
-    axis = dict(showticklabels=max(rows, cols) <= 32, constrain="domain")
-    return go.Figure(
-        go.Heatmap(
-            z=values,
-            colorscale=colorscale,
-            showscale=False,
-            texttemplate="%{z:.2g}" if show else None,
-            hovertemplate="row %{y}, col %{x}: %{z:.4g}<extra></extra>",
-        ),
-        layout=dict(
-            title=dict(text=title, font=dict(size=13)),
-            height=height,
-            margin=dict(l=10, r=10, t=36, b=10),
-            shapes=[shape for shape in shapes if shape["path"]],
-            xaxis=axis,
-            yaxis=axis | dict(autorange="reversed", scaleanchor="x"),
-        ),
-    )
-
-
-def chart(fig: go.Figure, key: str) -> None:
-    """A plotly figure without the mode bar."""
-    st.plotly_chart(fig, key=key, config={"displayModeBar": False})
+trajectory = st.cache_data(max_entries=256, show_spinner=False)(optimizers.trajectory)

@@ -66,13 +66,26 @@ def _following(net: nn.Module, name: str) -> tuple[nn.BatchNorm2d | None, nn.ReL
     return norm, relu
 
 
-@torch.no_grad()
-def layer_by_hand(model: Any, x: torch.Tensor, layer: str, channel: int) -> LayerByHand:
-    """Recompute output ``channel`` of conv layer ``layer`` for image ``x`` [1, C, H, W].
+@dataclass
+class LayerRecord:
+    """What one forward pass showed of a conv layer (all channels, numpy): its input X, its
+    weights and bias, the BatchNorm after it as per-channel (scale, shift), Z and the ReLU's A."""
 
-    ``model`` is an ``nn.Module`` or a Predictor. Raises ConfigError for a network without
-    conv layers, an unknown layer or an out-of-range channel.
-    """
+    layer: str
+    x: np.ndarray  # [C_in, H_in, W_in]
+    weight: np.ndarray  # [C_out, C_in, kh, kw]
+    bias: np.ndarray | None  # [C_out]
+    geometry: Geometry
+    norm: tuple[np.ndarray, np.ndarray] | None  # (scale, shift), each [C_out]
+    z: np.ndarray  # [C_out, H, W]: the conv layer's output
+    a: np.ndarray | None  # [C_out, H, W]: the ReLU's output, when a ReLU follows
+
+
+@torch.no_grad()
+def record_layer(model: Any, x: torch.Tensor, layer: str) -> LayerRecord:
+    """Run image ``x`` [1, C, H, W] through ``model`` (an ``nn.Module`` or a Predictor, in
+    eval mode) and record conv layer ``layer``. ConfigError for a network without conv
+    layers or an unknown layer."""
     net = model if isinstance(model, nn.Module) else model.model
     convs = dict(conv_layers(net))
     if not convs:
@@ -80,8 +93,7 @@ def layer_by_hand(model: Any, x: torch.Tensor, layer: str, channel: int) -> Laye
     if layer not in convs:
         raise ConfigError("layer", f"{layer!r} is not one of {', '.join(convs)}")
     conv = convs[layer]
-    if not 0 <= channel < conv.out_channels:
-        raise ConfigError("channel", f"{layer} has channels 0–{conv.out_channels - 1}")
+    geometry = _geometry(conv)
     norm, relu = _following(net, layer)
     seen: dict[str, torch.Tensor] = {}
     hooks = [conv.register_forward_hook(lambda m, i, o: seen.update(x=i[0][0], z=o[0]))]
@@ -95,22 +107,59 @@ def layer_by_hand(model: Any, x: torch.Tensor, layer: str, channel: int) -> Laye
         net.train(was_training)
         for hook in hooks:
             hook.remove()
-    layer_input = seen["x"].double().cpu().numpy()
-    weight = conv.weight[channel].double().cpu().numpy()
-    geometry = _geometry(conv)
-    contributions = np.stack(
-        [conv2d(xc, wc, geometry) for xc, wc in zip(layer_input, weight, strict=True)]
+
+    def numpy(t: torch.Tensor) -> np.ndarray:
+        return t.detach().double().cpu().numpy()
+
+    scales = None
+    if norm is not None:
+        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+        scales = numpy(scale), numpy(norm.bias - norm.running_mean * scale)
+    return LayerRecord(
+        layer,
+        numpy(seen["x"]),
+        numpy(conv.weight),
+        numpy(conv.bias) if conv.bias is not None else None,
+        geometry,
+        scales,
+        numpy(seen["z"]),
+        numpy(seen["a"]) if relu is not None else None,
     )
-    bias = float(conv.bias[channel]) if conv.bias is not None else 0.0
+
+
+def channel_by_hand(record: LayerRecord, channel: int) -> LayerByHand:
+    """Output ``channel`` of a recorded layer recomputed by hand: each input channel's
+    cross-correlation with its kernel, summed, + bias, (BatchNorm), ReLU."""
+    count = len(record.weight)
+    if not 0 <= channel < count:
+        raise ConfigError("channel", f"{record.layer} has channels 0–{count - 1}")
+    weight = record.weight[channel]
+    contributions = np.stack(
+        [conv2d(xc, wc, record.geometry) for xc, wc in zip(record.x, weight, strict=True)]
+    )
+    bias = float(record.bias[channel]) if record.bias is not None else 0.0
     z = contributions.sum(0) + bias
     normalised, after_norm = None, z
-    if norm is not None:
-        scale = float(norm.weight[channel] / torch.sqrt(norm.running_var[channel] + norm.eps))
-        shift = float(norm.bias[channel] - norm.running_mean[channel] * scale)
-        normalised, after_norm = (scale, shift), z * scale + shift
-    a = np.maximum(after_norm, 0) if relu is not None else None
-    a_layer = seen["a"][channel].double().cpu().numpy() if relu is not None else None
-    z_layer = seen["z"][channel].double().cpu().numpy()
+    if record.norm is not None:
+        normalised = float(record.norm[0][channel]), float(record.norm[1][channel])
+        after_norm = z * normalised[0] + normalised[1]
+    relu = record.a is not None
     return LayerByHand(
-        layer, channel, weight, contributions, bias, z, z_layer, normalised, a, a_layer, layer_input
+        record.layer,
+        channel,
+        weight,
+        contributions,
+        bias,
+        z,
+        record.z[channel],
+        normalised,
+        np.maximum(after_norm, 0) if relu else None,
+        record.a[channel] if relu else None,
+        record.x,
     )
+
+
+def layer_by_hand(model: Any, x: torch.Tensor, layer: str, channel: int) -> LayerByHand:
+    """Recompute output ``channel`` of conv layer ``layer`` for image ``x`` [1, C, H, W]:
+    :func:`record_layer` then :func:`channel_by_hand`."""
+    return channel_by_hand(record_layer(model, x, layer), channel)

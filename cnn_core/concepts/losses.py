@@ -99,3 +99,18 @@ def stability_table(logits: list[float], label: int) -> list[dict[str, float]]:
         row["exact_loss"] = bce_with_logits([value], [label])
         rows.append(row)
     return rows
+
+
+def torch_reference(name: str, inputs: np.ndarray, labels: np.ndarray) -> float:
+    """The same loss computed by ``torch.nn.functional`` (float64), for the page's check."""
+    x = torch.as_tensor(np.asarray(inputs, dtype=np.float64))
+    y = torch.as_tensor(np.asarray(labels))
+    if name == "BCEWithLogitsLoss":
+        return float(F.binary_cross_entropy_with_logits(x, y.double()))
+    if name == "BCELoss":
+        return float(F.binary_cross_entropy(x, y.double()))
+    if name == "CrossEntropyLoss":
+        return float(F.cross_entropy(x, y.long()))
+    if name == "NLLLoss":
+        return float(F.nll_loss(x, y.long()))
+    raise ConfigError("loss", f"{name!r} is not one of the four losses")

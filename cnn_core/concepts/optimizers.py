@@ -24,29 +24,33 @@ DIVERGED = 1e6  # a coordinate this large ends the trajectory
 
 @dataclass(frozen=True)
 class Surface:
-    """A 2-D loss ``f(x, y)`` (numpy or torch arrays), a start point and a plotting box."""
+    """A 2-D loss ``f(x, y)`` (numpy or torch arrays), a start point, a plotting box and
+    where its minima (f = 0) are."""
 
     f: Callable[[Any, Any], Any]
     start: tuple[float, float]
     box: tuple[float, float, float, float]  # x_min, x_max, y_min, y_max
-    minimum: tuple[float, float]
+    minima: tuple[tuple[float, float], ...]
 
 
 SURFACES = {
     "elongated bowl": Surface(
-        lambda x, y: 0.5 * x**2 + 5 * y**2, (-4.0, 1.5), (-5, 5, -2, 2), (0, 0)
+        lambda x, y: 0.5 * x**2 + 5 * y**2, (-4.0, 1.5), (-5, 5, -2, 2), ((0, 0),)
     ),
     "Rosenbrock": Surface(
-        lambda x, y: (1 - x) ** 2 + 100 * (y - x**2) ** 2, (-1.5, 2.0), (-2, 2, -1, 3), (1, 1)
+        lambda x, y: (1 - x) ** 2 + 100 * (y - x**2) ** 2, (-1.5, 2.0), (-2, 2, -1, 3), ((1, 1),)
     ),
     "Himmelblau": Surface(
-        lambda x, y: (x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2, (0.0, -4.0), (-5, 5, -5, 5), (3, 2)
+        lambda x, y: (x**2 + y - 11) ** 2 + (x + y**2 - 7) ** 2,
+        (0.0, -4.0),
+        (-5, 5, -5, 5),
+        ((3, 2), (-2.805118, 3.131312), (-3.779310, -3.283186), (3.584428, -1.848126)),
     ),
     "Booth": Surface(
         lambda x, y: (x + 2 * y - 7) ** 2 + (2 * x + y - 5) ** 2,
         (-8.0, 8.0),
         (-10, 10, -10, 10),
-        (1, 3),
+        ((1, 3),),
     ),
 }
 

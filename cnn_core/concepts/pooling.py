@@ -16,6 +16,10 @@ def pool2d(x: np.ndarray, kernel: int, stride: int, mode: str = "max") -> np.nda
     if mode not in POOLS:
         raise ConfigError("pooling", f"{mode!r} is not one of {', '.join(POOLS)}")
     x = _check_matrix("feature map", x, 2)
+    if not 1 <= kernel <= min(x.shape):
+        raise ConfigError(
+            "window", f"{kernel}×{kernel} does not fit the {x.shape[0]}×{x.shape[1]} feature map"
+        )
     patches = windows(x, (kernel, kernel), Geometry("valid", 0, stride))
     return patches.max(axis=(-2, -1)) if mode == "max" else patches.mean(axis=(-2, -1))
 
