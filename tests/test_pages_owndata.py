@@ -13,7 +13,7 @@ from cnn_core.data import builder
 from cnn_core.data.choices import load_choices
 from cnn_core.settings import default_data_dir
 from tests.conftest import PROJECT
-from tests.run_fixtures import finished_run
+from tests.run_fixtures import finished_run, wait_for
 from tests.test_builder import good_zip, make_zip, png
 from tests.test_health import FLIPPED, write_folder
 from tests.test_pages_app import open_page
@@ -113,6 +113,9 @@ def test_health_page_finds_planted_flips_and_saves_exclusions():
     at.number_input(key="dh_epochs").set_value(4)
     rerun(at)
     at.button(key="dh_run").click()
+    rerun(at)
+    assert "Checking in the background" in at.info[0].value  # a worker process trains, not the page
+    wait_for(lambda: "dh_job" not in rerun(at).session_state, 180, "the health check", 0.5)
     rerun(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Images"] == "60" and int(metrics["Likely label errors"]) >= len(FLIPPED)
