@@ -1,5 +1,7 @@
 """Embedding map: a finished run's penultimate-layer features of a split, projected to 2-D."""
 
+import json
+
 import streamlit as st
 
 from cnn_core.errors import UserError
@@ -36,10 +38,22 @@ def cached_map(path: str, split: str, method: str, limit: int, flagged: tuple[in
     return embedding_map(path, split, method, limit, flagged=set(flagged))
 
 
-health = st.session_state.get("dh_result")
-flagged: tuple[int, ...] = ()
-if health and health[1]["dataset"] == option.config.get("dataset"):
-    flagged = tuple(sorted({r["index"] for r in health[1]["label_issues"] if r["split"] == split}))
+def health_flags(split: str) -> tuple[int, ...]:
+    """Positions in ``split`` of the last health check's label issues, when that check split
+    the same data the same way as this run (else none)."""
+    health = st.session_state.get("dh_result")
+    if not health:
+        return ()
+    checked, run = json.loads(health[0]), option.config
+    same = ("dataset", "data_dir", "data_choices") + (
+        ("seed", "val_size") if split != "test" else ()
+    )
+    if any(checked.get(k) != run.get(k) for k in same):
+        return ()
+    return tuple(sorted({r["index"] for r in health[1]["label_issues"] if r["split"] == split}))
+
+
+flagged = health_flags(split)
 try:
     emap = cached_map(option.path, split, method, int(limit), flagged)
 except UserError as exc:

@@ -1,13 +1,16 @@
 """Data health: likely label errors, duplicates and leaks, odd files and class balance of a
 dataset; for your own image folders, mark images to exclude or relabel for training."""
 
+import json
+
 import streamlit as st
 
 from cnn_core.config import TrainConfig
 from cnn_core.data import DATASETS, dataset_names
 from cnn_core.data.builder import list_datasets
 from cnn_core.errors import UserError
-from cnn_core.health.report import check_health, health_data
+from cnn_core.health.jobs import job_status, start_check
+from cnn_core.health.report import health_data
 from cnn_core.models import model_names
 from ui import owndata_widgets as ow
 from ui.charts import class_balance
@@ -45,21 +48,34 @@ check_labels = c4.checkbox("Check labels (trains k models)", True, key="dh_label
 
 if st.button("Run health check", type="primary", key="dh_run"):
     try:
-        with st.status("Checking…", expanded=False) as status:
-            data = health_data(config)
-            report = check_health(
-                config,
-                folds=folds,
-                labels=check_labels,
-                data=data,
-                progress=lambda m: status.update(label=m),
-            )
-            status.update(label=f"Done in {report['seconds']:.1f} s", state="complete")
+        resolved = config.resolved().to_json()
+        st.session_state["dh_job"] = (start_check(config, folds, check_labels), resolved)
     except UserError as exc:
         show_user_error(exc)
-        st.stop()
-    st.session_state["dh_result"] = (config.resolved().to_json(), report, data)
 
+
+@st.fragment(run_every=1.0)
+def watch(key: str, config_json: str) -> None:
+    """Progress of the background check; the whole page reruns once it has ended."""
+    status = job_status(key)
+    if status["state"] == "running":
+        st.info(f"Checking in the background… {status['message']}", icon="⏳")
+        return
+    del st.session_state["dh_job"]
+    if status["state"] == "failed":
+        st.session_state["dh_failed"] = status["message"]
+    else:
+        job_config = TrainConfig.from_dict(json.loads(config_json))
+        data = health_data(job_config)
+        st.session_state["dh_result"] = (job_config.resolved().to_json(), status["report"], data)
+    st.rerun()
+
+
+if job := st.session_state.get("dh_job"):
+    watch(*job)
+    st.stop()
+if failed := st.session_state.pop("dh_failed", None):
+    st.error(failed, icon="🚫")
 result = st.session_state.get("dh_result")
 if result is None:
     st.info("Choose a dataset and run the check.", icon="🩺")

@@ -158,7 +158,47 @@ def embedding_bench(bundle, threads: int, points: int) -> dict:
         "seconds_figure_and_json": t3 - t2,
         "figure_json_bytes": len(payload),
         "seconds_map_total": t3 - t0,
+        "seconds_browser_draw": browser_draw_seconds(fig),
     }
+
+
+def browser_draw_seconds(fig) -> float | None:
+    """Seconds headless Chromium takes to draw ``fig`` with plotly.js already loaded: from
+    ``Plotly.newPlot`` until two animation frames after its promise resolves (the WebGL points
+    are on screen); None without Chromium."""
+    import shutil
+
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).is_file():
+        return None
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        page_path = Path(tmp) / "map.html"
+        page_path.write_text(fig.to_html(include_plotlyjs=True, full_html=True, div_id="map"))
+        spec = fig.to_json()
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(page_path.as_uri())
+            page.wait_for_function("() => document.getElementById('map').data")
+            seconds = page.evaluate(
+                """async (spec) => {
+                    const fig = JSON.parse(spec);
+                    const div = document.createElement('div');
+                    document.body.appendChild(div);
+                    const start = performance.now();
+                    await new Promise(done => {
+                        Plotly.newPlot(div, fig.data, fig.layout).then(() => {
+                            requestAnimationFrame(() => requestAnimationFrame(done));
+                        });
+                    });
+                    return (performance.now() - start) / 1000;
+                }""",
+                spec,
+            )
+            browser.close()
+    return seconds
 
 
 def main() -> None:

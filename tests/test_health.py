@@ -15,11 +15,12 @@ from cnn_core.data.choices import latest_version, load_choices, save_choices
 from cnn_core.errors import DataError, UserError
 from cnn_core.health.duplicates import find_pairs, group_pairs, phash
 from cnn_core.health.embedding import embedding_map, project
+from cnn_core.health.jobs import job_status, start_check
 from cnn_core.health.report import check_health
 from cnn_core.health.source import HealthData
 from cnn_core.runs import api
 from cnn_core.settings import default_data_dir
-from tests.run_fixtures import cli_here, finished_run, run_here
+from tests.run_fixtures import cli_here, finished_run, run_here, wait_for
 
 PATTERNS = ("dark", "stripes", "light")
 FLIPPED = {("dark", 3): "light", ("light", 5): "dark", ("stripes", 7): "dark"}  # → wrong class
@@ -96,6 +97,12 @@ def test_duplicates_across_splits_are_leaks_and_conflicting_labels_shown(fashion
     assert {(m["split"], m["index"]) for m in members} == {("train", 0), ("test", 9)}
     assert len(report["leaks"][0]["labels"]) == 2
     assert report["label_issues"] == [] and "folds" not in report
+    config = TrainConfig(dataset="fashion-mnist", epochs=1, threads=1)
+    report = check_health(config, folds=2, data=data)  # labels: train images only, not test
+    assert report["label_issues"] and report["oos_accuracy"] >= 0
+    for row in report["label_issues"]:
+        assert row["split"] == "train" == data.splits[row["pool_index"]]
+        assert row["index"] == data.positions[row["pool_index"]]
 
 
 def test_planted_label_flips_rank_first_and_odd_files_are_listed():
@@ -194,3 +201,14 @@ def test_embedding_map_of_a_finished_run():
     assert tsne.shape == (40, 2)
     with pytest.raises(UserError, match="unknown projection"):
         project(np.zeros((5, 3)), "nope")
+
+
+def test_background_check_reports_progress_results_and_failures():
+    name = write_folder(per_class=6)
+    key = start_check(folder_config(name), labels=False)
+    status = wait_for(lambda: (s := job_status(key))["state"] != "running" and s, 120, "the check")
+    assert status["state"] == "done" and status["report"]["images"] == 18
+    bad = start_check(folder_config("no-such-folder"), labels=False)
+    status = wait_for(lambda: (s := job_status(bad))["state"] != "running" and s, 120, "the check")
+    assert status["state"] == "failed" and "does not exist" in status["message"]
+    assert job_status("../x")["state"] == "failed"

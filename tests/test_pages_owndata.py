@@ -5,15 +5,17 @@ exclusions; draw a run's embedding map."""
 from __future__ import annotations
 
 import io
+import json
 
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from cnn_core.data import builder
 from cnn_core.data.choices import load_choices
+from cnn_core.runs import api
 from cnn_core.settings import default_data_dir
 from tests.conftest import PROJECT
-from tests.run_fixtures import finished_run
+from tests.run_fixtures import finished_run, wait_for
 from tests.test_builder import good_zip, make_zip, png
 from tests.test_health import FLIPPED, write_folder
 from tests.test_pages_app import open_page
@@ -114,6 +116,9 @@ def test_health_page_finds_planted_flips_and_saves_exclusions():
     rerun(at)
     at.button(key="dh_run").click()
     rerun(at)
+    assert "Checking in the background" in at.info[0].value  # a worker process trains, not the page
+    wait_for(lambda: "dh_job" not in rerun(at).session_state, 180, "the health check", 0.5)
+    rerun(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Images"] == "60" and int(metrics["Likely label errors"]) >= len(FLIPPED)
     choices = [s for s in at.selectbox if s.key and s.key.startswith("dh_lab_")]
@@ -141,5 +146,13 @@ def test_embedding_map_draws_a_runs_split_and_picks_a_point(monkeypatch):
     rerun(at)
     assert at.get("plotly_chart")
     assert any(c.value.startswith("200 val images") for c in at.caption)
+    config = api.get_run(run_id)["config"]
+    issues = {"label_issues": [{"split": "val", "index": 3}, {"split": "train", "index": 4}]}
+    at.session_state["dh_result"] = (json.dumps(config), issues, None)
+    rerun(at)
+    assert any("· 1 flagged" in c.value for c in at.caption)  # the health check's finding
+    at.session_state["dh_result"] = (json.dumps({**config, "seed": 7}), issues, None)
+    rerun(at)
+    assert any("· 0 flagged" in c.value for c in at.caption)  # another split: not this image
     state = {"selection": {"points": [{"customdata": [17, "Bag", 0.9]}]}}
     assert selected_index(state) == 17 and selected_index({"selection": {"points": []}}) is None

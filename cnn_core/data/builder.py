@@ -5,12 +5,8 @@ the ``image-folder`` dataset reads (``data_dir="datasets/NAME"``). Every change 
 hidden sibling folder and swapped in with renames, so a reader sees the old dataset or the new
 one, never half of a change, and a refused import leaves nothing behind.
 
-Zips are checked before anything is unpacked: paths escaping the folder (``..``), absolute
-paths and symlinks refuse the whole archive, as do more than ``Limits.max_files`` files or
-more than ``Limits.max_bytes`` bytes. Single files are skipped with a reason: compression
-ratios of a decompression bomb, files over ``Limits.max_file_bytes``, anything the safe decoder
-(:func:`cnn_core.images.open_image`) refuses, hidden or system files, files outside a class
-folder. Names are sanitised; a name already taken gets ``-2``, ``-3``…; a file identical to
+Zips are checked before anything is unpacked (:mod:`.archive`); every image is decoded by the
+safe decoder (:func:`cnn_core.images.open_image`) and skipped with its reason if refused. Names are sanitised; a name already taken gets ``-2``, ``-3``…; a file identical to
 one already in its class is skipped.
 """
 
@@ -22,76 +18,23 @@ import io
 import os
 import re
 import shutil
-import stat
 import unicodedata
 import uuid
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from .. import settings
 from ..errors import UserError
-from ..images import DEFAULT_MAX_PIXELS, open_image
-from .folder import EXTENSIONS, list_classes
+from ..images import open_image
+from .archive import ImportReport, Limits, read_zip
+from .folder import list_classes
 
 DATASETS_DIR = "datasets"
 KEPT_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp"}
-JUNK_NAMES = {"__macosx", ".ds_store", "thumbs.db", "desktop.ini"}
 _UNSAFE = re.compile(r"[^\w.\- ]+")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one import may unpack. ``from_env`` reads ``CNN_LAB_IMPORT_MAX_FILES`` /
-    ``CNN_LAB_IMPORT_MAX_BYTES`` / ``CNN_LAB_IMPORT_MAX_FILE_BYTES``."""
-
-    max_files: int = 10_000
-    max_bytes: int = 500_000_000
-    max_file_bytes: int = 25_000_000
-    max_ratio: int = 100  # uncompressed / compressed size above this (for files > 1 MB): a bomb
-    max_pixels: int = DEFAULT_MAX_PIXELS
-
-    @classmethod
-    def from_env(cls) -> Limits:
-        values = {}
-        for name in ("max_files", "max_bytes", "max_file_bytes"):
-            raw = os.environ.get(f"CNN_LAB_IMPORT_{name.upper()}")
-            if raw:
-                if not raw.isdigit() or int(raw) < 1:
-                    raise UserError(f"CNN_LAB_IMPORT_{name.upper()} must be a positive number")
-                values[name] = int(raw)
-        return cls(**values)
-
-
-@dataclass
-class ImportReport:
-    """What an import or upload did: images added per class and the files skipped, with why."""
-
-    name: str
-    path: str
-    data_dir: str
-    added: dict[str, int] = field(default_factory=dict)
-    skipped: list[dict[str, str]] = field(default_factory=list)
-
-    @property
-    def total(self) -> int:
-        return sum(self.added.values())
-
-    def skip(self, file: str, reason: str) -> None:
-        self.skipped.append({"file": file, "reason": reason})
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "path": self.path,
-            "data_dir": self.data_dir,
-            "added": dict(self.added),
-            "total": self.total,
-            "skipped": list(self.skipped),
-        }
 
 
 # ---- names and places ------------------------------------------------------------------------
@@ -389,8 +332,7 @@ def import_zip(
     source = io.BytesIO(archive) if isinstance(archive, bytes | bytearray) else archive
     try:
         with zipfile.ZipFile(source) as zf:
-            members = _checked_members(zf, limits)
-            items = _zip_items(zf, members, report, limits)
+            items = read_zip(zf, report, limits)
 
             def change(stage: Path) -> None:
                 _add_to_stage(stage, items, report, limits)
@@ -405,80 +347,3 @@ def import_zip(
     except zipfile.LargeZipFile:
         raise UserError("the archive needs ZIP64, which is not accepted here") from None
     return report
-
-
-def _checked_members(zf: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipInfo]:
-    """The file entries of ``zf``; UserError for anything that refuses the whole archive."""
-    files = []
-    for info in zf.infolist():
-        name = info.filename
-        mode = info.external_attr >> 16
-        if stat.S_ISLNK(mode):
-            raise UserError(f"refused: the archive contains a symlink ({name})")
-        if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-            raise UserError(f"refused: the archive contains an absolute path ({name})")
-        if ".." in re.split(r"[\\/]", name):
-            raise UserError(f"refused: the archive contains a path escaping its folder ({name})")
-        if not info.is_dir():
-            files.append(info)
-    if len(files) > limits.max_files:
-        raise UserError(f"refused: {len(files)} files is more than the limit of {limits.max_files}")
-    total = sum(i.file_size for i in files)
-    if total > limits.max_bytes:
-        raise UserError(
-            f"refused: {total / 1e6:.1f} MB unpacked is more than the limit of "
-            f"{limits.max_bytes / 1e6:g} MB"
-        )
-    return files
-
-
-def _zip_items(
-    zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], report: ImportReport, limits: Limits
-) -> list[tuple[str, str, bytes, str]]:
-    """``(class, file name, bytes, name in the zip)`` for every acceptable member; the rest skipped with a reason."""
-    parts = {i.filename: [p for p in re.split(r"[\\/]", i.filename) if p] for i in members}
-    visible = [p for p in parts.values() if not _is_junk(p)]
-    tops = {p[0] for p in visible}
-    strip = len(tops) == 1 and all(len(p) >= 3 for p in visible)  # NAME/<class>/<image>
-    items, unpacked = [], 0
-    for info in members:
-        path = parts[info.filename][1:] if strip else parts[info.filename]
-        reason = _member_problem(info, path, limits)
-        if reason:
-            report.skip(info.filename, reason)
-            continue
-        with zf.open(info) as handle:
-            data = handle.read(limits.max_file_bytes + 1)
-        if len(data) > limits.max_file_bytes:
-            report.skip(
-                info.filename, f"larger than the {limits.max_file_bytes / 1e6:g} MB file limit"
-            )
-            continue
-        unpacked += len(data)
-        if unpacked > limits.max_bytes:
-            raise UserError(f"refused: more than {limits.max_bytes / 1e6:g} MB unpacked")
-        items.append((path[0], path[1], data, info.filename))
-    return items
-
-
-def _is_junk(parts: list[str]) -> bool:
-    return any(p.lower() in JUNK_NAMES or p.startswith(".") for p in parts)
-
-
-def _member_problem(info: zipfile.ZipInfo, path: list[str], limits: Limits) -> str:
-    if _is_junk(path):
-        return "hidden or system file"
-    if len(path) < 2:
-        return "not inside a class folder (expected <class>/<image>)"
-    if len(path) > 2:
-        return "nested too deep (expected <class>/<image>)"
-    if info.flag_bits & 0x1:
-        return "encrypted"
-    if info.file_size > limits.max_file_bytes:
-        return f"larger than the {limits.max_file_bytes / 1e6:g} MB file limit"
-    ratio = info.file_size / max(1, info.compress_size)
-    if info.file_size > 1_000_000 and ratio > limits.max_ratio:
-        return f"compression ratio {ratio:.0f}:1 looks like a decompression bomb"
-    if PurePosixPath(path[1]).suffix.lower() not in EXTENSIONS | {".gif", ".tif", ".tiff"}:
-        return "not an image file (by its extension)"
-    return ""

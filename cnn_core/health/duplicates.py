@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from scipy.fft import dct
 
 NEAR_BITS = 6  # pHash distance (of 64 bits) at most this …
-NEAR_CORRELATION = 0.98  # … and pixel correlation of the 16×16 thumbnails at least this
+NEAR_CORRELATION = 0.995  # … and pixel correlation of the 16×16 thumbnails at least this
 
 
 def _grey(images: torch.Tensor, size: int) -> torch.Tensor:

@@ -33,8 +33,8 @@ def check_health(
     data: HealthData | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Label issues (k-fold out-of-sample probabilities + cleanlab; skipped with
-    ``labels=False``), duplicate groups, leaks across splits, unreadable / odd files and class
+    """Label issues of the train and val images (k-fold out-of-sample probabilities + cleanlab;
+    skipped with ``labels=False``), duplicate groups, leaks across splits, unreadable / odd files and class
     counts of the dataset ``config`` describes. ``config.epochs`` and ``config.model`` set the
     fold models (a config left at the default 8 epochs trains 2)."""
     started = time.perf_counter()
@@ -58,12 +58,16 @@ def check_health(
     report["unreadable"] = list(data.skipped or [])
     report["odd"] = odd_files(data.folder) if data.folder else []
     report["label_issues"] = []
-    if labels:
-        probs = out_of_sample_probabilities(data, config, folds, say)
-        flagged, scores = rank_label_issues(data.labels.numpy(), probs)
-        report["label_issues"] = label_issue_rows(data, probs, flagged, scores)
+    if labels:  # the images a run learns from: train and val (test is checked for leaks)
+        learned = [i for i, split in enumerate(data.splits) if split != "test"]
+        pool = data.subset(learned)
+        probs = out_of_sample_probabilities(pool, config, folds, say)
+        flagged, scores = rank_label_issues(pool.labels.numpy(), probs)
+        report["label_issues"] = label_issue_rows(pool, probs, flagged, scores)
+        for row in report["label_issues"]:
+            row["pool_index"] = learned[row["pool_index"]]
         report["folds"] = folds
-        report["oos_accuracy"] = float((probs.argmax(1) == data.labels.numpy()).mean())
+        report["oos_accuracy"] = float((probs.argmax(1) == pool.labels.numpy()).mean())
     report["seconds"] = time.perf_counter() - started
     return report
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,18 @@ class HealthData:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def subset(self, index: list[int]) -> HealthData:
+        """The images at ``index`` (positions in this pool), keeping their references."""
+        pick = torch.tensor(index, dtype=torch.long)
+        return dataclasses.replace(
+            self,
+            images=self.images[pick],
+            labels=self.labels[pick],
+            splits=[self.splits[i] for i in index],
+            positions=[self.positions[i] for i in index],
+            files=None if self.files is None else [self.files[i] for i in index],
+        )
 
     def ref(self, i: int) -> dict[str, Any]:
         """How report rows name image ``i``: its split and index there (as a run with the same
