@@ -33,7 +33,7 @@ COLOURS = {
 }
 ACTIVATION = "#2ca02c"
 DROPOUT = "#c7c7c7"
-GAP = 0.25
+GAP = 0.3
 
 
 def _colour(kind: str) -> str:
@@ -77,10 +77,18 @@ def network_figure(blocks: list[dict[str, Any]]) -> go.Figure:
         )
         centre = x + width / 2
         fig.add_annotation(
-            x=centre, y=-0.55, text=f"{block['name']}<br>{shape}", showarrow=False, textangle=-60
+            x=centre,
+            y=-0.53,
+            yanchor="top",
+            text=f"{block['name']}<br>{shape}",
+            showarrow=False,
+            font={"size": 10},
         )
-        if block["params"] or block["flops"]:
-            texts.append((centre, f"{_count(block['params'])}p · {_count(block['flops'])}F"))
+        costs = [
+            f"{_count(block[k])}{unit}" for k, unit in (("params", "p"), ("flops", "F")) if block[k]
+        ]
+        if costs:
+            texts.append((centre, "<br>".join(costs)))
         centres.append(centre)
         hovers.append(
             f"<b>{block['name']}</b> ({block['type']})<br>output {shape}<br>"
@@ -89,7 +97,7 @@ def network_figure(blocks: list[dict[str, Any]]) -> go.Figure:
         x += width + GAP
     for centre, text in texts:
         fig.add_annotation(
-            x=centre, y=0.58, text=text, showarrow=False, textangle=-60, font={"size": 10}
+            x=centre, y=0.53, yanchor="bottom", text=text, showarrow=False, font={"size": 9}
         )
     fig.add_trace(
         go.Scatter(
@@ -103,10 +111,10 @@ def network_figure(blocks: list[dict[str, Any]]) -> go.Figure:
         )
     )
     fig.update_layout(
-        height=330,
+        height=300,
         margin={"l": 10, "r": 10, "t": 10, "b": 10},
         xaxis={"visible": False, "range": [-0.2, x]},
-        yaxis={"visible": False, "range": [-1.1, 1.0]},
+        yaxis={"visible": False, "range": [-0.85, 0.8]},
         plot_bgcolor="rgba(0,0,0,0)",
     )
     return fig
