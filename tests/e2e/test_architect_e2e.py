@@ -7,18 +7,9 @@ import json
 from tests.conftest import FASHION_DIR
 from tests.e2e.conftest import assert_no_exception, wait_for_app
 from tests.e2e.steps import choose, fill_number
+from tests.test_spec import SMALL
 
-SPEC = {
-    "name": "e2e-net",
-    "description": "a conv block and a linear classifier",
-    "layers": [
-        {"type": "conv", "out": 8, "kernel": 3, "padding": "same"},
-        {"type": "relu"},
-        {"type": "maxpool"},
-        {"type": "flatten"},
-        {"type": "linear"},
-    ],
-}
+SPEC = {**SMALL, "name": "e2e-net", "description": "a conv block and a linear classifier"}
 
 
 def metric(page, label: str) -> str:
