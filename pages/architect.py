@@ -12,7 +12,7 @@ from cnn_core.errors import UserError
 from cnn_core.models import MODELS, architecture, input_geometry, model_names
 from cnn_core.models.saved import save_spec, saved_names
 from cnn_core.models.spec import LAYER_TYPES, SpecError, analyze, build, shape_text
-from cnn_core.models.summary import diagram_blocks, time_training_step
+from cnn_core.models.summary import blocks_from_layers, time_training_step
 from ui import spec_editor as ed
 from ui.diagram import show_diagram
 from ui.router import ensure_routed
@@ -163,7 +163,6 @@ except SpecError as exc:
 checked_ms = (time.perf_counter() - started) * 1000
 
 if norm is not None:
-    model = build(norm, channels, size, classes)
     params, flops = sum(r.params for r in rows), sum(r.flops for r in rows)
     m1, m2, m3 = st.columns(3)
     m1.metric("Parameters", f"{params:,}")
@@ -187,7 +186,7 @@ if norm is not None:
         ]
     )
     st.dataframe(flow, hide_index=True, width="stretch")
-    show_diagram(diagram_blocks(model, channels, size), key="a_diagram")
+    show_diagram(blocks_from_layers(rows, channels, size), key="a_diagram")
 
     st.subheader("Time per epoch on this machine")
     info = dataset_info(dataset)

@@ -3,9 +3,10 @@
     python scripts/spec_check_time.py [--repeats 20]
 
 For the forks of v1–v4 (on a 28 px and a 64 px input) and a 60-layer spec, the median of
-``--repeats`` runs of: ``analyze`` (the validation: shapes, params, FLOPs, budgets), then the
-same plus building the model and its diagram blocks (everything the page recomputes after an
-edit), then one whole Builder page rerun after an edit (AppTest, the real page script).
+``--repeats`` runs of: ``analyze`` (the validation: shapes, params, FLOPs, budgets; the
+Builder's table and diagram come from it), then building the model and its diagram blocks by
+hooks (what Train and Explain do), then one whole Builder page rerun after an edit (AppTest,
+the real page script).
 The goal is ≤ 200 ms per edit.
 """
 
@@ -36,7 +37,7 @@ def median_ms(repeats: int, fn: Callable[..., object], *args: object) -> float:
 
 
 def edit_cost(spec: dict, channels: int, size: int, classes: int) -> object:
-    """What the Builder recomputes after an edit: validation, the model and its diagram."""
+    """What Train and Explain compute for a spec model: validation, the model, its blocks."""
     from cnn_core.models.spec import build
     from cnn_core.models.summary import diagram_blocks
 
@@ -96,7 +97,7 @@ def main() -> None:
         for c, s, k in ((1, 28, 10), (3, 64, 2))
     ]
     cases.append(("60 layers 3x64x64", long_spec(), (3, 64, 2)))
-    print(f"{'spec':<20} {'validate':>10} {'+ build + diagram':>18}")
+    print(f"{'spec':<20} {'validate':>10} {'+ build + hooks':>18}")
     for label, spec, (c, s, k) in cases:
         check = median_ms(args.repeats, analyze, spec, c, s, k)
         full = median_ms(args.repeats, edit_cost, spec, c, s, k)

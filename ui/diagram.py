@@ -18,18 +18,17 @@ import streamlit as st
 from cnn_core.models import create_model
 from cnn_core.models.summary import diagram_blocks
 
+# by torch class (registered models) and by spec layer type (specs)
 COLOURS = {
     "Input": "#9e9e9e",
-    "Conv2d": "#1f77b4",
-    "BasicBlock": "#17becf",
-    "MaxPool2d": "#ff7f0e",
-    "AvgPool2d": "#ff7f0e",
-    "AdaptiveAvgPool2d": "#e6a100",
-    "AdaptiveMaxPool2d": "#e6a100",
-    "Linear": "#9467bd",
-    "BatchNorm2d": "#8c564b",
-    "BatchNorm1d": "#8c564b",
-    "Flatten": "#7f7f7f",
+    **dict.fromkeys(("Conv2d", "conv"), "#1f77b4"),
+    **dict.fromkeys(("BasicBlock", "residual"), "#17becf"),
+    **dict.fromkeys(("MaxPool2d", "AvgPool2d", "maxpool", "avgpool"), "#ff7f0e"),
+    **dict.fromkeys(("AdaptiveAvgPool2d", "AdaptiveMaxPool2d"), "#e6a100"),
+    **dict.fromkeys(("adaptive_avgpool", "adaptive_maxpool"), "#e6a100"),
+    **dict.fromkeys(("Linear", "linear"), "#9467bd"),
+    **dict.fromkeys(("BatchNorm2d", "BatchNorm1d", "batchnorm"), "#8c564b"),
+    **dict.fromkeys(("Flatten", "flatten"), "#7f7f7f"),
 }
 ACTIVATION = "#2ca02c"
 DROPOUT = "#c7c7c7"
@@ -37,7 +36,7 @@ GAP = 0.3
 
 
 def _colour(kind: str) -> str:
-    if kind.startswith("Dropout"):
+    if kind.lower().startswith("dropout"):
         return DROPOUT
     return COLOURS.get(kind, ACTIVATION)
 
