@@ -32,6 +32,7 @@ from cnn_core.models.summary import (
 )
 from cnn_core.predict import Predictor
 from cnn_core.runs import api
+from cnn_core.runs.export import export_run
 from cnn_core.sweeps.space import validate_space
 from tests.run_fixtures import cli_here, finished_run
 
@@ -246,6 +247,8 @@ def test_a_run_stores_the_spec_itself_and_its_checkpoint_loads_like_v1():
     assert probs.shape == (3, 10)
     row = compare.summary_row(api.get_run(run_id))  # Compare sizes it from the run's own spec
     assert row["params"] == count_params(predictor.model)
+    exported = export_run(run_id, "torchscript")
+    assert exported["max_abs_diff"] < 1e-5
 
 
 def test_sweeps_take_saved_specs_as_model_choices():
