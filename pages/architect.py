@@ -33,6 +33,7 @@ s = st.session_state
 def set_spec(spec: dict) -> None:
     """Replace the spec being edited (new table and JSON widgets)."""
     s.arch_spec = spec
+    s.arch_table = spec["layers"]  # the table's data until the next replacement; edits are deltas
     s.arch_version = s.get("arch_version", 0) + 1
     s.a_name = spec.get("name", "")
     s.pop("arch_json_error", None)
@@ -112,7 +113,7 @@ description = c2.text_input(
 
 table_tab, json_tab = st.tabs(["Layers", "JSON"])
 with table_tab:
-    base = ed.layers_to_frame(s.arch_spec["layers"])
+    base = ed.layers_to_frame(s.arch_table)
     edited = st.data_editor(
         base,
         key=f"a_table_{s.arch_version}",
