@@ -197,6 +197,7 @@ def test_messages_name_the_layer_and_the_incoming_shape():
     assert err.layer == 1 and "unknown field 'colour'" in err.message
     err = _error(_with({"type": "pooling"}))
     assert "unknown layer type 'pooling'" in err.message
+    assert str(_error(_with({"type": ""}))).startswith("layer 1 (?): unknown layer type")
     err = _error(_with({"type": "flatten"}, {"type": "linear", "out": 7}))
     assert err.layer == 2 and "10 logit" in err.message
     err = _error(_with({"type": "flatten"}, {"type": "linear", "out": 50_000}, {"type": "linear"}))
