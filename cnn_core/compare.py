@@ -26,9 +26,10 @@ from .models import describe_model, model_names
 from .runs.store import RunStore
 from .scoring import EvalResult
 
-# Config fields shown as table columns (name and tags are run metadata, not settings).
+# Config fields shown as table columns (name and tags are run metadata, not settings; a
+# custom model's spec is named by the model column).
 CONFIG_FIELDS = tuple(
-    f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("name", "tags")
+    f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("name", "tags", "model_spec")
 )
 # The fields that decide which images a dataset bundle holds (see cnn_core.data loaders).
 DATA_FIELDS = (

@@ -12,7 +12,7 @@ from cnn_core.errors import UserError
 from cnn_core.models import MODELS, architecture, model_names
 from cnn_core.models.saved import save_spec, saved_names
 from cnn_core.models.spec import LAYER_TYPES, SpecError, analyze, build, shape_text
-from cnn_core.models.summary import diagram_blocks, time_training_step
+from cnn_core.models.summary import blocks_from_layers, time_training_step
 from ui import spec_editor as ed
 from ui.diagram import show_diagram
 from ui.router import ensure_routed
@@ -33,6 +33,7 @@ s = st.session_state
 def set_spec(spec: dict) -> None:
     """Replace the spec being edited (new table and JSON widgets)."""
     s.arch_spec = spec
+    s.arch_table = spec["layers"]  # the table's data until the next replacement; edits are deltas
     s.arch_version = s.get("arch_version", 0) + 1
     s.a_name = spec.get("name", "")
     s.pop("arch_json_error", None)
@@ -112,7 +113,7 @@ description = c2.text_input(
 
 table_tab, json_tab = st.tabs(["Layers", "JSON"])
 with table_tab:
-    base = ed.layers_to_frame(s.arch_spec["layers"])
+    base = ed.layers_to_frame(s.arch_table)
     edited = st.data_editor(
         base,
         key=f"a_table_{s.arch_version}",
@@ -163,7 +164,6 @@ except SpecError as exc:
 checked_ms = (time.perf_counter() - started) * 1000
 
 if norm is not None:
-    model = build(norm, channels, size, classes)
     params, flops = sum(r.params for r in rows), sum(r.flops for r in rows)
     m1, m2, m3 = st.columns(3)
     m1.metric("Parameters", f"{params:,}")
@@ -187,7 +187,7 @@ if norm is not None:
         ]
     )
     st.dataframe(flow, hide_index=True, width="stretch")
-    show_diagram(diagram_blocks(model, channels, size), key="a_diagram")
+    show_diagram(blocks_from_layers(rows, channels, size), key="a_diagram")
 
     st.subheader("Time per epoch on this machine")
     info = dataset_info(dataset)

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import json
 
-from cnn_core.models import create_model
-from cnn_core.models.saved import load_saved, saved_names
+from cnn_core.models import MODELS, create_model
+from cnn_core.models.saved import delete_saved, load_saved, save_spec, saved_names
 from cnn_core.models.summary import count_params
 from tests.run_fixtures import finished_run
 from tests.test_pages_app import open_page
+
+GAP_NET = {
+    "name": "gap-net",
+    "layers": [
+        {"type": "conv", "out": 8, "padding": "same"},
+        {"type": "relu"},
+        {"type": "adaptive_avgpool"},
+        {"type": "flatten"},
+        {"type": "linear"},
+    ],
+}
 
 
 def metrics(at) -> dict[str, str]:
@@ -78,22 +89,19 @@ def test_measure_and_save_make_a_model_choice_on_train():
 
 
 def test_explain_shows_the_diagram_of_a_custom_run():
-    from cnn_core.models import MODELS
-    from cnn_core.models.saved import save_spec
-
-    spec = {
-        "name": "gap-net",
-        "layers": [
-            {"type": "conv", "out": 8, "padding": "same"},
-            {"type": "relu"},
-            {"type": "adaptive_avgpool"},
-            {"type": "flatten"},
-            {"type": "linear"},
-        ],
-    }
-    save_spec(spec, list(MODELS))
+    save_spec(GAP_NET, list(MODELS))
     run_id = finished_run(model="gap-net", name="gap run")
     at = open_page("pages/explain.py", {"run": run_id})
     assert not at.exception
     diagram = next(e for e in at.expander if e.label == "Network diagram")
     assert diagram.get("plotly_chart")
+
+
+def test_a_custom_run_on_compare_beside_v1():
+    save_spec({**GAP_NET, "name": "cmp-net"}, list(MODELS))
+    custom = finished_run(model="cmp-net", name="custom")
+    delete_saved("cmp-net")  # Compare works from the run's own spec
+    book = finished_run(name="book")
+    at = open_page("pages/compare.py", {"runs": f"{custom},{book}"})
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("model" in c.value for c in at.caption)

@@ -23,9 +23,16 @@ from cnn_core.models import (
 )
 from cnn_core.models.saved import delete_saved, load_saved, save_spec, saved_names, specs_dir
 from cnn_core.models.spec import LAYER_TYPES, SpecError, analyze, build
-from cnn_core.models.summary import count_params, diagram_blocks, summarize, time_training_step
+from cnn_core.models.summary import (
+    blocks_from_layers,
+    count_params,
+    diagram_blocks,
+    summarize,
+    time_training_step,
+)
 from cnn_core.predict import Predictor
 from cnn_core.runs import api
+from cnn_core.runs.export import export_run
 from cnn_core.sweeps.space import validate_space
 from tests.run_fixtures import cli_here, finished_run
 
@@ -113,11 +120,10 @@ def _check_against_torch(spec: dict, geometry: tuple[int, int, int]) -> bool:
     summary = summarize(model, channels, size)
     assert summary["params"] == sum(r.params for r in rows)
     assert summary["flops"] == sum(r.flops for r in rows)
-    blocks = diagram_blocks(model, channels, size)[1:]
-    assert [b["name"] for b in blocks] == [r.name for r in rows]
-    assert [tuple(b["shape"]) for b in blocks] == [r.out_shape for r in rows]
-    assert [b["params"] for b in blocks] == [r.params for r in rows]
-    assert [b["flops"] for b in blocks] == [r.flops for r in rows]
+    measured = diagram_blocks(model, channels, size)  # hooks on the real model
+    predicted = blocks_from_layers(rows, channels, size)  # arithmetic only
+    keys = ("name", "shape", "params", "flops")
+    assert [[b[k] for k in keys] for b in measured] == [[b[k] for k in keys] for b in predicted]
     return True
 
 
@@ -191,6 +197,7 @@ def test_messages_name_the_layer_and_the_incoming_shape():
     assert err.layer == 1 and "unknown field 'colour'" in err.message
     err = _error(_with({"type": "pooling"}))
     assert "unknown layer type 'pooling'" in err.message
+    assert str(_error(_with({"type": ""}))).startswith("layer 1 (?): unknown layer type")
     err = _error(_with({"type": "flatten"}, {"type": "linear", "out": 7}))
     assert err.layer == 2 and "10 logit" in err.message
     err = _error(_with({"type": "flatten"}, {"type": "linear", "out": 50_000}, {"type": "linear"}))
@@ -241,6 +248,8 @@ def test_a_run_stores_the_spec_itself_and_its_checkpoint_loads_like_v1():
     assert probs.shape == (3, 10)
     row = compare.summary_row(api.get_run(run_id))  # Compare sizes it from the run's own spec
     assert row["params"] == count_params(predictor.model)
+    exported = export_run(run_id, "torchscript")
+    assert exported["max_abs_diff"] < 1e-5
 
 
 def test_sweeps_take_saved_specs_as_model_choices():

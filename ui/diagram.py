@@ -18,26 +18,25 @@ import streamlit as st
 from cnn_core.models import create_model
 from cnn_core.models.summary import diagram_blocks
 
+# by torch class (registered models) and by spec layer type (specs)
 COLOURS = {
     "Input": "#9e9e9e",
-    "Conv2d": "#1f77b4",
-    "BasicBlock": "#17becf",
-    "MaxPool2d": "#ff7f0e",
-    "AvgPool2d": "#ff7f0e",
-    "AdaptiveAvgPool2d": "#e6a100",
-    "AdaptiveMaxPool2d": "#e6a100",
-    "Linear": "#9467bd",
-    "BatchNorm2d": "#8c564b",
-    "BatchNorm1d": "#8c564b",
-    "Flatten": "#7f7f7f",
+    **dict.fromkeys(("Conv2d", "conv"), "#1f77b4"),
+    **dict.fromkeys(("BasicBlock", "residual"), "#17becf"),
+    **dict.fromkeys(("MaxPool2d", "AvgPool2d", "maxpool", "avgpool"), "#ff7f0e"),
+    **dict.fromkeys(("AdaptiveAvgPool2d", "AdaptiveMaxPool2d"), "#e6a100"),
+    **dict.fromkeys(("adaptive_avgpool", "adaptive_maxpool"), "#e6a100"),
+    **dict.fromkeys(("Linear", "linear"), "#9467bd"),
+    **dict.fromkeys(("BatchNorm2d", "BatchNorm1d", "batchnorm"), "#8c564b"),
+    **dict.fromkeys(("Flatten", "flatten"), "#7f7f7f"),
 }
 ACTIVATION = "#2ca02c"
 DROPOUT = "#c7c7c7"
-GAP = 0.25
+GAP = 0.3
 
 
 def _colour(kind: str) -> str:
-    if kind.startswith("Dropout"):
+    if kind.lower().startswith("dropout"):
         return DROPOUT
     return COLOURS.get(kind, ACTIVATION)
 
@@ -59,57 +58,55 @@ def _size(shape: list[int], input_side: int) -> tuple[float, float]:
 def network_figure(blocks: list[dict[str, Any]]) -> go.Figure:
     """The diagram of ``diagram_blocks`` output (input block first)."""
     input_side = max(blocks[0]["shape"][1] if len(blocks[0]["shape"]) == 3 else 1, 1)
-    fig = go.Figure()
     x = 0.0
-    centres, hovers, texts = [], [], []
+    rects, notes, centres, hovers = [], [], [], []
     for block in blocks:
         width, height = _size(block["shape"], input_side)
         shape = "×".join(map(str, block["shape"]))
-        fig.add_shape(
-            type="rect",
-            x0=x,
-            x1=x + width,
-            y0=-height / 2,
-            y1=height / 2,
-            fillcolor=_colour(block["type"]),
-            line={"color": "#333", "width": 1},
-            opacity=0.85,
+        rects.append(
+            {
+                "type": "rect",
+                "x0": x,
+                "x1": x + width,
+                "y0": -height / 2,
+                "y1": height / 2,
+                "fillcolor": _colour(block["type"]),
+                "line": {"color": "#333", "width": 1},
+                "opacity": 0.85,
+            }
         )
         centre = x + width / 2
-        fig.add_annotation(
-            x=centre, y=-0.55, text=f"{block['name']}<br>{shape}", showarrow=False, textangle=-60
-        )
-        if block["params"] or block["flops"]:
-            texts.append((centre, f"{_count(block['params'])}p · {_count(block['flops'])}F"))
+        label = {"x": centre, "showarrow": False, "font": {"size": 10}}
+        notes.append({**label, "y": -0.53, "yanchor": "top", "text": f"{block['name']}<br>{shape}"})
+        costs = [f"{_count(block[k])}{u}" for k, u in (("params", "p"), ("flops", "F")) if block[k]]
+        if costs:
+            notes.append({**label, "y": 0.53, "yanchor": "bottom", "text": "<br>".join(costs)})
         centres.append(centre)
         hovers.append(
             f"<b>{block['name']}</b> ({block['type']})<br>output {shape}<br>"
             f"{block['params']:,} params<br>{block['flops']:,} FLOPs"
         )
         x += width + GAP
-    for centre, text in texts:
-        fig.add_annotation(
-            x=centre, y=0.58, text=text, showarrow=False, textangle=-60, font={"size": 10}
-        )
-    fig.add_trace(
-        go.Scatter(
-            x=centres,
-            y=[0] * len(centres),
-            mode="markers",
-            marker={"size": 18, "opacity": 0},
-            hovertext=hovers,
-            hoverinfo="text",
-            showlegend=False,
-        )
+    hover = go.Scatter(
+        x=centres,
+        y=[0] * len(centres),
+        mode="markers",
+        marker={"size": 18, "opacity": 0},
+        hovertext=hovers,
+        hoverinfo="text",
+        showlegend=False,
     )
-    fig.update_layout(
-        height=330,
-        margin={"l": 10, "r": 10, "t": 10, "b": 10},
-        xaxis={"visible": False, "range": [-0.2, x]},
-        yaxis={"visible": False, "range": [-1.1, 1.0]},
-        plot_bgcolor="rgba(0,0,0,0)",
-    )
-    return fig
+    # one layout of plain dicts: far faster than one add_shape / add_annotation per block
+    layout = {
+        "shapes": rects,
+        "annotations": notes,
+        "height": 300,
+        "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+        "xaxis": {"visible": False, "range": [-0.2, x]},
+        "yaxis": {"visible": False, "range": [-0.85, 0.8]},
+        "plot_bgcolor": "rgba(0,0,0,0)",
+    }
+    return go.Figure(data=[hover], layout=layout)
 
 
 def show_diagram(blocks: list[dict[str, Any]], key: str) -> None:

@@ -126,7 +126,7 @@ def _check_layer(index: int, layer: Any, taken: set[str], counters: dict[str, in
         raise SpecError("must be an object with a 'type'", index, "?")
     kind = layer.get("type")
     raw_name = layer.get("name")
-    label = raw_name if isinstance(raw_name, str) and raw_name else str(kind)
+    label = next((x for x in (raw_name, kind) if isinstance(x, str) and x.strip()), "?")
     if kind not in LAYER_TYPES:
         raise SpecError(
             f"unknown layer type {kind!r}; choose one of {', '.join(LAYER_TYPES)}", index, label

@@ -128,6 +128,27 @@ def diagram_blocks(model: nn.Module, in_channels: int, image_size: int) -> list[
     return [{**source, "params": 0, "flops": 0}, *blocks.values()]
 
 
+def blocks_from_layers(
+    layers: list[Any], in_channels: int, image_size: int
+) -> list[dict[str, Any]]:
+    """The same blocks as :func:`diagram_blocks`, straight from a spec's analysis (its
+    ``LayerInfo`` rows, spec layer types): no model is built."""
+    source = {"name": "input", "type": "Input", "shape": [in_channels, image_size, image_size]}
+    return [
+        {**source, "params": 0, "flops": 0},
+        *(
+            {
+                "name": r.name,
+                "type": r.type,
+                "shape": list(r.out_shape),
+                "params": r.params,
+                "flops": r.flops,
+            }
+            for r in layers
+        ),
+    ]
+
+
 def time_training_step(
     model: nn.Module, in_channels: int, image_size: int, batch_size: int, steps: int = 3
 ) -> float:
