@@ -267,7 +267,7 @@ def canvas_latency(runs: int) -> dict[str, Any]:
     img.save(buf, "PNG")
     model = create_model("v1", 1, 28, 10)
     predictor = Predictor(
-        model, TrainConfig(), DIGIT_NAMES, family="digits", in_channels=1, image_size=28
+        model, TrainConfig(), DIGIT_NAMES, input_kind="canvas", in_channels=1, image_size=28
     )
     times = []
     for _ in range(runs + 1):  # the first is a warm-up

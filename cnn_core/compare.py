@@ -1,5 +1,5 @@
 """Compare runs: a summary table with the config fields that differ, histories with wall time,
-cached evaluations (confusion matrices, misclassified items) and a v1–v4 sweep on one dataset.
+cached evaluations (confusion matrices, misclassified items) and a sweep over the registered architectures on one dataset.
 
 Evaluations are stored in the run store keyed on (run, split) together with the checkpoint's
 modification time, so a checkpoint that was retrained or extended is evaluated again.
@@ -22,7 +22,7 @@ from .config import TrainConfig
 from .data import DatasetBundle, dataset_info, load_dataset
 from .errors import UserError
 from .evaluation import evaluate_checkpoint
-from .models import describe_model, model_names
+from .models import MODELS, describe_model
 from .runs.store import RunStore
 from .scoring import EvalResult
 
@@ -253,5 +253,5 @@ def queue_architecture_sweep(
                 base_config, model=model, name=f"{model} on {base_config.dataset}", tags=[tag]
             )
         )
-        for model in model_names()
+        for model in MODELS  # every registered architecture (saved specs are the user's)
     ]

@@ -12,7 +12,7 @@ from cnn_core import compare, runs
 from cnn_core.config import TrainConfig
 from cnn_core.data import dataset_names
 from cnn_core.errors import UserError
-from cnn_core.models import model_names
+from cnn_core.models import MODELS
 from ui.cache import dataset
 from ui.charts import run_colour
 from ui.compare_widgets import (
@@ -48,7 +48,7 @@ LEAD_COLUMNS = [  # after "#", "name" and the settings that differ
 
 
 def queue_sweep(base_id: str | None, dataset_name: str) -> None:
-    """Button callback: queue v1–v4 like the base run (or with defaults) and select them."""
+    """Button callback: queue every registered architecture like the base run (or with defaults) and select them."""
     try:
         base = (
             TrainConfig.from_dict(runs.get_run(base_id)["config"], strict=False)
@@ -65,7 +65,7 @@ def queue_sweep(base_id: str | None, dataset_name: str) -> None:
 
 def sweep_panel(selected: list[dict[str, Any]]) -> None:
     """Queue the four architectures with the same data, seed and budget as a chosen run."""
-    with st.expander(f"Train {'/'.join(model_names())} on one dataset", icon=":material/add_task:"):
+    with st.expander(f"Train {'/'.join(list(MODELS))} on one dataset", icon=":material/add_task:"):
         by_id = {r["id"]: r for r in selected}
         base_id = st.selectbox(
             "Copy data, seed and budget from",
@@ -90,7 +90,7 @@ def sweep_panel(selected: list[dict[str, Any]]) -> None:
     if error := st.session_state.pop("cmp_sweep_error", None):
         show_user_error(error)
     if tag := st.session_state.pop("cmp_swept", None):
-        st.success(f"Queued {len(model_names())} runs tagged {tag}; they are selected below.")
+        st.success(f"Queued {len(list(MODELS))} runs tagged {tag}; they are selected below.")
 
 
 def curves_tab(selected: list[dict[str, Any]]) -> None:

@@ -12,7 +12,7 @@ from cnn_core import compare, evaluation
 from cnn_core.config import TrainConfig
 from cnn_core.data import load_dataset
 from cnn_core.errors import UserError
-from cnn_core.models import describe_model, model_names
+from cnn_core.models import MODELS, describe_model
 from cnn_core.runs import api
 from cnn_core.runs.store import RunStore
 from tests.conftest import FASHION_DIR, small_fashion_config
@@ -128,9 +128,9 @@ def test_queue_architecture_sweep_keeps_data_seed_and_budget(monkeypatch):
     monkeypatch.setattr(api, "ensure_worker", lambda *a, **k: None)
     base = small_fashion_config(epochs=3, lr=0.005, seed=7, batch_size=32, train_size=500)
     ids = compare.queue_architecture_sweep(base, "compare-test")
-    assert len(ids) == 4
+    assert len(ids) == len(MODELS)
     queued = [api.get_run(i) for i in ids]
-    assert [r["model"] for r in queued] == model_names()
+    assert [r["model"] for r in queued] == list(MODELS)
     expected = base.resolved().to_dict()
     for run in queued:
         assert run["status"] == "queued" and run["tags"] == ["compare-test"]

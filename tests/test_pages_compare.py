@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from cnn_core import compare, runs
 from cnn_core.data import load_dataset
 from cnn_core.evaluation import evaluate_checkpoint
-from cnn_core.models import model_names
+from cnn_core.models import MODELS
 from cnn_core.runs import api
 from tests.conftest import FASHION_DIR, PROJECT
 from tests.run_fixtures import finished_run
@@ -55,15 +55,15 @@ def test_empty_store_and_bogus_ids_show_messages_not_tracebacks():
     assert "Pick runs above" in at.info[0].value
 
 
-def test_sweep_button_queues_and_selects_the_four_architectures(monkeypatch, tmp_path):
+def test_sweep_button_queues_and_selects_every_architecture(monkeypatch, tmp_path):
     for module in (api, runs):  # submit and the sidebar each start a worker for queued runs
         monkeypatch.setattr(module, "ensure_worker", lambda *a, **k: None)
     at = open_compare()
     at.selectbox(key="cmp_sweep_dataset").select("fashion-mnist").run()
     next(b for b in at.button if b.label == "Queue the sweep").click().run()
-    assert not at.exception and "Queued 4 runs tagged compare-" in at.success[0].value
+    assert not at.exception and f"Queued {len(MODELS)} runs tagged compare-" in at.success[0].value
     queued = api.list_runs(status="queued")
-    assert sorted(r["model"] for r in queued) == model_names()
+    assert sorted(r["model"] for r in queued) == list(MODELS)
     assert at.multiselect(key="cmp_runs").value == [r["id"] for r in reversed(queued)]
     assert "No checkpoint yet" in at.warning[0].value  # queued runs: no evaluation possible
     assert "No finished epoch yet" in " ".join(c.value for c in at.caption)

@@ -136,7 +136,7 @@ def test_health_page_finds_planted_flips_and_saves_exclusions():
 
 def test_embedding_map_draws_a_runs_split_and_picks_a_point(monkeypatch):
     with monkeypatch.context() as patch:
-        patch.setattr("ui.explain_widgets.DEMO_CHECKPOINT", PROJECT / "no-such.pt")
+        patch.setattr("cnn_core.demo.DEMO_CHECKPOINT", PROJECT / "no-such.pt")
         at = open_page("pages/embedding_map.py")
         assert "No finished run yet" in at.info[0].value
     run_id = finished_run()
