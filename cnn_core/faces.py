@@ -17,8 +17,10 @@ from __future__ import annotations
 import functools
 import math
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -325,6 +327,45 @@ def locate_faces(
         for i, face in enumerate(faces, start=1)
     ]
     return LocatedFaces("aligned" if faces else "no-face", draw_faces(rgb, faces), inputs)
+
+
+@dataclass(frozen=True)
+class ClassifiedFace:
+    """One face of a photo through a face model: what it was given (``face``), the model input
+    ``x`` [1, 3, S, S], the answer, and its Grad-CAM map at S×S (when asked for)."""
+
+    face: FaceInput
+    x: Any
+    prediction: Any  # cnn_core.predict.Prediction
+    heat: np.ndarray | None = None
+
+
+def classify_faces(
+    predictor: Any,
+    image: ImageLike,
+    *,
+    align: bool = True,
+    crop_box: tuple[int, int, int, int] | None = None,
+    explain: bool = False,
+) -> tuple[LocatedFaces, list[ClassifiedFace]]:
+    """Detect → align → predict (→ Grad-CAM with ``explain``) every face of a photo with a
+    :class:`~cnn_core.predict.Predictor`: the one pipeline of the Faces page and the CLI.
+    See :func:`locate_faces` for ``align`` and ``crop_box``."""
+    from .interpret import attribute
+    from .predict import Prediction
+
+    located = locate_faces(image, align=align, crop_box=crop_box)
+    answers = []
+    for face in located.inputs:
+        start = time.perf_counter()
+        x, _ = predictor.prepare(face.image, "face", crop_box=face.box)
+        probs = predictor.predict_tensor(x)[0].tolist()
+        best = int(np.argmax(probs))
+        seconds = time.perf_counter() - start
+        prediction = Prediction(best, predictor.class_names[best], probs, seconds=seconds)
+        heat = attribute(predictor, x, "gradcam").map if explain else None
+        answers.append(ClassifiedFace(face, x, prediction, heat))
+    return located, answers
 
 
 def draw_faces(image: ImageLike, faces: list[Face]) -> Image.Image:

@@ -16,14 +16,13 @@ from ui.predict_widgets import (
     crop_sliders,
     describe_choice,
     digest,
-    heatmap_overlay,
     load_predictor,
     photo_analysis,
     pick_model,
     probability_chart,
 )
 from ui.router import ensure_routed
-from ui.widgets import show_user_error
+from ui.widgets import heat_overlay, show_user_error
 
 ensure_routed()
 
@@ -44,7 +43,7 @@ def face_card(face: FaceAnswer, class_names: Sequence[str], opacity: float, key:
     if face.prediction is None:
         return
     big = Image.fromarray(face.model_input).resize((HEAT_SIDE, HEAT_SIDE), Image.BICUBIC)
-    overlay = heatmap_overlay(np.asarray(big), face.heat, opacity)
+    overlay = heat_overlay(np.asarray(big), face.heat, opacity, cmap="jet")
     cols[1].image(overlay, caption="Grad-CAM: where it looked", width="stretch")
     probs = face.prediction.probabilities
     with cols[2]:

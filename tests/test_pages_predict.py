@@ -29,7 +29,8 @@ from tests.image_corpus import (
     sixteen_bit_png,
 )
 from tests.run_fixtures import finished_run, run_here
-from ui.predict_widgets import analyse_photo, heatmap_overlay
+from ui.predict_widgets import analyse_photo
+from ui.widgets import heat_overlay
 
 ASTRONAUT = Image.fromarray(skdata.astronaut())
 ODD_BUT_VALID = {  # decodable: each must give an answer or "no face found", never an error
@@ -186,14 +187,14 @@ def test_group_photo_gets_one_numbered_aligned_face_each():
     assert analyse_photo(Image.new("RGB", (178, 218)), None).mode == "as-is"
 
 
-def test_heatmap_overlay_blends_only_where_it_is_hot():
+def test_heat_overlay_blends_only_where_it_is_hot():
     image = np.full((40, 40, 3), 100, np.uint8)
     heat = np.zeros((8, 8), np.float32)
     heat[:4, :4] = 1.0
-    out = heatmap_overlay(image, heat, 0.6)
+    out = heat_overlay(image, heat, 0.6, cmap="jet")
     assert out.shape == image.shape and out.dtype == np.uint8
     assert (out[-10:, -10:] == 100).all() and (out[:10, :10] != 100).any()
-    assert (heatmap_overlay(image, heat, 0.0) == image).all()
+    assert (heat_overlay(image, heat, 0.0) == image).all()
 
 
 # ---- the same path from the CLI ------------------------------------------------------------

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import plotly.graph_objects as go
@@ -12,6 +15,17 @@ from cnn_core.config import TrainConfig
 from cnn_core.data import DatasetBundle, load_dataset
 from cnn_core.predict import Predictor
 from ui.charts import CURVE_KEYS, learning_curves
+
+MODEL_LOCK = threading.Lock()
+
+
+@contextmanager
+def model_lock() -> Iterator[None]:
+    """The one policy for sharing a cached model between sessions: work that hooks into it
+    (Captum attributions, feature maps, Grad-CAM) runs under this lock, so no hook fires in
+    another session's pass; plain forward passes need no lock."""
+    with MODEL_LOCK:
+        yield
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)

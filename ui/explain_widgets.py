@@ -1,15 +1,15 @@
 """Explain page helpers: model options, cached attributions, heatmap overlays, tile grids.
 
 Attributions and their deletion curves are cached on (checkpoint path + mtime, SHA-1 of the
-input, method, target, parameters). Work on a shared model runs under one lock: Captum and
-the feature-map code attach hooks that must not fire in another session's pass.
+input, method, target, parameters). Work on a shared model runs under
+``ui.cache.model_lock``: Captum and the feature-map code attach hooks that must not fire in
+another session's pass.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -18,7 +18,6 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 import torch
-from matplotlib import colormaps
 from PIL import Image, ImageDraw, ImageFont
 
 from cnn_core import interpret
@@ -27,12 +26,11 @@ from cnn_core.predict import Predictor
 from cnn_core.trained import TrainedModel, trained_models
 from ui import cache
 from ui.charts import probability_bars, run_colour
-from ui.widgets import to_display
+from ui.widgets import heat_overlay, to_display
 
 DATASET, DRAWN, UPLOAD = "Dataset sample", "Drawn digit", "Upload an image"  # input sources
 CHEAP = ("saliency", "guided_backprop", "gradcam")  # milliseconds: computed without asking
 METHOD_NAMES = {"smoothgrad": "SmoothGrad", "gradcam": "Grad-CAM"}  # others: title case
-MODEL_LOCK = threading.Lock()
 LABEL_HEIGHT = 14
 GAP = 4
 
@@ -81,7 +79,7 @@ def _explain(
     _x: torch.Tensor,
 ) -> Explanation:
     model = cache.predictor(path)
-    with MODEL_LOCK:
+    with cache.model_lock():
         attribution = interpret.attribute(model, _x, method, target, **json.loads(params))
         curve = interpret.deletion_curve(model, _x, attribution.map, attribution.target)
     return Explanation(attribution, curve)
@@ -132,7 +130,7 @@ def method_params(method: str, predictor: Predictor) -> dict[str, Any]:
 
 def feature_map(predictor: Predictor, x: torch.Tensor, layer: str) -> torch.Tensor:
     """One layer's output ``[C, H, W]`` for ``x`` (under the model lock)."""
-    with MODEL_LOCK:
+    with cache.model_lock():
         return interpret.feature_maps(predictor, x, [layer])[layer]
 
 
@@ -149,29 +147,10 @@ def upscale(image: np.ndarray, side: int = 196) -> np.ndarray:
     return image.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
-def colourise(amap: np.ndarray, signed: bool) -> tuple[np.ndarray, np.ndarray]:
-    """RGB colours in [0, 1] and blend weights in [0, 1] of an attribution map.
-
-    Signed maps use RdBu centred at 0 (red: evidence for the class, blue: against) scaled to
-    ±max|value|; unsigned maps use inferno from their minimum to their maximum.
-    """
-    amap = np.nan_to_num(np.asarray(amap, dtype=np.float32))
-    if signed:
-        limit = float(np.abs(amap).max()) or 1.0
-        scaled = amap / limit
-        return colormaps["RdBu_r"]((scaled + 1) / 2)[..., :3], np.abs(scaled)
-    span = float(amap.max() - amap.min()) or 1.0
-    scaled = (amap - amap.min()) / span
-    return colormaps["inferno"](scaled)[..., :3], scaled
-
-
 def overlay(image: np.ndarray, attribution: interpret.Attribution, opacity: float) -> np.ndarray:
     """``image`` (S×S×3 uint8) with the coloured attribution map blended on top, each pixel
     weighted by ``opacity`` × its normalised strength."""
-    colours, weight = colourise(attribution.map, attribution.signed)
-    alpha = opacity * weight[..., None]
-    blended = image * (1 - alpha) + colours * 255.0 * alpha
-    return np.clip(blended, 0, 255).round().astype(np.uint8)
+    return heat_overlay(image, attribution.map, opacity, signed=attribution.signed)
 
 
 def tile_grid(

@@ -28,7 +28,7 @@ from cnn_core.demo import DEMO_CHECKPOINT, DEMO_LABEL
 from cnn_core.errors import ConfigError, UserError
 from cnn_core.predict import Predictor
 from ui import cache
-from ui.explain_widgets import MODEL_LOCK, feature_map
+from ui.explain_widgets import feature_map
 from ui.widgets import run_label, show_user_error
 
 DATASETS = ("fashion-mnist", "mnist")
@@ -210,7 +210,7 @@ def run_image(predictor: Predictor, index: int) -> tuple[torch.Tensor, str]:
 def _record(path: str, mtime_ns: int, index: int, layer: str) -> LayerRecord:
     predictor = cache.predictor(path)
     x, _ = run_image(predictor, index)
-    with MODEL_LOCK:
+    with cache.model_lock():
         return record_layer(predictor, x, layer)
 
 

@@ -6,7 +6,6 @@ with the same drawing or photo costs a dictionary look-up, not a forward pass.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -14,16 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
-from matplotlib import colormaps
 from PIL import Image
 
 from cnn_core.errors import UserError
-from cnn_core.faces import FaceInput, locate_faces
+from cnn_core.faces import classify_faces, locate_faces
 from cnn_core.images import open_image
-from cnn_core.interpret import attribute
 from cnn_core.predict import Prediction, Predictor
 from cnn_core.preprocess import default_face_box
 from cnn_core.trained import TrainedModel
+from ui import cache
 from ui.cache import predictor
 from ui.charts import probability_bars
 from ui.widgets import show_user_error, to_display
@@ -92,18 +90,6 @@ def probability_chart(
     st.plotly_chart(fig, key=key, config={"displayModeBar": False})
 
 
-def heatmap_overlay(image: np.ndarray, heat: np.ndarray, opacity: float) -> np.ndarray:
-    """``image`` (H×W×3 uint8) with ``heat`` (any size, larger = hotter) blended on top in
-    the jet colour map; each pixel's blend weight is ``opacity`` × its normalised heat."""
-    h, w = image.shape[:2]
-    heat = np.asarray(Image.fromarray(np.asarray(heat, np.float32)).resize((w, h), Image.BILINEAR))
-    heat = np.nan_to_num(heat - heat.min())
-    heat = heat / heat.max() if heat.max() > 0 else heat
-    colours = colormaps["jet"](heat)[..., :3] * 255.0
-    alpha = (opacity * heat)[..., None]
-    return np.clip(image * (1 - alpha) + colours * alpha, 0, 255).round().astype(np.uint8)
-
-
 @dataclass
 class FaceAnswer:
     """One face (or crop) of a photo: what was cut out, what the model saw, what it said."""
@@ -126,23 +112,6 @@ class PhotoAnalysis:
     answers: list[FaceAnswer] = field(default_factory=list)
 
 
-def _face_answer(face: FaceInput, model: Predictor | None) -> FaceAnswer:
-    """The crop, model input, answer and Grad-CAM map of one face input."""
-    if model is None:
-        return FaceAnswer(face.title, face.crop())
-    x, _ = model.prepare(face.image, "face", crop_box=face.box)
-    probs = model.predict_tensor(x)[0].tolist()
-    best = int(np.argmax(probs))
-    heat = attribute(model, x, "gradcam").map
-    return FaceAnswer(
-        face.title,
-        face.crop(),
-        to_display(x[0]),
-        Prediction(best, model.class_names[best], probs),
-        heat,
-    )
-
-
 def analyse_photo(
     image: Image.Image,
     model: Predictor | None,
@@ -150,13 +119,21 @@ def analyse_photo(
     align: bool = True,
     crop_box: tuple[int, int, int, int] | None = None,
 ) -> PhotoAnalysis:
-    """Find, crop and classify the faces of a decoded photo (the Faces page, per file); see
-    :func:`cnn_core.faces.locate_faces` for ``align`` and ``crop_box``."""
-    if model is not None:  # a private network: Grad-CAM's hooks must not see (or be seen by)
-        model = copy.copy(model)  # another session's pass through the shared cached model
-        model.model = copy.deepcopy(model.model)
-    located = locate_faces(image, align=align, crop_box=crop_box)
-    answers = [_face_answer(face, model) for face in located.inputs]
+    """Find, crop and classify the faces of a decoded photo (the Faces page, per file) with
+    :func:`cnn_core.faces.classify_faces`; see :func:`cnn_core.faces.locate_faces` for
+    ``align`` and ``crop_box``. Without a model: the faces found, unanswered."""
+    if model is None:
+        located = locate_faces(image, align=align, crop_box=crop_box)
+        answers = [FaceAnswer(face.title, face.crop()) for face in located.inputs]
+    else:
+        with cache.model_lock():  # Grad-CAM hooks the shared cached model
+            located, found = classify_faces(
+                model, image, align=align, crop_box=crop_box, explain=True
+            )
+        answers = [
+            FaceAnswer(a.face.title, a.face.crop(), to_display(a.x[0]), a.prediction, a.heat)
+            for a in found
+        ]
     result = PhotoAnalysis(located.mode, located.shown, image.size, answers)
     result.shown.thumbnail((SHOWN_SIDE, SHOWN_SIDE))
     return result

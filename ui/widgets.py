@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import streamlit as st
 import torch
+from matplotlib import colormaps
+from PIL import Image
 
 from cnn_core.errors import UserError
 
@@ -54,3 +56,40 @@ def run_label(run: dict[str, Any]) -> str:
 def show_user_error(exc: UserError) -> None:
     """A clear message for a user error (no traceback)."""
     st.error(str(exc), icon="🚫")
+
+
+def colourise(
+    amap: np.ndarray, signed: bool, cmap: str = "inferno"
+) -> tuple[np.ndarray, np.ndarray]:
+    """RGB colours in [0, 1] and blend weights in [0, 1] of a heat / attribution map.
+
+    Signed maps use RdBu centred at 0 (red: evidence for the class, blue: against) scaled to
+    ±max|value|; unsigned maps use ``cmap`` from their minimum to their maximum.
+    """
+    amap = np.nan_to_num(np.asarray(amap, dtype=np.float32))
+    if signed:
+        limit = float(np.abs(amap).max()) or 1.0
+        scaled = amap / limit
+        return colormaps["RdBu_r"]((scaled + 1) / 2)[..., :3], np.abs(scaled)
+    span = float(amap.max() - amap.min()) or 1.0
+    scaled = (amap - amap.min()) / span
+    return colormaps[cmap](scaled)[..., :3], scaled
+
+
+def heat_overlay(
+    image: np.ndarray,
+    heat: np.ndarray,
+    opacity: float,
+    *,
+    signed: bool = False,
+    cmap: str = "inferno",
+) -> np.ndarray:
+    """``image`` (H×W×3 uint8) with ``heat`` (resized to it when its size differs) coloured by
+    :func:`colourise` and blended on top, each pixel weighted by ``opacity`` × its strength."""
+    h, w = image.shape[:2]
+    heat = np.asarray(heat, dtype=np.float32)
+    if heat.shape != (h, w):
+        heat = np.asarray(Image.fromarray(heat).resize((w, h), Image.BILINEAR))
+    colours, weight = colourise(heat, signed, cmap)
+    alpha = opacity * weight[..., None]
+    return np.clip(image * (1 - alpha) + colours * 255.0 * alpha, 0, 255).round().astype(np.uint8)

@@ -114,14 +114,17 @@ def _describe(pred) -> str:
 
 def _predict_faces(predictor, image, name: str, align: bool) -> tuple[dict, str]:
     """Every face of a photo (detected and aligned like CelebA unless ``align`` is off)."""
-    from ..faces import locate_faces
+    from ..faces import classify_faces
 
-    located = locate_faces(image, align=align)
-    faces = []
-    for face in located.inputs:
-        pred = predictor.predict(face.image, "face", crop_box=face.box)
-        box = list(face.face.box) if face.face else None
-        faces.append({"face": face.title, "box": box, **pred.to_dict()})
+    located, answers = classify_faces(predictor, image, align=align)
+    faces = [
+        {
+            "face": a.face.title,
+            "box": list(a.face.face.box) if a.face.face else None,
+            **a.prediction.to_dict(),
+        }
+        for a in answers
+    ]
     if not faces:
         return {"file": name, "mode": located.mode, "faces": []}, (
             f"{name}: no face found (--no-align classifies the centre crop)"
