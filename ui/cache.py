@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -11,7 +12,7 @@ import streamlit as st
 from cnn_core.config import TrainConfig
 from cnn_core.data import DatasetBundle, load_dataset
 from cnn_core.predict import Predictor
-from ui.charts import CURVE_KEYS, learning_curves
+from ui.charts import CURVE_KEYS, learning_curves, step_curves
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -44,3 +45,24 @@ def curves(history: list[dict]) -> go.Figure:
     """:func:`ui.charts.learning_curves`, built once per history and shared by every session
     watching the run (building a subplot figure costs ~10 ms; a live page asks every second)."""
     return _curves(tuple(tuple(m.get(k) for k in CURVE_KEYS) for m in history))
+
+
+STEP_KEYS = ("kind", "step", "images_seen", "epoch_fraction", "wall_time")
+STEP_VALUES = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _step_figure(
+    points: tuple[tuple[Any, ...], ...], x_key: str, weight: float, target: int | None
+) -> go.Figure:
+    keys = STEP_KEYS + STEP_VALUES
+    return step_curves([dict(zip(keys, p, strict=True)) for p in points], x_key, weight, target)
+
+
+def step_figure(
+    steps: list[dict], x_key: str, weight: float, target_step: int | None = None
+) -> go.Figure:
+    """:func:`ui.charts.step_curves`, built once per (series, axis, smoothing) and shared by
+    every session watching the run."""
+    points = tuple(tuple(p.get(k) for k in STEP_KEYS + STEP_VALUES) for p in steps)
+    return _step_figure(points, x_key, weight, target_step)
