@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import pickle
 from pathlib import Path
-from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -53,16 +54,23 @@ STEP_VALUES = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
 
 @st.cache_resource(max_entries=64, show_spinner=False)
 def _step_figure(
-    points: tuple[tuple[Any, ...], ...], x_key: str, weight: float, target: int | None
+    digest: str, x_key: str, weight: float, target: int | None, _steps: list[dict]
 ) -> go.Figure:
-    keys = STEP_KEYS + STEP_VALUES
-    return step_curves([dict(zip(keys, p, strict=True)) for p in points], x_key, weight, target)
+    return step_curves(_steps, x_key, weight, target)
 
 
 def step_figure(
     steps: list[dict], x_key: str, weight: float, target_step: int | None = None
 ) -> go.Figure:
     """:func:`ui.charts.step_curves`, built once per (series, axis, smoothing) and shared by
-    every session watching the run."""
-    points = tuple(tuple(p.get(k) for k in STEP_KEYS + STEP_VALUES) for p in steps)
-    return _step_figure(points, x_key, weight, target_step)
+    every session watching the run. The series is keyed by a digest of its values: Streamlit's
+    own hashing of a long series costs more than drawing it."""
+    points = [tuple(p.get(k) for k in STEP_KEYS + STEP_VALUES) for p in steps]
+    digest = hashlib.blake2b(pickle.dumps(points), digest_size=16).hexdigest()
+    return _step_figure(digest, x_key, weight, target_step, steps)
+
+
+def clear_figures() -> None:
+    """Forget every cached figure (the render benchmark starts each variant cold)."""
+    _curves.clear()
+    _step_figure.clear()

@@ -103,8 +103,10 @@ STEP_AXES = {
 MAX_DRAWN = 1500  # points per line; longer series are thinned for drawing, never in storage
 
 
-def thin(points: Sequence[Any], limit: int = MAX_DRAWN) -> list[Any]:
-    """At most ``limit`` evenly spaced items (first and last kept) — for drawing only."""
+def thin(points: Sequence[Any], limit: int | None = None) -> list[Any]:
+    """At most ``limit`` (default ``MAX_DRAWN``) evenly spaced items, first and last kept —
+    for drawing only."""
+    limit = limit or MAX_DRAWN
     n = len(points)
     if n <= limit:
         return list(points)
