@@ -31,7 +31,8 @@ if not all_runs:
     st.page_link("pages/train.py", label="Go to Train", icon="🚀")
     st.stop()
 
-shown = runs.list_runs(**table_filters(all_runs))
+filters = table_filters(all_runs)
+shown = runs.list_runs(**filters) if any(filters.values()) else all_runs
 if shown:
     table = table_rows(shown)
     st.dataframe(

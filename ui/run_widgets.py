@@ -3,6 +3,7 @@ actions of one run, the live step curves and the evaluation snapshots with a pla
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -11,14 +12,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import streamlit as st
+from PIL import Image
 
 from cnn_core import runs
 from cnn_core.data import dataset_names
 from cnn_core.errors import UserError
 from ui import cache
 from ui.charts import STEP_AXES, confusion_figure
-from ui.widgets import STATUS_ICONS, image_grid, run_label, show_user_error, to_display
+from ui.widgets import STATUS_ICONS, run_label, show_user_error, to_display
 
+PANEL_COLUMNS = 6
 PLAY_S = 0.8  # seconds per evaluation while the snapshot slider plays
 WRONG, RIGHT = (214, 39, 40), (44, 160, 44)  # outline colours of the image panel
 
@@ -188,11 +191,29 @@ def outlined(image: Any, wrong: bool, width: int = 2) -> np.ndarray:
     return framed
 
 
-def snapshot_panel(panel: dict[str, Any], snap: dict[str, Any]) -> None:
+@st.cache_resource(max_entries=512, show_spinner=False)
+def _panel_pngs(run_id: str, step: int, created_at: float, _panel: dict, _snap: dict) -> list:
+    """The panel's framed images of one snapshot as PNG bytes, encoded once for every session
+    and every refresh (a snapshot is identified by run, step and time written)."""
+    pngs = []
+    for img, t, p in zip(_panel["images"], _panel["labels"], _snap["predicted"], strict=True):
+        out = io.BytesIO()
+        Image.fromarray(outlined(img, t != p)).save(out, format="PNG")
+        pngs.append(out.getvalue())
+    return pngs
+
+
+@st.cache_resource(max_entries=512, show_spinner=False)
+def _confusion(run_id: str, step: int, created_at: float, _snap: dict, _names: list) -> Any:
+    return confusion_figure(_snap["confusion"], _names)
+
+
+def snapshot_panel(run_id: str, panel: dict[str, Any], snap: dict[str, Any]) -> None:
     """The confusion matrix and the fixed image panel of one evaluation."""
     names = panel["class_names"]
+    key = (run_id, snap["step"], snap["created_at"])
     left, right = st.columns([2, 3])
-    left.plotly_chart(confusion_figure(snap["confusion"], names), key="snap-confusion")
+    left.plotly_chart(_confusion(*key, snap, names), key="snap-confusion")
     labels, predicted = panel["labels"], snap["predicted"]
     wrong = sum(t != p for t, p in zip(labels, predicted, strict=True))
     with right:
@@ -200,18 +221,16 @@ def snapshot_panel(panel: dict[str, Any], snap: dict[str, Any]) -> None:
             f"{len(labels)} fixed validation images: given → predicted (confidence); "
             f"{wrong} wrong, outlined in red."
         )
-        image_grid(
-            [
-                outlined(img, t != p)
-                for img, t, p in zip(panel["images"], labels, predicted, strict=True)
-            ],
-            [
-                f"{names[t]} → {names[p]} ({c:.0%})"
-                for t, p, c in zip(labels, predicted, snap["confidence"], strict=True)
-            ],
-            columns=6,
-            width=64,
-        )
+        captions = [
+            f"{names[t]} → {names[p]} ({c:.0%})"
+            for t, p, c in zip(labels, predicted, snap["confidence"], strict=True)
+        ]
+        for i, (png, caption) in enumerate(
+            zip(_panel_pngs(*key, panel, snap), captions, strict=True)
+        ):
+            if i % PANEL_COLUMNS == 0:
+                cols = st.columns(PANEL_COLUMNS)
+            cols[i % PANEL_COLUMNS].image(png, caption=caption, width=64)  # PNG: no re-encoding
 
 
 def snapshot_view(run_id: str, active: bool) -> None:
@@ -247,7 +266,7 @@ def snapshot_view(run_id: str, active: bool) -> None:
             f"epoch {snap['epoch_fraction']:.2f} · {snap['images_seen']:,} images seen · "
             f"val accuracy {snap['accuracy']:.2%}"
         )
-        snapshot_panel(panel, snap)
+        snapshot_panel(run_id, panel, snap)
 
     view()
 
