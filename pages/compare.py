@@ -24,6 +24,7 @@ from ui.compare_widgets import (
     overlay_curves,
     parallel_coordinates,
     per_class_bars,
+    run_series,
     select_runs,
     style_summary,
 )
@@ -109,9 +110,11 @@ def curves_tab(selected: list[dict[str, Any]]) -> None:
         now = {r["id"]: r["status"] for r in runs.list_runs()}
         if any(now.get(r["id"]) != r["status"] for r in selected):
             st.rerun()
-        curves = [(legend_name(i, r), compare.run_history(r["id"])) for i, r in enumerate(selected)]
-        if empty := [name for name, history in curves if not history]:
+        curves = [(legend_name(i, r), run_series(r["id"])) for i, r in enumerate(selected)]
+        if empty := [name for name, points in curves if not points]:
             st.caption(f"No finished epoch yet: {', '.join(empty)}.")
+        if off := [name for name, points in curves if points and x_key not in points[0]]:
+            st.caption(f"Recorded before step metrics, so not on this axis: {', '.join(off)}.")
         cols = st.columns(2)
         for k, metric in enumerate(metrics):
             cols[k % 2].plotly_chart(

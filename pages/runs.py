@@ -1,16 +1,26 @@
-"""Runs: every run with its status; live curves and progress for the selected one; actions."""
+"""Runs: a table of every run (filters, best/final accuracy, actions on several at once); the
+selected run's live step curves, evaluation snapshots and the actions its state allows."""
 
-import time
 from pathlib import Path
 
-import pandas as pd
 import streamlit as st
 
 from cnn_core import runs
 from cnn_core.errors import UserError
 from ui import cache
 from ui.router import ensure_routed
-from ui.widgets import ACTIVE, STATUS_ICONS, run_label, show_user_error
+from ui.run_widgets import (
+    TABLE_FORMAT,
+    act,
+    bulk_actions,
+    curve_controls,
+    progress_text,
+    snapshot_view,
+    step_chart,
+    table_filters,
+    table_rows,
+)
+from ui.widgets import ACTIVE, run_label, show_user_error
 
 ensure_routed()
 
@@ -21,22 +31,19 @@ if not all_runs:
     st.page_link("pages/train.py", label="Go to Train", icon="🚀")
     st.stop()
 
-table = pd.DataFrame(
-    [
-        {
-            "status": f"{STATUS_ICONS.get(r['status'], '')} {r['status']}",
-            "name": r["name"] or r["id"],
-            "model": r["model"],
-            "dataset": r["dataset"],
-            "epochs": f"{r['progress']['epoch']}/{r['epochs']}",
-            "tags": ", ".join(r["tags"]),
-            "executor": r["executor"],
-            "id": r["id"],
-        }
-        for r in all_runs
-    ]
-)
-st.dataframe(table, hide_index=True, height=min(400, 38 + 35 * len(table)))
+filters = table_filters(all_runs)
+shown = runs.list_runs(**filters) if any(filters.values()) else all_runs
+if shown:
+    table = table_rows(shown)
+    st.dataframe(
+        table,
+        hide_index=True,
+        column_config=TABLE_FORMAT,
+        height=min(400, 38 + 35 * len(table)),
+    )
+    bulk_actions(shown)
+else:
+    st.caption("No run matches these filters.")
 
 ids = [r["id"] for r in all_runs]
 wanted = st.query_params.get("run") or st.session_state.get("run_id")
@@ -51,42 +58,32 @@ st.session_state["run_id"] = run_id
 run = runs.get_run(run_id)
 
 
-def eta_text(run: dict) -> str:
-    p = run["progress"]
-    batch = run["config"]["batch_size"] or 1
-    if run["status"] != "running" or not p["images_per_s"] or not p["num_batches"]:
-        return ""
-    left = (p["epochs"] - p["epoch"]) * p["num_batches"] - p["step"]
-    return f" · ETA {left * batch / p['images_per_s']:.0f} s"
-
-
 @st.fragment(run_every=1.0 if run["status"] in ACTIVE else None)
-def live_view(run_id: str, shown_status: str) -> None:
-    """Progress and curves, refreshed every second while the run is active."""
+def live_view(run_id: str, shown_status: str, x_key: str, weight: float) -> None:
+    """Progress, headline numbers and step curves, refreshed every second while active."""
     current = runs.get_run(run_id)
     if current["status"] != shown_status:
         st.rerun()  # status changed: redraw the whole page (buttons, table)
-    p = current["progress"]
     if current["status"] == "running":
-        speed = f"{p['images_per_s']:,.0f} images/s" if p["images_per_s"] else "starting…"
-        st.progress(
-            p["fraction"],
-            text=f"epoch {p['epoch'] + 1}/{p['epochs']} · batch {p['step']}/"
-            f"{p['num_batches']} · {speed}{eta_text(current)}",
-        )
+        st.progress(current["progress"]["fraction"], text=progress_text(current))
     elif current["status"] == "queued":
         st.info("Queued — waiting for the worker.", icon="⏳")
     history = runs.metrics(run_id)
     if history:
         last = history[-1]
-        c = st.columns(4)
+        c = st.columns(5)
         c[0].metric("val accuracy", f"{last['val_accuracy']:.2%}")
         c[1].metric("best val accuracy", f"{max(m['val_accuracy'] for m in history):.2%}")
         c[2].metric("val loss", f"{last['val_loss']:.4f}")
         c[3].metric("images/s", f"{last['images_per_s']:,.0f}")
+        if current.get("time_to_target_s") is not None:
+            c[4].metric("time to target", f"{current['time_to_target_s']:.1f} s")
+    if step_chart(current, x_key, weight):
+        return
+    if history:  # a run from before step metrics: its per-epoch curves
         st.plotly_chart(cache.curves(history), key=f"curves-{run_id}")
     elif current["status"] in ACTIVE:
-        st.caption("Curves appear after the first epoch.")
+        st.caption("Curves appear after the first few batches.")
 
 
 st.subheader(run_label(run))
@@ -100,17 +97,11 @@ if run["status"] == "interrupted":
     )
 if run.get("dataset_note"):
     st.warning(run["dataset_note"], icon="⚠️")
-live_view(run_id, run["status"])
+x_key, weight = curve_controls()
+live_view(run_id, run["status"], x_key, weight)
 
-
-def act(fn, *args) -> None:
-    try:
-        fn(*args)
-    except UserError as exc:
-        show_user_error(exc)
-    else:
-        time.sleep(0.2)
-        st.rerun()
+with st.expander("Evaluation snapshots: watch the network learn", expanded=True):
+    snapshot_view(run_id, run["status"] in ACTIVE)
 
 
 @st.dialog("Delete run?")
@@ -120,16 +111,17 @@ def confirm_delete(run_id: str) -> None:
         act(runs.delete, run_id)
 
 
+allowed = run["actions"]  # what the API allows for this run's state, nothing else
 cols = st.columns(5)
-if run["status"] in ACTIVE and cols[0].button("⏹️ Stop"):
+if "stop" in allowed and cols[0].button("⏹️ Stop"):
     act(runs.stop, run_id, 3.0)
-if run["status"] in ("stopped", "interrupted", "failed") and cols[0].button("▶️ Resume"):
+if "resume" in allowed and cols[0].button("▶️ Resume"):
     act(runs.resume, run_id)
-if run["status"] in ("completed", "stopped"):
+if "extend" in allowed:
     more = cols[1].number_input("Extra epochs", 1, 100, 2, label_visibility="collapsed")
     if cols[2].button(f"➕ Extend by {more}"):
         act(runs.extend, run_id, int(more))
-if run["status"] not in ("running",) and cols[4].button("🗑️ Delete"):
+if "delete" in allowed and cols[4].button("🗑️ Delete"):
     confirm_delete(run_id)
 
 with st.expander("Download and export"):

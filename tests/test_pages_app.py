@@ -134,4 +134,5 @@ def test_sessions_do_not_share_widget_state():
     a, b = open_page("pages/runs.py", {"run": first}), open_page("pages/runs.py", {"run": second})
     a.run()
     assert "first run" in a.subheader[0].value and "second run" in b.subheader[0].value
-    assert a.selectbox[0].value == first and b.selectbox[0].value == second
+    picked = [next(s.value for s in at.selectbox if s.label == "Run") for at in (a, b)]
+    assert picked == [first, second]

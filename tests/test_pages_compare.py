@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from urllib.parse import parse_qs
 
 import pandas as pd
@@ -120,3 +121,22 @@ def test_selection_diff_csv_evaluation_and_gallery(downloads, monkeypatch):
 
     at.multiselect(key="cmp_runs").unselect(b).run()
     assert not at.exception and at.query_params["runs"] == a
+
+
+def test_overlays_line_up_runs_of_different_batch_sizes_by_images_seen():
+    small = finished_run("batch 32", batch_size=32)
+    large = finished_run("batch 100", batch_size=100)
+    at = open_compare({"runs": f"{small},{large}"})
+    assert at.radio[0].value == "images_seen"  # the default axis
+
+    def val_x(metric: str = "val_accuracy") -> list[list]:
+        (chart,) = [c for c in at.get("plotly_chart") if f"cmp-curve-{metric}" in c.proto.id]
+        return [t["x"] for t in json.loads(chart.proto.spec)["data"] if t.get("name")]
+
+    assert val_x() == [[400], [400]]  # one epoch of 400 images each, whatever the batch
+    at.radio[0].set_value("step").run()
+    assert val_x() == [[13], [4]]  # but 13 and 4 batches
+    at.multiselect[-1].set_value(["train_loss"]).run()
+    at.radio[0].set_value("images_seen").run()
+    (first, second) = val_x("train_loss")
+    assert first[0] == 32 and second[0] == 100  # each first batch, in images seen

@@ -12,6 +12,7 @@ import sqlite3
 import time
 
 import pytest
+from cnn_core.runs.cli import _status_text
 
 from cnn_core.errors import UserError
 from cnn_core.runs import api
@@ -135,6 +136,8 @@ def test_eta_comes_from_progress_and_speed():
         "progress": {"epoch": 1, "epochs": 3, "step": 10, "num_batches": 20, "images_per_s": 100},
     }
     assert api.eta_seconds(run) == pytest.approx((2 * 20 - 10) * 50 / 100)
+    shown = {**run, "eta_s": api.eta_seconds(run), "error": None}
+    assert "100 img/s, ETA 15 s)" in _status_text(shown)  # the CLI says what the page says
     assert api.eta_seconds({**run, "status": "stopped"}) is None
     assert api.eta_seconds({**run, "progress": {**run["progress"], "images_per_s": None}}) is None
 

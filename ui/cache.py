@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import pickle
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +16,7 @@ import streamlit as st
 from cnn_core.config import TrainConfig
 from cnn_core.data import DatasetBundle, load_dataset
 from cnn_core.predict import Predictor
-from ui.charts import CURVE_KEYS, learning_curves
+from ui.charts import CURVE_KEYS, learning_curves, step_curves
 
 MODEL_LOCK = threading.Lock()
 
@@ -58,3 +60,31 @@ def curves(history: list[dict]) -> go.Figure:
     """:func:`ui.charts.learning_curves`, built once per history and shared by every session
     watching the run (building a subplot figure costs ~10 ms; a live page asks every second)."""
     return _curves(tuple(tuple(m.get(k) for k in CURVE_KEYS) for m in history))
+
+
+STEP_KEYS = ("kind", "step", "images_seen", "epoch_fraction", "wall_time")
+STEP_VALUES = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _step_figure(
+    digest: str, x_key: str, weight: float, target: int | None, _steps: list[dict]
+) -> go.Figure:
+    return step_curves(_steps, x_key, weight, target)
+
+
+def step_figure(
+    steps: list[dict], x_key: str, weight: float, target_step: int | None = None
+) -> go.Figure:
+    """:func:`ui.charts.step_curves`, built once per (series, axis, smoothing) and shared by
+    every session watching the run. The series is keyed by a digest of its values: Streamlit's
+    own hashing of a long series costs more than drawing it."""
+    points = [tuple(p.get(k) for k in STEP_KEYS + STEP_VALUES) for p in steps]
+    digest = hashlib.blake2b(pickle.dumps(points), digest_size=16).hexdigest()
+    return _step_figure(digest, x_key, weight, target_step, steps)
+
+
+def clear_figures() -> None:
+    """Forget every cached figure (the render benchmark starts each variant cold)."""
+    _curves.clear()
+    _step_figure.clear()

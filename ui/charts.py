@@ -91,3 +91,117 @@ def probability_bars(
         title=title or None,
     )
     return fig
+
+
+# ---- step series ---------------------------------------------------------------------------
+STEP_AXES = {
+    "images_seen": "images seen",
+    "step": "step",
+    "epoch_fraction": "epoch",
+    "wall_s": "wall time (s)",
+}
+MAX_DRAWN = 1500  # points per line; longer series are thinned for drawing, never in storage
+
+
+def thin(points: Sequence[Any], limit: int | None = None) -> list[Any]:
+    """At most ``limit`` (default ``MAX_DRAWN``) evenly spaced items, first and last kept —
+    for drawing only."""
+    limit = limit or MAX_DRAWN
+    n = len(points)
+    if n <= limit:
+        return list(points)
+    return [points[round(i * (n - 1) / (limit - 1))] for i in range(limit)]
+
+
+def step_x(steps: Sequence[dict[str, Any]], x_key: str) -> list[float]:
+    """The x of every point on ``x_key`` (wall time counts from the run's first point)."""
+    if x_key != "wall_s":
+        return [p[x_key] for p in steps]
+    start = steps[0]["wall_time"] if steps else 0.0
+    return [p["wall_time"] - start for p in steps]
+
+
+def step_curves(
+    steps: Sequence[dict[str, Any]],
+    x_key: str = "images_seen",
+    weight: float = 0.6,
+    target_step: int | None = None,
+) -> go.Figure:
+    """Loss and accuracy over the run: training points EMA-smoothed by ``weight`` with the
+    raw curve as a faint shadow, validation points as markers, and a dotted line where the
+    target accuracy was reached (``target_step``, when given)."""
+    from cnn_core.compare import smooth
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy"))
+    placed = list(zip(step_x(steps, x_key), steps, strict=True))
+    for col, metric in ((1, "loss"), (2, "accuracy")):
+        train = [(x, p[f"train_{metric}"]) for x, p in placed if p["kind"] == "train"]
+        val = [(x, p[f"val_{metric}"]) for x, p in placed if p["kind"] == "val"]
+        ys = smooth([y for _, y in train], weight)
+        smoothed = list(zip([x for x, _ in train], ys, strict=True))
+        colour = run_colour(col - 1)
+        lines = [(f"train {metric}", smoothed, 1.0)]
+        if weight > 0:
+            lines.insert(0, (f"train {metric} (raw)", train, 0.25))
+        for name, pts, opacity in lines:
+            pts = thin(pts)
+            fig.add_trace(
+                go.Scatter(
+                    x=[x for x, _ in pts],
+                    y=[y for _, y in pts],
+                    name=name,
+                    mode="lines",
+                    opacity=opacity,
+                    line={"color": colour, "width": 1 if opacity < 1 else 2},
+                    showlegend=opacity == 1.0,
+                ),
+                row=1,
+                col=col,
+            )
+        fig.add_trace(
+            go.Scatter(
+                x=[x for x, _ in val],
+                y=[y for _, y in val],
+                name=f"val {metric}",
+                mode="lines+markers",
+                line={"color": run_colour(3), "dash": "dot"},
+                marker={"size": 7},
+            ),
+            row=1,
+            col=col,
+        )
+    hit = [x for x, p in placed if p["kind"] == "val" and p["step"] == target_step]
+    if hit:
+        fig.add_vline(
+            x=hit[0], line={"dash": "dot", "color": run_colour(2)}, annotation_text="target"
+        )
+    fig.update_yaxes(tickformat=".0%", row=1, col=2)
+    fig.update_xaxes(title_text=STEP_AXES[x_key])
+    fig.update_layout(
+        height=340, margin={"t": 40, "b": 10, "l": 10, "r": 10}, legend={"orientation": "h"}
+    )
+    return fig
+
+
+def confusion_figure(confusion: Sequence[Sequence[int]], class_names: Sequence[str]) -> go.Figure:
+    """A confusion matrix (rows = true class), counts annotated."""
+    names = [str(n) for n in class_names]
+    fig = go.Figure(
+        go.Heatmap(
+            z=confusion,
+            x=names,
+            y=names,
+            text=[[str(n) for n in row] for row in confusion],
+            texttemplate="%{text}",
+            colorscale="Blues",
+            showscale=False,
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{z}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=380,
+        margin={"t": 10, "b": 10, "l": 10, "r": 10},
+        xaxis={"title": "predicted", "tickangle": -45},
+        yaxis={"title": "true", "autorange": "reversed"},
+    )
+    return fig

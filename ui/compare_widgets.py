@@ -13,12 +13,12 @@ import streamlit as st
 from pandas.io.formats.style import Styler
 from streamlit.errors import StreamlitAPIException
 
-from cnn_core import runs
+from cnn_core import compare, runs
 from cnn_core.compare import RunEvaluation, smooth
 from cnn_core.data import DatasetBundle, dataset_names
 from cnn_core.models import model_names
 from cnn_core.runs import STATUSES
-from ui.charts import run_colour
+from ui.charts import run_colour, thin
 from ui.widgets import image_grid, run_label
 
 METRICS = {
@@ -28,7 +28,13 @@ METRICS = {
     "train_loss": "train loss",
     "images_per_s": "images/s",
 }
-X_AXES = {"epoch": "epoch", "elapsed_s": "wall time (s)"}
+X_AXES = {  # the Runs page's axes: runs with different batch sizes line up by images seen
+    "images_seen": "images seen",
+    "step": "step",
+    "epoch": "epoch",
+    "elapsed_s": "wall time (s)",
+}
+MAX_MARKERS = 60  # longer lines are drawn without markers
 MARGIN = {"t": 40, "b": 10, "l": 10, "r": 10}
 EXPLAIN_PAGE = "pages/explain.py"
 PERCENT_COLUMNS = ("best_val_accuracy", "final_val_accuracy", "test_accuracy")
@@ -98,17 +104,51 @@ def legend_name(index: int, run: dict[str, Any]) -> str:
 
 
 # ---- figures --------------------------------------------------------------------------------
+def run_series(run_id: str) -> list[dict[str, Any]]:
+    """A run's points on every x axis (``images_seen``, ``step``, ``epoch``, ``elapsed_s``):
+    its step series with each epoch's images/s on that epoch's validation point, or, for a run
+    from before step metrics, its per-epoch history (epoch and wall time only)."""
+    history = compare.run_history(run_id)
+    steps = runs.steps(run_id)
+    if not steps:
+        return history
+    speed = {m["epoch"]: m.get("images_per_s") for m in history}
+    start = steps[0]["wall_time"]
+    points = []
+    for p in steps:
+        point = {**p, "epoch": p["epoch_fraction"], "elapsed_s": p["wall_time"] - start}
+        if p["kind"] == "val" and float(p["epoch_fraction"]).is_integer():
+            point["images_per_s"] = speed.get(int(p["epoch_fraction"]))
+        points.append(point)
+    return points
+
+
 def overlay_curves(
     curves: Sequence[tuple[str, Sequence[dict[str, Any]]]], metric: str, x_key: str, weight: float
 ) -> go.Figure:
-    """One line per run for ``metric``, EMA-smoothed by ``weight`` (raw values faint behind)."""
+    """One line per run for ``metric`` over ``x_key``, EMA-smoothed by ``weight`` (raw values
+    faint behind); points without the metric or the axis are left out, long lines thinned for
+    drawing."""
     fig = go.Figure()
-    for i, (name, history) in enumerate(curves):
-        x, raw = [m.get(x_key) for m in history], [m.get(metric) for m in history]
+    for i, (name, points) in enumerate(curves):
+        pts = [p for p in points if p.get(metric) is not None and p.get(x_key) is not None]
+        x, raw = [p[x_key] for p in pts], [p[metric] for p in pts]
         line = {"color": run_colour(i)}
+        mode = "lines+markers" if len(pts) <= MAX_MARKERS else "lines"
         if weight > 0:
-            fig.add_scatter(x=x, y=raw, mode="lines", opacity=0.25, line=line, showlegend=False)
-        fig.add_scatter(x=x, y=smooth(raw, weight), name=name, mode="lines+markers", line=line)
+            shadow = thin(list(zip(x, raw, strict=True)))
+            fig.add_scatter(
+                x=[a for a, _ in shadow],
+                y=[b for _, b in shadow],
+                mode="lines",
+                opacity=0.25,
+                line=line,
+                showlegend=False,
+            )
+        drawn = thin(list(zip(x, smooth(raw, weight), strict=True)))
+        fig.add_scatter(
+            x=[a for a, _ in drawn], y=[b for _, b in drawn], name=name, mode=mode, line=line
+        )
     fig.update_layout(
         height=340,
         margin=MARGIN,
@@ -118,8 +158,6 @@ def overlay_curves(
     )
     if "accuracy" in metric:
         fig.update_yaxes(tickformat=".0%")
-    if x_key == "epoch":
-        fig.update_xaxes(dtick=1)
     return fig
 
 

@@ -123,6 +123,7 @@ def _status_text(run: dict[str, Any]) -> str:
     text = run["status"]
     if run["status"] == "running":
         rate = f", {p['images_per_s']:,.0f} img/s" if p["images_per_s"] else ""
+        rate += f", ETA {run['eta_s']:.0f} s" if run.get("eta_s") is not None else ""
         text += f" (epoch {min(p['epoch'] + 1, p['epochs'])}/{p['epochs']}, batch {p['step']}/{p['num_batches']}{rate})"
     elif run["status"] != "queued" and p["step"]:
         text += f" in epoch {p['epoch'] + 1}/{p['epochs']} (batch {p['step']}/{p['num_batches']})"
@@ -253,6 +254,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
 OVERHEAD_MODES = ("plain", "tracked", "steps")
 
 
+class _TimedStepWriter(StepWriter):
+    """A StepWriter that adds up the seconds its per-batch hook takes (inside training time),
+    so its share of training time is measured in the same run, whatever else loads the machine."""
+
+    seconds = 0.0
+
+    def on_batch_end(self, state: Any, loss: float) -> None:
+        started = time.perf_counter()
+        super().on_batch_end(state, loss)
+        self.seconds += time.perf_counter() - started
+
+
 def _reporters(mode: str, store: RunStore, run_id: str, config: TrainConfig) -> list:
     """The store callbacks of an overhead mode: none; progress + epoch metrics + stop flag;
     those plus the step series and evaluation snapshots."""
@@ -260,19 +273,21 @@ def _reporters(mode: str, store: RunStore, run_id: str, config: TrainConfig) -> 
         return []
     store.add_run(run_id, config.to_dict(), status="running")
     callbacks = [StoreWriter(store, run_id), StopFlag(store, run_id)]
-    return callbacks + ([StepWriter(store, run_id)] if mode == "steps" else [])
+    return callbacks + ([_TimedStepWriter(store, run_id)] if mode == "steps" else [])
 
 
 def measure_overhead(config: TrainConfig, repeats: int = 2) -> dict[str, Any]:
     """Train ``config`` ``repeats`` times in each mode (plain, tracked = StoreWriter + StopFlag,
     steps = tracked + StepWriter), in rotating order, one process, same data; best training
-    images/s of each and the ratios to plain."""
+    images/s of each, the ratios to plain, and the share of training time the step points'
+    writes took (timed inside the same runs: robust to a busy machine)."""
     from ..data import load_dataset
     from ..trainer import fit
 
     config = config.resolved()
     data = load_dataset(config)
     rates: dict[str, list[float]] = {mode: [] for mode in OVERHEAD_MODES}
+    step_writing = train_seconds = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         store = RunStore(Path(tmp) / DB_NAME)
         for i in range(max(1, repeats)):
@@ -282,6 +297,9 @@ def measure_overhead(config: TrainConfig, repeats: int = 2) -> dict[str, Any]:
                 history = fit(config, callbacks, data=data).history
                 seconds = sum(h["seconds"] for h in history)
                 rates[mode].append(sum(h["images_per_s"] * h["seconds"] for h in history) / seconds)
+                if mode == "steps":
+                    step_writing += callbacks[-1].seconds
+                    train_seconds += seconds
     best = {mode: max(r) for mode, r in rates.items()}
     return {
         "plain_images_per_s": best["plain"],
@@ -289,6 +307,7 @@ def measure_overhead(config: TrainConfig, repeats: int = 2) -> dict[str, Any]:
         "steps_images_per_s": best["steps"],
         "ratio": best["tracked"] / best["plain"],
         "steps_ratio": best["steps"] / best["plain"],
+        "step_writing_share": step_writing / train_seconds,
         "repeats": max(1, repeats),
         "config": config.to_dict(),
     }
@@ -302,6 +321,7 @@ def cmd_overhead(args: argparse.Namespace) -> int:
         f"training images/s without store reporting {r['plain_images_per_s']:,.0f}, "
         f"with progress + epoch metrics {r['tracked_images_per_s']:,.0f} (ratio {r['ratio']:.3f}), "
         f"with step metrics + snapshots too {r['steps_images_per_s']:,.0f} "
-        f"(ratio {r['steps_ratio']:.3f})",
+        f"(ratio {r['steps_ratio']:.3f}); writing step points took "
+        f"{100 * r['step_writing_share']:.2f} % of the training time",
     )
     return 0

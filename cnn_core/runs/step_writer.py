@@ -1,9 +1,16 @@
 """The callback that reports a run's step series: running training loss and accuracy every
 few batches (at most ``1 / interval`` points a second, and always one after the first batch),
-a validation point and an evaluation snapshot after every validation pass."""
+a validation point and an evaluation snapshot after every validation pass.
+
+Training points are written by a background thread (SQLite releases the GIL while it writes),
+so a busy disk never stalls a batch; the queue is drained before every validation point, and
+so before every checkpoint, and when training stops or ends."""
 
 from __future__ import annotations
 
+import queue
+import sys
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +50,29 @@ class StepWriter(Callback):
         self._last = 0.0
         self._mark = (0, 0.0, 0, 0)  # (epoch, loss sum, correct, seen) at the last point
         self._panel: list[int] = []
+        self._pending: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    def _write_pending(self) -> None:
+        while (point := self._pending.get()) is not None:
+            try:
+                self.store.write_point(self.run_id, "train", point)
+            except Exception as exc:  # a busy database must not kill training
+                print(f"step point of {self.run_id} not written: {exc}", file=sys.stderr)
+            finally:
+                self._pending.task_done()
+        self._pending.task_done()
+
+    def _drain(self, last: bool = False) -> None:
+        """Wait until every queued point is written (and end the writer thread if ``last``)."""
+        if self._thread is None:
+            return
+        if last:
+            self._pending.put(None)
+            self._thread.join()
+            self._thread = None
+        else:
+            self._pending.join()
 
     def _point(self, state: TrainState, images_seen: int) -> dict[str, Any]:
         step = global_step(state)
@@ -58,6 +88,10 @@ class StepWriter(Callback):
         self._mark = (state.epoch, p["loss"], p["correct"], p["seen"])
         self._last = 0.0  # the first batch always gets a point
         self._panel = panel_indices(state.config.seed, len(state.data.val))
+        self._thread = threading.Thread(
+            target=self._write_pending, name=f"steps-{self.run_id}", daemon=True
+        )
+        self._thread.start()
         if self._panel and not self.store.has_panel(self.run_id):
             val = state.data.val
             self.store.save_panel(
@@ -84,10 +118,21 @@ class StepWriter(Callback):
         train_size = len(state.data.train)
         done = min(train_size, state.step * state.config.batch_size)
         point = self._point(state, state.epoch * train_size + done)
-        point.update(loss=(p["loss"] - loss_sum) / n, accuracy=(p["correct"] - correct) / n)
-        self.store.write_point(self.run_id, "train", point)
+        point.update(
+            loss=(p["loss"] - loss_sum) / n,
+            accuracy=(p["correct"] - correct) / n,
+            wall_time=time.time(),
+        )
+        self._pending.put(point)
+
+    def on_stop(self, state: TrainState) -> None:
+        self._drain(last=True)
+
+    def on_fit_end(self, state: TrainState) -> None:
+        self._drain(last=True)
 
     def on_evaluation(self, state: TrainState, metrics: dict[str, Any], result: EvalResult) -> None:
+        self._drain()
         seen = metrics.get("images_seen")
         if seen is None:
             seen = state.epoch * len(state.data.train) + int(state.partial["seen"])

@@ -1,8 +1,9 @@
 """Real browser, one user's whole journey through the app's navigation: Home → Data → Train two
 tiny runs → watch the live curve on Runs → Compare them → Draw a digit → Explain that answer →
 Faces upload. A screenshot of every page goes to the test's tmp dir; no page shows an exception
-and the browser console stays clean. Also measures how long after an epoch ends its point
-appears on the live chart (printed; the run store's metric time vs the browser)."""
+and the browser console stays clean. Also measures how long after training starts the first
+step point appears on the live chart, and how long after each validation its point does
+(printed, not asserted; the run store's times vs the browser)."""
 
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ from tests.e2e.steps import (
     train_cli,
 )
 
-CHART_EPOCHS_JS = """() => Math.max(0, ...[...document.querySelectorAll('.js-plotly-plot')]
-    .flatMap(g => (g.data || []).map(t => (t.x || []).length)))"""
+POINTS_JS = """name => Math.max(0, ...[...document.querySelectorAll('.js-plotly-plot')]
+    .flatMap(g => (g.data || []).filter(t => (t.name || '').startsWith(name))
+    .map(t => (t.x || []).length)))"""
 
 
 def go(page, link: str, heading: str) -> None:
@@ -58,18 +60,34 @@ def launch(page, name: str, model: str) -> str:
     return page.evaluate(QUEUED_JS).split()[1]  # "Run <id> queued — …"
 
 
-def chart_latency(page, db: RunStore, run_id: str, epochs: int) -> list[float]:
-    """Seconds from each epoch's metrics landing in the store to its point on the chart."""
-    seen: dict[int, float] = {}
+def chart_latency(page, db: RunStore, run_id: str, epochs: int) -> dict[str, list[float]]:
+    """Seconds from training start (the worker's first progress write, at fit start) to the
+    first step point on the chart, from that point's write to the chart, and from each
+    validation point's write to its marker on the chart."""
+    seen: dict[str, float] = {}
+    fit_start = None
     deadline = time.monotonic() + 300
-    while len(seen) < epochs and time.monotonic() < deadline:
-        shown = page.evaluate(CHART_EPOCHS_JS)
-        for epoch in range(1, shown + 1):
-            seen.setdefault(epoch, time.time())
+    while seen.get(f"val {epochs}") is None and time.monotonic() < deadline:
+        if fit_start is None:
+            run = db.get(run_id)
+            if run["status"] == "running" and run["progress_at"] and run["step"] == 0:
+                fit_start = run["progress_at"]
+        if page.evaluate(POINTS_JS, "train loss") and "train" not in seen:
+            seen["train"] = time.time()
+        for k in range(1, page.evaluate(POINTS_JS, "val loss") + 1):
+            seen.setdefault(f"val {k}", time.time())
         page.wait_for_timeout(50)
-    assert len(seen) == epochs, f"the chart showed {len(seen)} of {epochs} epochs"
-    written = {r["epoch"]: r["wall_time"] for r in db.metric_rows(run_id)}
-    return [seen[e] - written[e] for e in sorted(seen)]
+    assert "train" in seen and f"val {epochs}" in seen, f"the chart showed only {sorted(seen)}"
+    points = db.point_rows(run_id)
+    first = points[0]["wall_time"]
+    val = [p["wall_time"] for p in points if p["kind"] == "val"]
+    return {
+        "training start → first point on the chart": [seen["train"] - fit_start]
+        if fit_start
+        else [],
+        "first point written → chart": [seen["train"] - first],
+        "validation written → chart": [seen[f"val {k}"] - val[k - 1] for k in range(1, epochs + 1)],
+    }
 
 
 def test_one_user_goes_through_every_page(app_url, app_env, page, tmp_path):
@@ -151,7 +169,7 @@ def test_one_user_goes_through_every_page(app_url, app_env, page, tmp_path):
 
     assert not page.console_errors, page.console_errors
     print(
-        f"time to first page {first_page:.2f} s; epoch end → chart: "
-        + ", ".join(f"{s:.2f} s" for s in latency)
+        f"time to first page {first_page:.2f} s; "
+        + "; ".join(f"{k}: {', '.join(f'{s:.2f} s' for s in v)}" for k, v in latency.items())
         + f"; screenshots in {tmp_path}"
     )

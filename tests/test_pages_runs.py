@@ -1,0 +1,124 @@
+"""AppTest for the Runs page: the step curve grows during the first epoch, a stopped run that
+never finished an epoch keeps its curve and offers only resume/delete, the snapshot slider and
+its play button, a corrupt snapshot noted, and the run table's filters and multi-select
+actions."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from cnn_core.callbacks import Callback
+from cnn_core.config import TrainConfig
+from cnn_core.runs import api
+from cnn_core.runs.store import RunStore
+from cnn_core.runs.worker import recorded, train_run
+from cnn_core.settings import runs_dir
+from tests.conftest import small_fashion_config
+from tests.run_fixtures import finished_run
+from tests.test_pages_app import no_worker, open_page  # noqa: F401 - the fixture is used
+
+pytestmark = pytest.mark.usefixtures("no_worker")
+
+
+def chart_traces(at, key: str) -> dict[str, list]:
+    """The x values of each named trace of the page's plotly chart ``key``."""
+    (chart,) = [c for c in at.get("plotly_chart") if key in c.proto.id]
+    return {t.get("name"): t.get("x", []) for t in json.loads(chart.proto.spec)["data"]}
+
+
+class WatchThenStop(Callback):
+    """Opens the Runs page once, at batch ``at_step`` of the first epoch (training waits
+    meanwhile), then asks the run to stop through the API."""
+
+    def __init__(self, run_id: str, at_step: int):
+        self.run_id, self.at_step, self.page = run_id, at_step, None
+
+    def on_batch_end(self, state, loss: float) -> None:
+        if self.page is None and state.step == self.at_step:
+            self.page = open_page("pages/runs.py", {"run": self.run_id})
+            api.stop(self.run_id)
+
+
+def test_step_curve_grows_in_the_first_epoch_and_a_stopped_run_offers_only_what_it_allows():
+    cfg = small_fashion_config(train_size=2000, val_size=200, threads=1)
+    run_id = api.submit(cfg, start_worker=False)
+    RunStore().claim_next(os.getpid())
+    watch = WatchThenStop(run_id, at_step=4)
+    with recorded(RunStore(), run_id):
+        train_run(RunStore(), run_id, TrainConfig.from_dict(cfg.to_dict()), extra_callbacks=[watch])
+
+    live = watch.page  # while running, 4 batches into epoch 1 of 1
+    assert "running" in live.subheader[0].value
+    assert [b.label for b in live.button if "Stop" in b.label]
+    traces = chart_traces(live, "steps-")
+    assert traces["train loss"] and traces["train loss"][0] == 64  # images seen, first batch
+    assert traces["val loss"] == []
+
+    run = api.get_run(run_id)
+    assert run["status"] == "stopped" and run["progress"]["epoch"] == 0
+    at = open_page("pages/runs.py", {"run": run_id})
+    labels = [b.label for b in at.button]
+    assert "▶️ Resume" in labels and "🗑️ Delete" in labels
+    assert not [b for b in labels if "Extend" in b]  # nothing to extend at 0 epochs
+    assert len(chart_traces(at, "steps-")["train accuracy"]) >= 1  # the curve is still there
+    at.radio(key="runs_x").set_value("step").run()
+    assert chart_traces(at, "steps-")["train loss"][0] == 1
+    assert any("after the first validation" in c.value for c in at.caption)
+
+
+def test_snapshot_slider_and_play_move_through_the_evaluations():
+    run_id = finished_run(name="snapshots", epochs=3)
+    at = open_page("pages/runs.py", {"run": run_id})
+    (slider,) = at.select_slider
+    steps = [s["step"] for s in api.snapshots(run_id)["snapshots"]]
+    assert len(steps) == 3 and slider.value == steps[-1]
+    assert any(c.value.startswith("epoch 3.00 ·") for c in at.caption)
+    slider.set_value(steps[0]).run()
+    assert any(c.value.startswith("epoch 1.00 ·") for c in at.caption)
+    assert sum(type(e).__name__ == "Image" for e in at.main) == 24  # the panel
+    at.toggle(key="snap_play").set_value(True).run()  # playing: one evaluation further a tick
+    assert at.select_slider[0].value == steps[1]
+    assert any(c.value.startswith("epoch 2.00 ·") for c in at.caption)
+
+    with RunStore().transaction() as conn:  # a corrupt row: noted, the page still renders
+        conn.execute("UPDATE snapshots SET result = 'garbage' WHERE step = ?", (steps[1],))
+    at = open_page("pages/runs.py", {"run": run_id})
+    assert any(f"step {steps[1]} is unreadable" in c.value for c in at.caption)
+    assert len(at.select_slider[0].options) == 2
+
+
+def test_run_table_filters_and_acts_on_several_runs():
+    done = finished_run(name="finished one", tags=["keep"])
+    queued = [api.submit(small_fashion_config(), name=f"q{i}", start_worker=False) for i in (1, 2)]
+    at = open_page("pages/runs.py", {"run": done})
+    table = at.dataframe[0].value
+    assert len(table) == 3 and {"best val acc", "final val acc", "train time (s)"} <= set(table)
+    assert "time to target (s)" not in table  # no run has a target
+    best = table.set_index("id").loc[done, "best val acc"]
+    assert best == pytest.approx(max(m["val_accuracy"] for m in api.metrics(done)))
+
+    at.selectbox(key="runs_f_status").set_value("queued").run()
+    assert sorted(at.dataframe[0].value["id"]) == sorted(queued)
+    at.selectbox(key="runs_f_status").set_value(None).run()
+    at.selectbox(key="runs_f_tag").set_value("keep").run()
+    assert list(at.dataframe[0].value["id"]) == [done]
+    at.selectbox(key="runs_f_tag").set_value(None).run()
+
+    at.multiselect(key="runs_selected").set_value(queued).run()
+    link = next(p for p in at.get("page_link") if "Compare 2 runs" in p.proto.label)
+    assert sorted(link.proto.query_string.split("=")[1].replace("%2C", ",").split(",")) == sorted(
+        queued
+    )
+    at.text_input(key="runs_new_tag").input("batch").run()
+    next(b for b in at.button if b.label == "Tag").click().run()
+    assert all(api.get_run(i)["tags"] == ["batch"] for i in queued)
+
+    (runs_dir() / queued[0]).mkdir(parents=True)  # a folder to remove with the run
+    next(b for b in at.button if b.label == "🗑️ Delete 2 runs").click().run()
+    assert {r["id"] for r in api.list_runs()} == {done, *queued}  # it asks first
+    next(b for b in at.button if b.label == "Delete for good").click().run()
+    assert [r["id"] for r in api.list_runs()] == [done]
+    assert not (runs_dir() / queued[0]).exists()
