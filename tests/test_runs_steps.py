@@ -12,8 +12,8 @@ import sqlite3
 import time
 
 import pytest
-from cnn_core.runs.cli import _status_text
 
+from cnn_core.cli.runs import _status_text
 from cnn_core.errors import UserError
 from cnn_core.runs import api
 from cnn_core.runs.step_writer import PANEL_SIZE, panel_indices
