@@ -116,7 +116,7 @@ def test_datasets_and_models_listings():
     names = [d["name"] for d in last_json(cli("datasets", "--json"))]
     assert names == ["mnist", "fashion-mnist", "celeba", "image-folder"]
     models = last_json(cli("models", "--json"))
-    assert [m["name"] for m in models] == ["v1", "v2", "v3", "v4"]
+    assert [m["name"] for m in models] == ["v1", "v2", "v3", "v4", "v5"]
     assert models[0]["params_digits"] == 3_274_634
 
 
