@@ -94,7 +94,7 @@ def apptest_sessions(run_id: str, n: int) -> Iterator[Callable[[], dict]]:
 
 def stop_worker() -> None:
     """Stop the background worker if one is alive, and wait until it has exited."""
-    from cnn_core.runs.worker import worker_pid
+    from cnn_core.runs.supervisor import worker_pid
 
     while pid := worker_pid():
         os.kill(pid, signal.SIGTERM)
@@ -104,7 +104,7 @@ def stop_worker() -> None:
 def hold_worker_lock():
     """Take the worker lock (as a live worker holds it); closing the file releases it."""
     from cnn_core.processes import try_lock
-    from cnn_core.runs.worker import lock_path
+    from cnn_core.runs.supervisor import lock_path
 
     lock = try_lock(lock_path(), attempts=50)
     lock.truncate(0)

@@ -15,7 +15,8 @@ from cnn_core.cli import main
 from cnn_core.config import TrainConfig
 from cnn_core.runs import api
 from cnn_core.runs.store import FINISHED, RunStore
-from cnn_core.runs.worker import run_child, worker_pid
+from cnn_core.runs.supervisor import worker_pid
+from cnn_core.runs.worker import run_child
 from cnn_core.trainer import fit
 from tests.conftest import small_fashion_config
 

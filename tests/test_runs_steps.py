@@ -18,7 +18,7 @@ from cnn_core.errors import UserError
 from cnn_core.runs import api
 from cnn_core.runs.step_writer import PANEL_SIZE, panel_indices
 from cnn_core.runs.store import DB_NAME, MIGRATIONS, SCHEMA_VERSION, RunStore
-from cnn_core.runs.worker import worker_pid
+from cnn_core.runs.supervisor import worker_pid
 from cnn_core.settings import runs_dir
 from tests.conftest import small_fashion_config
 from tests.run_fixtures import cli_here, finished_run, stop_supervisor, wait_finished, wait_for

@@ -19,7 +19,7 @@ from cnn_core.config import TrainConfig
 from cnn_core.errors import UserError
 from cnn_core.runs import api, ensure_worker
 from cnn_core.runs.store import RunStore
-from cnn_core.runs.worker import worker_pid
+from cnn_core.runs.supervisor import worker_pid
 from cnn_core.settings import runs_dir
 from cnn_core.trainer import HISTORY_KEYS
 from tests.run_fixtures import (

@@ -14,7 +14,7 @@ import cnn_core.runs
 from cnn_core.config import TrainConfig
 from cnn_core.errors import ConfigError, UserError
 from cnn_core.runs import api as runs_api
-from cnn_core.runs.worker import worker_pid
+from cnn_core.runs.supervisor import worker_pid
 from cnn_core.sweeps import (
     create_sweep,
     list_sweeps,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cnn_core import runs
-from cnn_core.runs.worker import worker_pid
+from cnn_core.runs.supervisor import worker_pid
 from ui.widgets import ACTIVE, run_label
 
 

@@ -14,9 +14,11 @@ from typing import Any
 from ..config import TrainConfig
 from ..runs import api
 from ..runs.export import FORMATS
+from ..runs.reporting import StopFlag, StoreWriter
 from ..runs.step_writer import StepWriter
 from ..runs.store import DB_NAME, STATUSES, RunStore
-from ..runs.worker import EXECUTORS, StopFlag, StoreWriter, Supervisor, default_threads, run_child
+from ..runs.supervisor import EXECUTORS, Supervisor
+from ..runs.worker import default_threads, run_child
 from .common import add_config_args, add_runs_dir, add_subcommand, config_from_args, emit
 
 

@@ -29,7 +29,8 @@ from .api import (
     tag,
 )
 from .store import STATUSES, RunStore, recover_stale
-from .worker import ensure_worker, error_text, worker_pid
+from .supervisor import ensure_worker, worker_pid
+from .worker import error_text
 
 __all__ = [
     "STATUSES",

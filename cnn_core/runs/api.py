@@ -14,9 +14,10 @@ from typing import Any
 from ..checkpoints import CHECKPOINT_NAME, new_run_id, run_dir, validate_run_id
 from ..config import TrainConfig, check_name, check_tags
 from ..errors import ConfigError, UserError
+from .reporting import TARGET_EPOCH
 from .series import decode_snapshots
 from .store import FINISHED, RunStore, recover_stale
-from .worker import EXECUTORS, TARGET_EPOCH, ensure_worker
+from .supervisor import EXECUTORS, ensure_worker
 
 RESUMABLE = ("stopped", "interrupted", "failed")
 MAX_NOTES = 10_000

@@ -35,7 +35,8 @@ from ..config import TrainConfig
 from ..settings import ray_address
 from ..trainer import fit
 from .store import RunStore
-from .worker import OURS, Supervisor, log, recorded, train_run
+from .supervisor import Supervisor
+from .worker import OURS, log, recorded, train_run
 
 PACKAGE = Path(__file__).resolve().parents[1]
 FORWARDED_ENV = ("CNN_LAB_DATA_ROOTS", "CNN_LAB_CACHE_DIR")

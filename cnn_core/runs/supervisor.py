@@ -1,0 +1,176 @@
+"""The supervisor (``python -m cnn_core worker``): claims queued runs FIFO and trains each in
+its own child process (``worker --run RUN_ID``), so a crash or a ``SIGKILL`` in one run cannot
+take it down; it marks such runs interrupted. A lock file keeps a single supervisor per
+executor and runs folder; :func:`ensure_worker` starts one when runs are queued.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from ..processes import start_cnn_core, try_lock
+from ..settings import runs_dir
+from .store import RunStore, recover_stale
+from .worker import default_threads, log
+
+EXECUTORS = ("local", "ray")  # where a run trains: a child process here, or a Ray task
+LOG_NAME = "worker.log"
+
+
+def lock_path(executor: str = "local") -> Path:
+    """The lock file of the supervisor for ``executor`` runs (one supervisor per executor)."""
+    return runs_dir() / ("worker.lock" if executor == "local" else f"worker-{executor}.lock")
+
+
+def worker_pid(executor: str = "local") -> int | None:
+    """The pid of the live supervisor of ``executor`` runs for this runs folder, or None."""
+    fh = try_lock(lock_path(executor))
+    if fh is not None:
+        fh.close()
+        return None
+    text = lock_path(executor).read_text().strip()
+    return int(text) if text.isdigit() else None
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        return f"worker process was killed by {signal.Signals(-code).name}"
+    return f"worker process exited with code {code} before finishing"
+
+
+class LocalRun:
+    """A run training in a child process of the supervisor."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+
+    def poll(self, store: RunStore) -> tuple[str, str] | None:
+        """None while it trains; then the (status, reason) for a run it left unfinished."""
+        code = self.proc.poll()
+        return None if code is None else ("interrupted", _exit_reason(code))
+
+    def shutdown(self) -> None:
+        """Nothing to release: the stop flag in the store reaches the child."""
+
+
+class Supervisor:
+    """Claims queued runs of its executor FIFO and trains each, at most ``max_concurrent`` at
+    once. This one trains in child processes; :class:`cnn_core.runs.ray_executor.RaySupervisor`
+    sends them to a Ray cluster."""
+
+    executor = "local"
+
+    def __init__(
+        self,
+        max_concurrent: int = 1,
+        threads: int | None = None,
+        idle_exit: float = 60.0,
+        poll: float = 0.25,
+    ):
+        self.max_concurrent = max(1, max_concurrent)
+        self.threads = threads or default_threads(self.max_concurrent)
+        self.idle_exit, self.poll = idle_exit, poll
+        self.children: dict[str, Any] = {}  # run id -> LocalRun or another executor's handle
+        self.stopping = False
+
+    def run(self) -> int:
+        """Supervise until idle for ``idle_exit`` s (or SIGTERM/SIGINT: stop runs gracefully)."""
+        lock = try_lock(lock_path(self.executor), attempts=10)  # outlast a worker_pid() probe
+        if lock is None:
+            log(f"another {self.executor} worker is already running; exiting")
+            return 0
+        with lock:
+            lock.truncate(0)
+            lock.write(str(os.getpid()))
+            lock.flush()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._request_shutdown)
+            store = RunStore()
+            for run_id in recover_stale(store):
+                log(f"marked stale run {run_id} interrupted")
+            if self.connect(store):
+                log(
+                    f"started {self.executor} executor (max {self.max_concurrent} concurrent, "
+                    f"{self.threads} threads per run)"
+                )
+                self._loop(store)
+            log("exiting")
+        if not self.stopping:  # a run queued while we were exiting found the lock still held
+            ensure_worker(self.idle_exit)
+        return 0
+
+    def connect(self, store: RunStore) -> bool:
+        """Get ready to train (nothing to do for child processes); False: give up."""
+        return True
+
+    def _request_shutdown(self, signum: int, frame: Any) -> None:
+        self.stopping = True
+
+    def _loop(self, store: RunStore) -> None:
+        idle_since = time.monotonic()
+        while True:
+            self._reap(store)
+            if self.stopping:
+                for run_id in self.children:
+                    store.update(run_id, only_if=("running",), stop_requested=1)
+                if not self.children:
+                    return
+            while not self.stopping and len(self.children) < self.max_concurrent:
+                row = store.claim_next(os.getpid(), self.executor)
+                if row is None:
+                    break
+                self._spawn(store, row)
+            if self.children or self.stopping:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since >= self.idle_exit:
+                return
+            time.sleep(self.poll)
+
+    def launch(self, store: RunStore, row: dict[str, Any]) -> LocalRun:
+        """Start training a claimed run; raises OSError if it cannot be started."""
+        run_id = row["id"]
+        proc = start_cnn_core(["worker", "--run", run_id, "--threads", str(self.threads)])
+        store.update(run_id, only_if=("running",), worker_pid=proc.pid)
+        log(f"claimed run {run_id} (pid {proc.pid})")
+        return LocalRun(proc)
+
+    def _spawn(self, store: RunStore, row: dict[str, Any]) -> None:
+        try:
+            self.children[row["id"]] = self.launch(store, row)
+        except OSError as exc:
+            store.finish(row["id"], "failed", error=f"could not start training: {exc}")
+
+    def _reap(self, store: RunStore) -> None:
+        for run_id, handle in list(self.children.items()):
+            outcome = handle.poll(store)
+            if outcome is None:
+                continue
+            del self.children[run_id]
+            handle.shutdown()
+            status, reason = outcome
+            if store.finish(run_id, status, reason, only_if=("running",)):
+                log(f"run {run_id}: {reason}; marked {status}")
+            else:
+                log(f"run {run_id} finished")
+
+
+def ensure_worker(idle_exit: float | None = None, max_concurrent: int | None = None) -> int | None:
+    """Start a detached supervisor for each executor with queued runs and no live supervisor
+    (a local one training ``max_concurrent`` runs at once when given); returns the pid of the
+    last one started, or None."""
+    rows = RunStore().query("SELECT DISTINCT executor FROM runs WHERE status = 'queued'")
+    started = None
+    for executor in sorted(row[0] for row in rows):
+        if worker_pid(executor) is not None:
+            continue
+        args = [] if idle_exit is None else ["--idle-exit", str(idle_exit)]
+        args += ["--executor", executor] if executor != "local" else []
+        if max_concurrent and executor == "local":
+            args += ["--max-concurrent", str(max_concurrent)]
+        started = start_cnn_core(["worker", *args], log=runs_dir() / LOG_NAME).pid
+    return started
