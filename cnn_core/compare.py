@@ -23,7 +23,7 @@ from .data import DatasetBundle, dataset_info, load_dataset
 from .errors import UserError
 from .evaluation import evaluate_checkpoint
 from .models import MODELS, describe_model
-from .runs.store import RunStore
+from .runs import api as runs_api
 from .scoring import EvalResult
 
 # Config fields shown as table columns (name and tags are run metadata, not settings; a
@@ -144,9 +144,7 @@ def run_history(run_id: str) -> list[dict[str, Any]]:
     """Per-epoch metrics (see ``runs.metrics``) plus ``elapsed_s``: wall-clock seconds from the
     start of training to the end of each epoch (pauses before a resume included)."""
     history = runs.metrics(run_id)
-    ends: dict[int, float] = {}
-    for row in RunStore().metric_rows(run_id):
-        ends[row["epoch"]] = max(ends.get(row["epoch"], 0.0), row["wall_time"])
+    ends = runs_api.epoch_end_times(run_id)
     if history:
         start = ends[history[0]["epoch"]] - (history[0].get("seconds") or 0.0)
         for m in history:
@@ -184,7 +182,7 @@ def cached_evaluation(run_id: str, split: str = "test") -> RunEvaluation | None:
     run = runs.get_run(run_id)
     if not run["checkpoint"]:
         return None
-    entry = RunStore().load_evaluation(run_id, split)
+    entry = runs_api.load_evaluation(run_id, split)
     if entry is None or entry["checkpoint_mtime"] != _checkpoint_mtime(run):
         return None
     stored = dict(entry["result"])
@@ -209,7 +207,7 @@ def evaluate_run(
     result = evaluate_checkpoint(run["checkpoint"], split, data=data)
     names = list(data.class_names)
     stored = {**dataclasses.asdict(result), "class_names": names}
-    RunStore().save_evaluation(run_id, split, mtime, stored)
+    runs_api.save_evaluation(run_id, split, mtime, stored)
     return RunEvaluation(run_id, split, names, result)
 
 

@@ -197,6 +197,26 @@ def metrics(run_id: str) -> list[dict[str, Any]]:
     return [epochs[e] for e in sorted(epochs)]
 
 
+def epoch_end_times(run_id: str) -> dict[int, float]:
+    """Wall-clock time at which each epoch's metrics were written (the epoch's end)."""
+    ends: dict[int, float] = {}
+    for r in _store().metric_rows(run_id):
+        if r["epoch"] != TARGET_EPOCH:
+            ends[r["epoch"]] = max(ends.get(r["epoch"], 0.0), r["wall_time"])
+    return ends
+
+
+def load_evaluation(run_id: str, split: str) -> dict[str, Any] | None:
+    """The cached evaluation of the run's checkpoint on ``split`` (with the checkpoint mtime it
+    was computed from), or None."""
+    return _store().load_evaluation(run_id, split)
+
+
+def save_evaluation(run_id: str, split: str, checkpoint_mtime: int, result: dict[str, Any]) -> None:
+    """Cache an evaluation of the run's checkpoint (removed with the run)."""
+    _store().save_evaluation(run_id, split, checkpoint_mtime, result)
+
+
 def steps(run_id: str) -> list[dict[str, Any]]:
     """The step series: ``{"kind": "train", "step", "images_seen", "epoch_fraction",
     "train_loss", "train_accuracy", "wall_time"}`` every few batches and ``{"kind": "val", ...,
