@@ -34,7 +34,7 @@ PAGES = {
     ],
 }
 
-page = st.navigation(PAGES)
+page = st.navigation(PAGES, expanded=True)  # all 16 pages, no "View more" fold
 render_sidebar()
 mark_routed()
 page.run()

@@ -8,14 +8,28 @@ import shlex
 import subprocess
 import sys
 
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
 from tests.conftest import PROJECT
 from tests.e2e.conftest import wait_for_app
 
 
 def choose(page, label: str, option_text: str) -> None:
-    """Pick an option of the Streamlit selectbox labelled ``label``."""
-    page.get_by_role("combobox", name=label, exact=True).click()
-    page.get_by_role("option").filter(has_text=option_text).first.click()
+    """Pick an option of the Streamlit selectbox labelled ``label`` (its list is opened again
+    when a rerun closed it before the option showed)."""
+    box = page.get_by_role("combobox", name=label, exact=True)
+    option = page.get_by_role("option").filter(has_text=option_text).first
+    for attempt in range(3):
+        wait_for_app(page)
+        box.click()
+        try:
+            option.wait_for(timeout=10_000)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
+    option.click()
     wait_for_app(page)
 
 
@@ -24,6 +38,32 @@ def fill_number(page, label: str, value: int) -> None:
     field.fill(str(value))
     field.press("Enter")
     wait_for_app(page)
+
+
+def fill_train_form(page, dataset: str, train: int, val: int, epochs: int) -> None:
+    """Set the Train page's dataset, training / validation sizes and epochs."""
+    choose(page, "Dataset", dataset)
+    fill_number(page, "Training images (0 = dataset default)", train)
+    fill_number(page, "Validation images (0 = default: 1/6 held out)", val)
+    fill_number(page, "Epochs", epochs)
+
+
+QUEUED_JS = """() => [...document.querySelectorAll('[data-testid="stAlertContentSuccess"]')]
+    .map(e => e.innerText).find(t => t.includes('queued')) || ''"""
+
+
+def launch(page, name: str, model: str | None = None) -> str:
+    """Launch a run from the Train form (dataset and sizes already set; ``model`` picked by the
+    start of its label when given); returns its id."""
+    if model:
+        choose(page, "Model", model)
+    page.get_by_role("textbox", name="Run name").fill(name)
+    page.get_by_role("textbox", name="Run name").press("Enter")
+    wait_for_app(page)
+    before = page.evaluate(QUEUED_JS)
+    page.get_by_role("button", name="Launch training").click()
+    page.wait_for_function(f"() => !['', {before!r}].includes(({QUEUED_JS})())", timeout=30_000)
+    return page.evaluate(QUEUED_JS).split()[1]  # "Run <id> queued — …"
 
 
 # Strokes in pad pixels (the pad is 320×320), one polyline per stroke.

@@ -6,7 +6,7 @@ import json
 
 from tests.conftest import FASHION_DIR
 from tests.e2e.conftest import assert_no_exception, wait_for_app
-from tests.e2e.steps import choose, fill_number
+from tests.e2e.steps import fill_train_form, launch
 from tests.test_spec import SMALL
 
 SPEC = {**SMALL, "name": "e2e-net", "description": "a conv block and a linear classifier"}
@@ -37,16 +37,8 @@ def test_build_save_train_and_compare_a_custom_net(app_url, page, tmp_path):
 
     page.goto(f"{app_url}/train")
     wait_for_app(page)
-    choose(page, "Dataset", "fashion-mnist")
-    choose(page, "Model", "e2e-net")
-    fill_number(page, "Training images (0 = dataset default)", 400)
-    fill_number(page, "Validation images (0 = default: 1/6 held out)", 200)
-    fill_number(page, "Epochs", 1)
-    page.get_by_role("textbox", name="Run name").fill("e2e spec run")
-    page.get_by_role("textbox", name="Run name").press("Enter")
-    wait_for_app(page)
-    page.get_by_role("button", name="Launch training").click()
-    page.get_by_text("queued — the background worker").wait_for(timeout=30_000)
+    fill_train_form(page, "fashion-mnist", 400, 200, 1)
+    launch(page, "e2e spec run", "e2e-net")
     page.get_by_text("Watch it learn on the Runs page").click()
     page.get_by_role("heading").filter(has_text="completed").wait_for(timeout=180_000)
     run_id = page.url.split("run=")[1].split("&")[0]

@@ -21,7 +21,8 @@ from tests.e2e.steps import (
     DIGITS,
     choose,
     draw,
-    fill_number,
+    fill_train_form,
+    launch,
     settle,
     settle_images,
     train_cli,
@@ -42,22 +43,6 @@ def go(page, link: str, heading: str) -> None:
 def shot(page, folder: Path, name: str) -> None:
     assert_no_exception(page)
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
-
-
-QUEUED_JS = """() => [...document.querySelectorAll('[data-testid="stAlertContentSuccess"]')]
-    .map(e => e.innerText).find(t => t.includes('queued')) || ''"""
-
-
-def launch(page, name: str, model: str) -> str:
-    """Launch a run from the Train form (dataset and sizes already set); returns its id."""
-    choose(page, "Model", f"{model} — ")
-    page.get_by_role("textbox", name="Run name").fill(name)
-    page.get_by_role("textbox", name="Run name").press("Enter")
-    wait_for_app(page)
-    before = page.evaluate(QUEUED_JS)
-    page.get_by_role("button", name="Launch training").click()
-    page.wait_for_function(f"() => !['', {before!r}].includes(({QUEUED_JS})())", timeout=30_000)
-    return page.evaluate(QUEUED_JS).split()[1]  # "Run <id> queued — …"
 
 
 def chart_latency(page, db: RunStore, run_id: str, epochs: int) -> dict[str, list[float]]:
@@ -104,12 +89,9 @@ def test_one_user_goes_through_every_page(app_url, app_env, page, tmp_path):
     shot(page, tmp_path, "2-data")
 
     go(page, "Train", "Train")
-    choose(page, "Dataset", "fashion-mnist")
-    fill_number(page, "Training images (0 = dataset default)", 3000)
-    fill_number(page, "Validation images (0 = default: 1/6 held out)", 500)
-    fill_number(page, "Epochs", 3)
-    first = launch(page, "journey v1", "v1")
-    second = launch(page, "journey v2", "v2")
+    fill_train_form(page, "fashion-mnist", 3000, 500, 3)
+    first = launch(page, "journey v1", "v1 — ")
+    second = launch(page, "journey v2", "v2 — ")
     shot(page, tmp_path, "3-train")
 
     page.get_by_text("Watch it learn on the Runs page").click()  # the second run's live view

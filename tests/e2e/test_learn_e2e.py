@@ -18,6 +18,21 @@ def equation(page) -> str:
     return page.get_by_text(re.compile(r"^y\[\d+,\d+\] = ")).inner_text()
 
 
+def step_slider_to(page, target: int) -> None:
+    """Press the step slider's arrow keys until the URL says ``step=target`` (a key pressed
+    while the app reruns may be dropped, so each press is checked against the URL)."""
+    slider = page.get_by_role("slider").first
+    for _ in range(4 * target + 8):
+        found = re.search(r"[?&]step=(\d+)", page.url)
+        current = int(found.group(1)) if found else 0
+        if current == target:
+            return
+        slider.focus()
+        slider.press("ArrowRight" if current < target else "ArrowLeft")
+        wait_for_app(page)
+    raise AssertionError(f"the step slider did not reach {target}: {page.url}")
+
+
 def test_padding_stride_and_the_step_slider(app_url, page, tmp_path):
     page.goto(app_url)  # a fresh server's first run takes the pages/ path: open the app first
     settle(page)
@@ -34,12 +49,7 @@ def test_padding_stride_and_the_step_slider(app_url, page, tmp_path):
     assert "H: ⌊(6 + 2·2 − 1·(3−1) − 1) / 3⌋ + 1 = 3" in size_line(page)
 
     assert equation(page).startswith("y[0,0] = ")
-    slider = page.get_by_role("slider").first
-    slider.focus()
-    for _ in range(4):  # 3×3 outputs: position 4 is the centre, y[1,1]
-        slider.press("ArrowRight")
-    page.wait_for_url(re.compile(r"step=4"))
-    wait_for_app(page)
+    step_slider_to(page, 4)  # 3×3 outputs: position 4 is the centre, y[1,1]
     centre = equation(page)
     assert centre.startswith("y[1,1] = ")
     page.screenshot(path=str(tmp_path / "learn-convolution.png"), full_page=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from tests.e2e.conftest import assert_no_exception, wait_for_app
-from tests.e2e.steps import choose, fill_number
+from tests.e2e.steps import fill_train_form, launch
 
 
 def test_launch_watch_live_curve_until_completed(app_url, page, tmp_path):
@@ -18,15 +18,8 @@ def test_launch_watch_live_curve_until_completed(app_url, page, tmp_path):
 
     page.goto(f"{app_url}/train")
     wait_for_app(page)
-    choose(page, "Dataset", "fashion-mnist")
-    fill_number(page, "Training images (0 = dataset default)", 3000)
-    fill_number(page, "Validation images (0 = default: 1/6 held out)", 500)
-    fill_number(page, "Epochs", 2)
-    page.get_by_role("textbox", name="Run name").fill("e2e tiny run")
-    page.get_by_role("textbox", name="Run name").press("Enter")
-    wait_for_app(page)
-    page.get_by_role("button", name="Launch training").click()
-    page.get_by_text("queued — the background worker").wait_for(timeout=30_000)
+    fill_train_form(page, "fashion-mnist", 3000, 500, 2)
+    launch(page, "e2e tiny run")
     page.screenshot(path=str(tmp_path / "train.png"), full_page=True)
     page.get_by_text("Watch it learn on the Runs page").click()
 
