@@ -104,6 +104,22 @@ class RemoteStore:
     def stop_requested(self, run_id: str) -> bool:
         return ray.get(self.channel.stop_requested.remote())
 
+    # the step series and snapshots (cnn_core.runs.step_writer), applied by the supervisor
+    def write_point(self, run_id: str, *args: Any) -> None:
+        self._push("series", "write_point", args)
+
+    def truncate_series(self, run_id: str, *args: Any) -> None:
+        self._push("series", "truncate_series", args)
+
+    def save_snapshot(self, run_id: str, *args: Any) -> None:
+        self._push("series", "save_snapshot", args)
+
+    def save_panel(self, run_id: str, *args: Any) -> None:
+        self._push("series", "save_panel", args)
+
+    def has_panel(self, run_id: str) -> bool:
+        return False  # saving it again replaces it
+
     def ship_checkpoint(self, path: Path) -> None:
         """Send the checkpoint file (bytes) and wait until the channel has it."""
         ray.get(self.channel.push.remote(("checkpoint", path.read_bytes())))
@@ -238,6 +254,8 @@ class RayRun:
                 store.write_metrics(self.run_id, *args)
             elif kind == "clear":
                 store.clear_metrics(self.run_id)
+            elif kind == "series":
+                getattr(store, args[0])(self.run_id, *args[1])
             elif kind == "finish":
                 store.finish(self.run_id, args[0], error=args[1], only_if=OURS)
             elif kind == "checkpoint":
