@@ -60,6 +60,7 @@ def test_check_the_health_of_an_uploaded_dataset(app_url, page, tmp_path):
     assert page.get_by_label("Data folder").input_value() == "datasets/shapes"
     page.get_by_role("button", name="Run health check").click()
     page.get_by_text("Likely label errors", exact=True).wait_for(timeout=240_000)
+    page.get_by_text("No likely label errors found.").wait_for(timeout=30_000)  # same rerun
     assert page.get_by_text("No likely label errors found.").count() == 1
     wait_for_app(page)
     page.get_by_role("tab", name="Class balance").click()
