@@ -24,9 +24,9 @@ st.title("🧠 CNN Lab")
 st.markdown(
     "CNN Lab lets you train convolutional networks on images and watch them learn, live. "
     "Start from the network in chapter 14 of Raschka's *Machine Learning with PyTorch and Scikit-Learn* "
-    "(**v1**) and compare it with three documented improvements (**v2–v4**) on digits, clothes, faces "
-    "or your own pictures. Then draw a digit or upload a photo to see what a trained network answers — "
-    "and why."
+    "(**v1**) and compare it with documented improvements (**v2–v5**) or a network you build, on "
+    "digits, clothes, faces or your own pictures. Then draw a digit or upload a photo to see what a "
+    "trained network answers — and why."
 )
 
 st.subheader("Quick start")
