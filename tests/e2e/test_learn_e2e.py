@@ -29,18 +29,29 @@ def until_in_url(page, text: str, action) -> None:
     wait_for_app(page)
 
 
-def step_slider_to(page, target: int) -> None:
-    """Press the step slider's arrow keys until the URL says ``step=target`` (a key pressed
-    while the app reruns may be dropped, so each press is checked against the URL)."""
+def shown_step(page, columns: int) -> int:
+    """The output position the page shows (row-major), read from its equation."""
+    row, col = re.match(r"y\[(\d+),(\d+)\]", equation(page)).groups()
+    return int(row) * columns + int(col)
+
+
+def step_slider_to(page, target: int, columns: int = 3) -> None:
+    """Press the step slider's arrow keys until the page shows position ``target`` (a key
+    pressed while the app reruns may be dropped, so each press is checked on the page)."""
     slider = page.get_by_role("slider").first
     for _ in range(4 * target + 8):
-        found = re.search(r"[?&]step=(\d+)", page.url)
-        current = int(found.group(1)) if found else 0
+        current = shown_step(page, columns)
         if current == target:
+            page.wait_for_url(re.compile(rf"step={target}(&|$)"))
             return
+        before = equation(page)
         slider.focus()
         slider.press("ArrowRight" if current < target else "ArrowLeft")
         wait_for_app(page)
+        for _ in range(50):  # the answer is drawn after the rerun ends: wait until it changes
+            if equation(page) != before:
+                break
+            page.wait_for_timeout(100)
     raise AssertionError(f"the step slider did not reach {target}: {page.url}")
 
 
