@@ -40,8 +40,8 @@ format: $(VENV)/.installed-test
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-bench: $(VENV)/.installed  ## side-by-side pipeline benchmark
-	$(PY) -m cnn_core bench
+bench: $(VENV)/.installed  ## side-by-side pipeline benchmark (benchmarks/README.md)
+	$(PY) -m benchmarks
 
 demo-model: $(VENV)/.installed  ## rebuild the shipped demo digits model
 	$(PY) -m cnn_core demo-model

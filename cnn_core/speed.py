@@ -1,23 +1,12 @@
-"""How the trainer runs fast, decided by measurement (``python -m cnn_core bench``).
+"""How the trainer runs fast: memory layout, precision, fused Adam, dropout masks, device copies.
 
-On a 2-core AMD EPYC with AVX512-BF16, against the book's pipeline at its batch size:
+* ``channels_last`` on CPU and CUDA; ``precision="auto"`` = bf16 autocast on CPUs with native
+  bf16 (AVX512-BF16 or AMX) and on GPUs that support it, fp16 with a GradScaler on other GPUs,
+  fp32 elsewhere; Adam/AdamW's fused kernel on CPU and CUDA; CPU dropout masks from
+  ``torch.rand`` (:class:`RandDropout`); pinned non-blocking copies to a GPU, and a small
+  dataset without augmentation kept on the GPU whole (:func:`resident_split`).
 
-* ``channels_last`` on CPU: oneDNN's native layout, faster convolutions.
-* ``precision="auto"`` = bf16 autocast on CPUs with native bf16 (AVX512-BF16 or AMX), with
-  the same accuracy as fp32; fp32 everywhere else (GPUs, MPS, older CPUs: not measured).
-* Adam/AdamW use their fused kernel on CPU and CUDA (the same update, one kernel).
-* CPU dropout draws its mask with ``torch.rand`` (:class:`RandDropout`): the same Bernoulli
-  mask and scaling, vectorised, where torch's ``bernoulli_`` draws one number at a time (AMD,
-  no MKL). Runs stay exactly reproducible from their seed; only code older than this change
-  drew other masks.
-* CUDA (code-reviewed and CPU-tested only: no GPU was available when it was written):
-  ``precision="auto"`` = bf16 autocast where the GPU supports it, else fp16 autocast with a
-  GradScaler; ``channels_last`` (tensor-core convolutions); batches copied from pinned memory
-  without blocking; a small dataset without augmentation is kept on the GPU whole
-  (:func:`resident_split`), so a batch is one index on the device.
-
-Measured and not used: ``torch.compile`` (slower on this CPU, see ``bench``; not measured on
-a GPU).
+Each choice was made by measurement; why, and the numbers: ``benchmarks/README.md``.
 """
 
 from __future__ import annotations

@@ -237,7 +237,9 @@ def build_state(
     return state
 
 
-def _train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+def train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """One optimisation step on ``(x, y)`` (the schedule's learning rate, autocast, the loss,
+    backward, the optimizer) added to the epoch's running statistics; returns the loss."""
     cfg = state.config
     factor = lr_factor(cfg.lr_schedule, cfg.warmup, state.global_step, state.total_steps)
     for group in state.optimizer.param_groups:
@@ -301,7 +303,7 @@ def run_epochs(state: TrainState, callbacks: Sequence[Callback] = ()) -> bool:
             )
             x, y = to_device(x, state.device), to_device(labels[idx], state.device)
             torch.manual_seed(batch_seed)  # dropout masks depend only on (seed, epoch, batch)
-            loss = _train_batch(state, loss_fn, x, y)
+            loss = train_batch(state, loss_fn, x, y)
             state.step += 1
             for cb in callbacks:
                 cb.on_batch_end(state, loss)

@@ -1,20 +1,24 @@
-"""The bench (one real ``--quick`` run) and the speed defaults it justifies: channels_last, bf16
+"""The bench in ``benchmarks/`` (one real ``--quick`` run) and the speed defaults it justifies: channels_last, bf16
 autocast on CPUs with native bf16, fused Adam. No timed assertions: timings are noisy here."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 import tempfile
 
 import pytest
 import torch
 
-from cnn_core import bench, bench_accuracy, bench_book, speed, trainer
+from benchmarks import accuracy, bench, book, pipelines, turns
+from cnn_core import speed, trainer
 from cnn_core.cli import main
 from cnn_core.config import TrainConfig
 from cnn_core.models import create_model
-from tests.conftest import FASHION_DIR, SHARED_DATA, small_fashion_config
+from tests.conftest import FASHION_DIR, PROJECT, SHARED_DATA, small_fashion_config
 from tests.test_trainer import stable
 
 
@@ -48,11 +52,11 @@ def test_quick_bench_reports_every_measurement(quick_result):
         assert math.isfinite(fam["accuracy_delta_points"])
     for name in (expected[0], "faces"):
         rows = r["ladder"][name]
-        extras = [t for t, extra in bench.EXTRA if "compile" not in extra]  # not in --quick
-        assert [row["technique"] for row in rows] == [t for t, _ in bench.LADDER] + extras
+        extras = [t for t, extra in pipelines.EXTRA if "compile" not in extra]  # not in --quick
+        assert [row["technique"] for row in rows] == [t for t, _ in pipelines.LADDER] + extras
         assert all(positive(row["images_per_s"]) and positive(row["ratio"]) for row in rows)
         curve = r["batch_sizes"][name]
-        assert [row["batch_size"] for row in curve] == list(bench.QUICK.batch_sizes)
+        assert [row["batch_size"] for row in curve] == list(pipelines.QUICK.batch_sizes)
         assert all(positive(row["images_per_s"]) for row in curve)
     assert positive(r["canvas_latency"]["median_ms"]) and r["canvas_latency"]["runs"] > 0
     assert len(r["goals"]) == len(expected) + 1 + bool(r["time_to_accuracy"])
@@ -65,7 +69,7 @@ def test_quick_bench_measures_time_to_accuracy_and_the_ladder(quick_result):
         assert r == {}
         return
     assert list(r["runs"]) == ["book", "cnn_core_book", "cnn_core_fast"]
-    assert r["test_images"] == bench_accuracy.ACCURACY_QUICK.test
+    assert r["test_images"] == accuracy.ACCURACY_QUICK.test
     for row in r["runs"].values():
         assert 0 <= row["final_accuracy"] <= 1 and positive(row["train_seconds"])
         reached = row["seconds_to_target"] is not None
@@ -73,7 +77,7 @@ def test_quick_bench_measures_time_to_accuracy_and_the_ladder(quick_result):
     book = r["runs"]["book"]
     if r["book_reached"]:
         assert book["speedup"] == 1.0 and book["seconds_to_target"] <= book["train_seconds"]
-    assert [row["technique"] for row in r["ladder"]] == [s for s, _ in bench_accuracy.LADDER_STEPS]
+    assert [row["technique"] for row in r["ladder"]] == [s for s, _ in accuracy.LADDER_STEPS]
     assert all(0 <= row["test_accuracy"] <= 1 for row in r["ladder"])
     assert r["ladder"][-1]["train_seconds"] == r["ladder"][-2]["train_seconds"]  # TTA: no training
     assert any("sooner than the book" in g["goal"] for g in quick_result["goals"])
@@ -94,11 +98,11 @@ def test_cli_prints_the_tables_or_one_json_line(quick_result, monkeypatch, capsy
 
 
 def test_synthetic_faces_are_deterministic_celeba_layout(tmp_path):
-    image, label = bench_book.face_image(3)
-    again, label_again = bench_book.face_image(3)
+    image, label = book.face_image(3)
+    again, label_again = book.face_image(3)
     assert image.size == (178, 218) and label in (0, 1)
     assert image.tobytes() == again.tobytes() and label == label_again
-    folder = bench_book.make_faces(tmp_path / "celeba", 10)
+    folder = book.make_faces(tmp_path / "celeba", 10)
     assert len(list((folder / "img_align_celeba").glob("*.jpg"))) == 10
     assert (folder / "list_eval_partition.txt").read_text().split().count("1") == 2  # 20 % val
 
@@ -173,9 +177,9 @@ def test_adam_and_adamw_use_the_fused_kernel_on_cpu():
 
 
 def test_taking_turns_gives_the_numbers_of_a_straight_fit(fashion_small):
-    family = bench_book.Family("fashion-mnist", fashion_small, None, None, small_fashion_config())
+    family = book.Family("fashion-mnist", fashion_small, None, None, small_fashion_config())
     out: list = []
-    for _ in bench.core_run(family, 2, 7, out):  # pause and resume every 7 batches
+    for _ in turns.core_run(family, 2, 7, out):  # pause and resume every 7 batches
         pass
     straight = trainer.fit(small_fashion_config(epochs=2), data=fashion_small).history
     assert len(out) == 2 and stable(out) == stable(straight)
@@ -204,3 +208,19 @@ def test_rand_dropout_replaces_dropout_layers_and_keeps_the_state_dict():
 def test_cpu_models_train_channels_last(fashion_small):
     model = trainer.fit(small_fashion_config(), data=fashion_small).state.model
     assert model.conv2.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_cnn_core_bench_outside_the_checkout_says_where_the_bench_is(tmp_path):
+    """Installed without the source checkout, ``bench`` names the folder instead of a traceback."""
+    (tmp_path / "cnn_core").symlink_to(PROJECT / "cnn_core")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "cnn_core", "bench", "--quick"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "benchmarks/ folder" in done.stderr and "Traceback" not in done.stderr

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import overhead
 from cnn_core.config import TrainConfig
 from cnn_core.errors import UserError
 from cnn_core.runs import api, ensure_worker
@@ -211,8 +212,9 @@ def test_foreground_train_records_its_run(capsys):
     assert api.metrics(out["run_id"])[0]["val_accuracy"] == pytest.approx(out["val_accuracy"])
 
 
-def test_overhead_command(capsys):
-    code, out, _ = cli_here(capsys, "runs", "overhead", *SMALL_ARGS, "--repeats", "1", "--json")
+def test_overhead_benchmark(capsys):
+    code = overhead.main([*SMALL_ARGS, "--repeats", "1", "--json"])
+    out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["plain_images_per_s"] > 0 and out["tracked_images_per_s"] > 0
     assert out["ratio"] == pytest.approx(out["tracked_images_per_s"] / out["plain_images_per_s"])
     assert out["steps_ratio"] == pytest.approx(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .bench_accuracy import accuracy_lines
+from .accuracy import accuracy_lines
 
 GOALS = {"digits": 2.5, "faces": 3.0, "canvas_ms": 20, "time_to_accuracy": 10.0}
 

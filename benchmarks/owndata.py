@@ -1,6 +1,6 @@
 """Numbers for the data-health and embedding-map features, measured in one run.
 
-    python scripts/owndata_bench.py [--images 10000] [--threads 2]
+    python -m benchmarks.owndata [--images 10000] [--threads 2]
 
 1. Label issues: a Fashion-MNIST training subset with a known 3 % of labels flipped to another
    class; precision and recall of the top-k list (k = number flipped) and of cleanlab's own
@@ -14,10 +14,8 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,8 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from .common import parser
 
 
 def fashion_pool(n: int):
@@ -202,13 +199,13 @@ def browser_draw_seconds(fig) -> float | None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=10_000)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--folds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--skip", action="append", default=[], choices=("labels", "dups", "map"))
-    args = parser.parse_args()
+    p = parser("benchmarks.owndata", __doc__, json=False)
+    p.add_argument("--images", type=int, default=10_000)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--folds", type=int, default=3)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--skip", action="append", default=[], choices=("labels", "dups", "map"))
+    args = p.parse_args()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("CNN_LAB_CACHE_DIR", tmp)

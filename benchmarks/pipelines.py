@@ -1,35 +1,34 @@
-"""``python -m cnn_core bench``: the book's training pipeline and cnn_core's, side by side.
+"""The bench's speed part: the book's training pipeline and cnn_core's, side by side.
 
-One process, the same images, model, seed and epochs (:mod:`cnn_core.bench_book` prepares
-the data and holds the book's loop; cnn_core runs ``trainer.fit`` with the default config).
-The pipelines take turns every few batches (``fit`` pauses and resumes exactly), so machine
-noise hits both alike. Also measured: the techniques switched on one after another, images/s
-per batch size, ``torch.compile``, and one canvas prediction end to end.
+One process, the same images, model, seed and epochs (:mod:`benchmarks.book` prepares the data
+and holds the book's loop; cnn_core runs ``trainer.fit`` with the default config). The
+pipelines take turns every few batches (:mod:`benchmarks.turns`), so machine noise hits both
+alike. Also measured: the techniques switched on one after another (each row trains with the
+trainer's own step, :func:`cnn_core.trainer.train_batch`), images/s per batch size,
+``torch.compile``, and one canvas prediction end to end.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import io
-import os
 import statistics
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from PIL import Image, ImageDraw
 
-from . import scoring, speed, trainer
-from .bench_book import TORCHVISION_NAMES, Family, book_run, digits_family, faces_family, new_model
-from .callbacks import Callback
-from .config import TrainConfig
-from .data import DatasetBundle
-from .data.idx import DIGIT_NAMES
-from .models import create_model
+from cnn_core import speed, trainer
+from cnn_core.config import TrainConfig
+from cnn_core.data.idx import DIGIT_NAMES
+from cnn_core.models import create_model
+from cnn_core.predict import Predictor
+
+from .book import Family, book_run, new_model
+from .turns import alternate, core_run
 
 LADDER = (  # (technique, option): each row keeps the options of the rows above it
     ("book pipeline (torchvision dataset + DataLoader)", "loader"),
@@ -41,7 +40,6 @@ LADDER = (  # (technique, option): each row keeps the options of the rows above 
     ("fused Adam", "fused"),
     ("dropout masks from torch.rand", "rand_dropout"),
 )
-PARTS = ("speed", "accuracy")  # images/s tables; time to accuracy and the accuracy ladder
 EXTRA = (  # on top of the whole ladder; not defaults
     ("+ batch 256 (not the book's recipe)", {"batch_size": 256}),
     ("+ torch.compile (not adopted)", {"compile": True}),
@@ -65,46 +63,6 @@ class Scale:
 
 FULL = Scale((50_000, 10_000), 3_000, (2, 5), 40, 640, 9, (32, 64, 128, 256, 512), 50, True)
 QUICK = Scale((640, 200), 100, (1, 1), 5, 64, 1, (32, 64), 5, False)
-
-
-class Pause(Callback):
-    """Stops ``fit`` every ``turn`` batches (it then resumes exactly from the checkpoint)."""
-
-    def __init__(self, turn: int):
-        self.target = turn  # stop once this many batches are done in all
-
-    def should_stop(self, state) -> bool:
-        return state.global_step >= self.target
-
-
-def core_run(
-    fam: Family,
-    epochs: int,
-    turn: int,
-    out: list,
-    *,
-    data: DatasetBundle | None = None,
-    results: list | None = None,
-    **overrides,
-) -> Iterator[None]:
-    """``trainer.fit`` with the family's default config (plus ``overrides``) on ``data`` (default:
-    the family's), pausing every ``turn`` batches; appends each epoch's metrics to ``out`` and
-    the final FitResult to ``results``."""
-    config = dataclasses.replace(fam.config, epochs=epochs, **overrides)
-    data, pause, resume = data or fam.bundle, Pause(turn), None
-    while not (result := trainer.fit(config, [pause], data=data, resume=resume)).completed:
-        resume, pause.target = result.state.checkpoint_payload(), pause.target + turn
-        yield
-    out.extend(result.history)
-    if results is not None:
-        results.append(result)
-
-
-def alternate(runs: list[Iterator[None]]) -> None:
-    """Advance every run one turn at a time until all are finished."""
-    done = object()
-    while runs:
-        runs = [run for run in runs if next(run, done) is not done]
 
 
 def compare(fam: Family, epochs: int, turn: int, threads: int, extra: bool) -> dict[str, Any]:
@@ -169,33 +127,28 @@ def runner(
     batch_size: int = 0,
     compile: bool = False,
 ) -> Callable[[int], float]:
-    """A warmed-up training loop (the trainer's step, its loss) with ``opts`` on: ``run(n)``
-    trains at least ``n`` images and 3 batches and returns images/s."""
+    """A warmed-up training loop with ``opts`` on, each batch one
+    :func:`cnn_core.trainer.train_batch` (the trainer's step, its loss): ``run(n)`` trains at
+    least ``n`` images and 3 batches and returns images/s."""
+    batch_size = batch_size or fam.batch_size
     layout = torch.channels_last if "channels_last" in opts else torch.contiguous_format
     model = new_model(fam).to(memory_format=layout)
     if "rand_dropout" in opts:
         speed.use_rand_dropout(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=("fused" in opts) or None)
-    loss_fn = scoring.make_loss(fam.bundle.num_classes, None)
-    forward = torch.compile(model) if compile else model
-    stream = batches(fam, opts, batch_size or fam.batch_size)
+    precision = "bf16" if "bf16" in opts else "fp32"
+    config = dataclasses.replace(fam.config, precision=precision, batch_size=batch_size)
+    state = trainer.TrainState(config, fam.bundle, model, optimizer, torch.device("cpu"))
+    state.train_module = torch.compile(model) if compile else model
+    loss_fn = trainer.train_loss(config, fam.bundle)
+    stream = batches(fam, opts, batch_size)
 
     def run(images: int) -> float:
         trainer.set_threads(0) if "threads" in opts else torch.set_num_threads(threads)
         seen, start = 0, time.perf_counter()
-        while seen < max(images, 3 * (batch_size or fam.batch_size)):  # at least 3 steps
+        while seen < max(images, 3 * batch_size):  # at least 3 steps
             x, y = next(stream)
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled="bf16" in opts):
-                logits = forward(x.contiguous(memory_format=layout))
-            loss = (
-                loss_fn(logits[:, 0].float(), y.float())
-                if fam.binary
-                else loss_fn(logits.float(), y)
-            )
-            loss.backward()
-            optimizer.step()
-            loss.item()
+            trainer.train_batch(state, loss_fn, x.contiguous(memory_format=layout), y)
             seen += len(y)
         return seen / (time.perf_counter() - start)
 
@@ -259,8 +212,6 @@ def batch_curve(fam: Family, images: int, scale: Scale, threads: int) -> list[di
 
 def canvas_latency(runs: int) -> dict[str, Any]:
     """Milliseconds of one canvas prediction end to end: PNG decode, prepare_digit, v1 forward."""
-    from .predict import Predictor
-
     img = Image.new("RGBA", (280, 280), "white")
     ImageDraw.Draw(img).line([(80, 60), (200, 60), (120, 230)], fill="black", width=20)  # a "7"
     buf = io.BytesIO()
@@ -280,67 +231,3 @@ def canvas_latency(runs: int) -> dict[str, Any]:
         "p90_ms": times[int(0.9 * (runs - 1))],
         "runs": runs,
     }
-
-
-# ---- the whole bench ------------------------------------------------------------------------
-def run_bench(
-    quick: bool = False,
-    log: Callable[[str], None] = lambda message: None,
-    parts: tuple[str, ...] = PARTS,
-) -> dict[str, Any]:
-    """Every measurement of ``parts`` (``quick``: small subsets, for tests); returns the results."""
-    from .bench_accuracy import run_accuracy
-
-    scale, threads = QUICK if quick else FULL, torch.get_num_threads()  # torch's default
-    device, started = trainer.pick_device("auto"), time.perf_counter()
-    result: dict[str, Any] = {
-        "quick": quick,
-        "machine": {
-            "torch": torch.__version__,
-            "cores": os.cpu_count(),
-            "torch_default_threads": threads,
-            "device": str(device),
-            "cpu_native_bf16": speed.cpu_has_fast_bf16(),
-            "precision_auto": speed.resolve_precision("auto", device),
-        },
-        "parts": list(parts),
-        "families": {},
-        "ladder": {},
-        "batch_sizes": {},
-        "time_to_accuracy": {},
-    }
-    say = lambda message: log(f"[{time.perf_counter() - started:6.1f} s] {message}")  # noqa: E731
-    try:
-        with tempfile.TemporaryDirectory(prefix="cnn-lab-bench-") as tmp:
-            if "accuracy" in parts:
-                root = Path(tmp) / "accuracy"
-                result["time_to_accuracy"] = run_accuracy(root, quick, threads, say)
-            if "speed" not in parts:
-                return _finish(result, started, threads)
-            families = [digits_family(n, Path(tmp), *scale.digits) for n in TORCHVISION_NAMES]
-            families = [f for f in families if f] + [faces_family(scale.faces)]
-            for fam in families:
-                epochs = scale.epochs[fam.binary]
-                say(f"{fam.name}: book vs cnn_core, {epochs} epoch(s)")
-                result["families"][fam.name] = compare(
-                    fam, epochs, scale.turn, threads, extra=not quick
-                )
-            for fam in {id(f): f for f in (families[0], families[-1])}.values():
-                images = scale.images // (4 if fam.binary else 1)
-                say(f"{fam.name}: techniques one by one, batch sizes")
-                result["ladder"][fam.name] = ladder(fam, images, scale, threads)
-                result["batch_sizes"][fam.name] = batch_curve(fam, images, scale, threads)
-        say("canvas latency")
-        result["canvas_latency"] = canvas_latency(scale.latency_runs)
-    finally:
-        torch.set_num_threads(threads)
-    return _finish(result, started, threads)
-
-
-def _finish(result: dict[str, Any], started: float, threads: int) -> dict[str, Any]:
-    torch.set_num_threads(threads)
-    result["seconds"] = time.perf_counter() - started
-    from .bench_report import goals
-
-    result["goals"] = goals(result)
-    return result

@@ -1,7 +1,7 @@
 """Render time of the Runs page for a long run: 50 epochs of step metrics (2 points a second
 of a 60 s epoch: 6,000 training points), 50 validation points and snapshots.
 
-    python scripts/runs_page_render.py [--epochs 50] [--points-per-epoch 120] [--json]
+    python -m benchmarks.runs_page_render [--epochs 50] [--points-per-epoch 120] [--json]
 
 Fills a temporary run store through the store's own methods, then times whole-page runs of
 the Runs page (AppTest, the real page script) side by side: drawing thinned to
@@ -13,19 +13,15 @@ modules, as a running server has). Prints the median of each and their ratio.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT))
+from .common import APP, parser
 
 
 def fill_store(epochs: int, per_epoch: int) -> str:
@@ -98,7 +94,7 @@ def page_seconds(run_id: str, renders: int) -> list[float]:
     """Seconds of ``renders`` whole-page runs of the Runs page of ``run_id`` (one session)."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=120)
+    at = AppTest.from_file(str(APP), default_timeout=120)
     at.query_params["run"] = run_id
     at.run()
     at.switch_page("pages/runs.py")
@@ -113,12 +109,11 @@ def page_seconds(run_id: str, renders: int) -> list[float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=50)
-    parser.add_argument("--points-per-epoch", type=int, default=120)
-    parser.add_argument("--renders", type=int, default=5)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    p = parser("benchmarks.runs_page_render", __doc__)
+    p.add_argument("--epochs", type=int, default=50)
+    p.add_argument("--points-per-epoch", type=int, default=120)
+    p.add_argument("--renders", type=int, default=5)
+    args = p.parse_args()
     os.environ["CNN_LAB_RUNS_DIR"] = tempfile.mkdtemp(prefix="cnn-lab-render-")
     from ui import cache, charts
 

@@ -1,6 +1,6 @@
 """Load check: training images/s of a background run with and without N app sessions polling it.
 
-    python scripts/load_sessions.py [--sessions 10] [--train-size 20000] [--json]
+    python -m benchmarks.load_sessions [--sessions 10] [--train-size 20000] [--json]
 
 Runs the same config twice, one after the other, in a temporary runs folder: first alone, then
 while N Streamlit sessions (AppTest, the real page scripts, each in its own process) rerun the
@@ -16,20 +16,16 @@ fragment timer running, so they do not load the server as ten users would.)
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import multiprocessing
 import os
 import signal
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
-PROJECT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(PROJECT))
+from .common import APP, parser
 
 
 def wait_status(run_id: str, statuses: tuple[str, ...], timeout: float = 900) -> dict:
@@ -49,7 +45,7 @@ def poll_page(run_id: str, ready, stop, page_loads, errors) -> None:
     the Runs page of ``run_id``, then reload it every second until ``stop``."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=60)
+    at = AppTest.from_file(str(APP), default_timeout=60)
     at.query_params["run"] = run_id
     at.run()
     at.switch_page("pages/runs.py")
@@ -133,12 +129,11 @@ def train_images_per_s(config, sessions: int) -> tuple[float, dict]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sessions", type=int, default=10)
-    parser.add_argument("--train-size", type=int, default=20000)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    p = parser("benchmarks.load_sessions", __doc__)
+    p.add_argument("--sessions", type=int, default=10)
+    p.add_argument("--train-size", type=int, default=20000)
+    p.add_argument("--epochs", type=int, default=2)
+    args = p.parse_args()
     os.environ["CNN_LAB_RUNS_DIR"] = tempfile.mkdtemp(prefix="cnn-lab-load-")
 
     from cnn_core.config import TrainConfig

@@ -1,6 +1,6 @@
 """How fast an edit on the Builder is checked: prints milliseconds, no assertion.
 
-    python scripts/spec_check_time.py [--repeats 20]
+    python -m benchmarks.spec_check_time [--repeats 20]
 
 For the forks of v1–v4 (on a 28 px and a 64 px input) and a 60-layer spec, the median of
 ``--repeats`` runs of: ``analyze`` (the validation: shapes, params, FLOPs, budgets; the
@@ -12,17 +12,14 @@ The goal is ≤ 200 ms per edit.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from .common import APP, parser
 
 
 def median_ms(repeats: int, fn: Callable[..., object], *args: object) -> float:
@@ -66,7 +63,7 @@ def page_edit_ms(repeats: int) -> tuple[float, float]:
     and one rerun of the Home page as the baseline every page pays."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
+    at = AppTest.from_file(str(APP), default_timeout=60)
     at.run()
     at.switch_page("pages/architect.py")
     at.run()
@@ -85,9 +82,9 @@ def page_edit_ms(repeats: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20)
-    args = parser.parse_args()
+    p = parser("benchmarks.spec_check_time", __doc__, json=False)
+    p.add_argument("--repeats", type=int, default=20)
+    args = p.parse_args()
     os.environ.setdefault("CNN_LAB_RUNS_DIR", tempfile.mkdtemp(prefix="spec-time-"))
     import torch
 

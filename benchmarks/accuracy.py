@@ -18,14 +18,15 @@ from typing import Any
 
 import torch
 
-from . import trainer
-from .bench import alternate, core_run
-from .bench_book import Family, book_run, digits_family, digits_test_set
-from .callbacks import Callback
-from .data import DatasetBundle, ImageSet
-from .recipes import recipe_fields
-from .scoring import evaluate, predictions
-from .speed import autocast
+from cnn_core import trainer
+from cnn_core.callbacks import Callback
+from cnn_core.data import DatasetBundle, ImageSet
+from cnn_core.recipes import recipe_fields
+from cnn_core.scoring import evaluate, predictions
+from cnn_core.speed import autocast
+
+from .book import Family, book_run, digits_family, digits_test_set
+from .turns import alternate, core_run
 
 LADDER_STEPS = (  # (label, fields added to the row above); "tta" = flip test-time augmentation
     ("book (v1, batch 64, Adam 1e-3 constant)", {}),

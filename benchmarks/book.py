@@ -1,4 +1,4 @@
-"""The book's side of ``python -m cnn_core bench``: its datasets and its training loop.
+"""The book's side of the bench: its datasets and its training loop.
 
 * Digits: ``torchvision.datasets.FashionMNIST``/``MNIST`` with ``transforms.Compose([ToTensor()])``
   on the real IDX files, unpacked where torchvision looks for them; ``Subset`` splits.
@@ -13,6 +13,7 @@ cnn_core reads the very same images with its own loaders into a :class:`Family`.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import tempfile
@@ -21,21 +22,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 from torch import nn
 
-from . import settings
-from .config import TrainConfig
-from .data import DatasetBundle, ImageSet, load_dataset
-from .data.celeba import ATTRIBUTES
-from .data.idx import DIGIT_NAMES, FASHION_NAMES, FILES, find_idx_files, read_idx
-from .data.transforms import DigitsTransform
-from .errors import DataError
-from .models import create_model
+from cnn_core import settings
+from cnn_core.config import TrainConfig
+from cnn_core.data import DatasetBundle, ImageSet, load_dataset
+from cnn_core.data.celeba import ATTRIBUTES
+from cnn_core.data.idx import DIGIT_NAMES, FASHION_NAMES, FILES, find_idx_files, read_idx
+from cnn_core.data.transforms import DigitsTransform
+from cnn_core.errors import DataError
+from cnn_core.models import create_model
 
 TORCHVISION_NAMES = {"fashion-mnist": "FashionMNIST", "mnist": "MNIST"}
 FACES_VERSION = 7  # bump when face_image changes (it names the cache folder)
@@ -72,7 +72,7 @@ def digits_family(name: str, root: Path, n_train: int, n_val: int) -> Family | N
     if found is None:
         return None
     raw = root / TORCHVISION_NAMES[name] / "raw"
-    raw.mkdir(parents=True)
+    raw.mkdir(parents=True, exist_ok=True)
     for base, path in found[1].items():
         data = path.read_bytes()
         (raw / base).write_bytes(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
@@ -189,6 +189,22 @@ class CelebAFiles(torch.utils.data.Dataset):
         return self.transform(X), self.labels[index]
 
 
+@contextlib.contextmanager
+def data_root_added(folder: Path) -> Iterator[None]:
+    """``folder`` among cnn_core's data roots (``CNN_LAB_DATA_ROOTS``) for the ``with`` block:
+    the generated faces live in a temp folder, where the loader reads nothing by default."""
+    before = os.environ.get("CNN_LAB_DATA_ROOTS")
+    roots = [*settings.data_roots(), folder]
+    os.environ["CNN_LAB_DATA_ROOTS"] = os.pathsep.join(str(r) for r in roots)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["CNN_LAB_DATA_ROOTS"]
+        else:
+            os.environ["CNN_LAB_DATA_ROOTS"] = before
+
+
 def faces_family(n: int) -> Family:
     """Generated faces: cnn_core reads them with its CelebA loader, the book with PIL."""
     from torchvision import transforms as T  # noqa: N812
@@ -199,8 +215,7 @@ def faces_family(n: int) -> Family:
     config = TrainConfig(
         dataset="celeba", data_dir=str(folder), train_size=n_train, val_size=n - n_train
     )
-    roots = os.pathsep.join(str(r) for r in [*settings.data_roots(), base])
-    with mock.patch.dict(os.environ, {"CNN_LAB_DATA_ROOTS": roots}):
+    with data_root_added(base):
         bundle = load_dataset(config)
     rows = [line.split() for line in (folder / "list_attr_celeba.txt").read_text().splitlines()[2:]]
     names, labels = [r[0] for r in rows], torch.tensor([int(r[1 + 31] == "1") for r in rows])

@@ -1,6 +1,6 @@
 """Server-side time per interaction of the Learn pages on 28×28 inputs.
 
-    python scripts/learn_timing.py [--repeats 5]
+    python -m benchmarks.learn_timing [--repeats 5]
 
 Opens each Learn page in AppTest (the real page scripts, in this process, with the shipped
 demo model and a Fashion-MNIST image), warms it once, then repeats each interaction —
@@ -12,19 +12,15 @@ No assertions: numbers to read, on whatever machine this runs.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from streamlit.testing.v1 import AppTest
 
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from .common import APP, parser
 
 # (page, link, [(label, widget kind, key, values cycled through)])
 CASES = [
@@ -91,7 +87,7 @@ def caption_ms(at: AppTest) -> float | None:
 def measure(repeats: int) -> None:
     print(f"{'interaction':36} {'median ms':>10} {'max ms':>8} {'page ms':>8}")
     for page, link, interactions in CASES:
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+        at = AppTest.from_file(str(APP), default_timeout=300)
         at.query_params.update(link)
         at.run()
         at.switch_page(page)
@@ -114,9 +110,9 @@ def measure(repeats: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    p = parser("benchmarks.learn_timing", __doc__, json=False)
+    p.add_argument("--repeats", type=int, default=5)
+    args = p.parse_args()
     with tempfile.TemporaryDirectory() as runs:
         os.environ.setdefault("CNN_LAB_RUNS_DIR", runs)
         measure(args.repeats)

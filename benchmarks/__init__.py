@@ -1,0 +1,1 @@
+"""Measurements of CNN Lab from outside the package (see README.md here)."""
