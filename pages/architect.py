@@ -10,7 +10,7 @@ import streamlit as st
 from cnn_core.data import DATASETS, dataset_info, dataset_names, input_geometry
 from cnn_core.errors import UserError
 from cnn_core.models import MODELS, architecture, model_names
-from cnn_core.models.saved import save_spec, saved_names
+from cnn_core.models.saved import delete_saved, save_spec, saved_names
 from cnn_core.models.spec import LAYER_TYPES, SpecError, analyze, build, shape_text
 from cnn_core.models.summary import blocks_from_layers, time_training_step
 from ui import spec_editor as ed
@@ -78,6 +78,12 @@ def save() -> None:
         s.arch_saved = ("error", str(exc))
     else:
         s.arch_saved = ("ok", f"Saved {path.stem}: now a model choice on Train, Sweep and Compare.")
+
+
+def delete() -> None:
+    name = s.arch_spec["name"]
+    delete_saved(name)
+    s.arch_saved = ("deleted", f"Deleted the saved spec {name}; runs trained with it keep a copy.")
 
 
 if "arch_spec" not in s:
@@ -221,7 +227,8 @@ if norm is not None:
     if norm["name"] in MODELS:
         st.info(f"{norm['name']} is a built-in model: give yours another name to save it.")
     exists = norm["name"] in model_names()
-    st.button(
+    c1, c2 = st.columns(2)
+    c1.button(
         f"{'Overwrite' if exists else 'Save'} {norm['name']}",
         type="primary",
         icon=":material/save:",
@@ -229,7 +236,11 @@ if norm is not None:
         on_click=save,
         disabled=norm["name"] in MODELS,
     )
+    if norm["name"] in saved_names():
+        with c2.popover(f"Delete {norm['name']}", icon=":material/delete:"):
+            st.caption("It leaves the model choices; runs trained with it keep their own copy.")
+            st.button("Delete for good", key="a_delete", on_click=delete)
     if result := s.pop("arch_saved", None):
-        (st.success if result[0] == "ok" else st.error)(result[1])
+        (st.error if result[0] == "error" else st.success)(result[1])
         if result[0] == "ok":
             st.page_link("pages/train.py", label="Train it", icon="🚀")

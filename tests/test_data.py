@@ -457,3 +457,14 @@ def test_image_folder_errors(data_root):
         load(dataset="image-folder", data_dir=str(root))
     with pytest.raises(DataError, match="does not exist"):
         load(dataset="image-folder", data_dir="nowhere")
+
+
+def test_offline_note_quotes_the_download_error_without_its_trailing_colon(data_root, monkeypatch):
+    """torchvision's error line ends in "…gz:" (the URL list follows); the note must not end "gz:)"."""
+
+    def fail(name, root):
+        raise RuntimeError("Error downloading train-images-idx3-ubyte.gz:\nTried mirror A")
+
+    monkeypatch.setattr(idx, "_download", fail)
+    note = load(dataset="mnist").note
+    assert "(download failed: Error downloading train-images-idx3-ubyte.gz)" in note

@@ -81,6 +81,7 @@ def test_measure_and_save_make_a_model_choice_on_train():
 
     at.text_input(key="a_name").input("v3").run()
     assert at.button(key="a_save").disabled and "built-in" in at.info[0].value
+    assert not [b for b in at.button if b.key == "a_delete"], "a built-in model has no delete"
 
     train = open_page("pages/train.py")
     assert "small-net — custom architecture (JSON spec)" in train.selectbox(key="t_model").options
@@ -105,3 +106,14 @@ def test_a_custom_run_on_compare_beside_v1():
     at = open_page("pages/compare.py", {"runs": f"{custom},{book}"})
     assert not at.exception, [e.value for e in at.exception]
     assert any("model" in c.value for c in at.caption)
+
+
+def test_delete_a_saved_spec_from_the_builder():
+    at = open_page("pages/architect.py")
+    at.text_input(key="a_name").input("gone-net").run()
+    assert not [b for b in at.button if b.key == "a_delete"], "nothing saved yet"
+    at.button(key="a_save").click().run()
+    assert saved_names() == ["gone-net"]
+    at.button(key="a_delete").click().run()
+    assert saved_names() == [] and "Deleted the saved spec gone-net" in at.success[0].value
+    assert not at.error and at.button(key="a_save").label == "Save gone-net"

@@ -196,9 +196,8 @@ def _load_idx(cfg: TrainConfig, name: str, class_names: list[str]) -> DatasetBun
             found = find_idx_files(name, target)
             reason = "the download finished but the files were not found"
         except Exception as exc:  # any network/disk/checksum failure means "not available"
-            reason = (
-                f"download failed: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-            )
+            first = str(exc).splitlines()[0].rstrip(": ") if str(exc).strip() else ""
+            reason = f"download failed: {first or type(exc).__name__}"
         if found is None:
             files = ", ".join(f"{b}.gz" for pair in FILES.values() for b in pair)
             where = target / name
