@@ -80,13 +80,14 @@ def probability_bars(
             orientation="h",
             marker_color=colours,
             text=[f"{p:.1%}" for p in probs],
-            textposition="auto",
+            textposition="outside",  # "auto" hid the labels of bars too short to hold them
+            cliponaxis=False,
         )
     )
     fig.update_layout(
         height=max(160, 26 * len(probs)),
         margin={"t": 30 if title else 5, "b": 5, "l": 5, "r": 5},
-        xaxis={"range": [0, 1], "tickformat": ".0%"},
+        xaxis={"range": [0, 1.18], "tickformat": ".0%", "tickvals": [0, 0.25, 0.5, 0.75, 1]},
         yaxis={"autorange": "reversed"},
         title=title or None,
     )
