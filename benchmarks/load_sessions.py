@@ -14,12 +14,13 @@ page every ``LIVE_S`` instead (the older, heavier check); ``--both`` measures bo
 
 The sessions live in one process, as a Streamlit server's sessions do (one interpreter, its
 caches shared), and run one at a time when due (the worker trains on all cores but one,
-``cnn_core.runs.worker.default_threads``, leaving that one to the app); ``--processes K`` spreads them over K processes
-(K servers: nothing shared, up to K cores busy). They open (importing Streamlit and torch)
-before training starts, so only their reruns overlap it: the worker lock is held meanwhile, as
-the app itself starts a worker for a queued run. Prints the worker's training images/s alone
-and with the sessions, their ratio, the reruns made, the CPU the sessions' processes used (per
-rerun, and in cores: this includes AppTest's own work) and how late the reruns started on
+``cnn_core.runs.worker.default_threads``, leaving that one to the app); ``--processes K``
+spreads them over K processes (K servers: nothing shared, up to K cores busy). They open
+(importing Streamlit and torch) before training starts, so only their reruns overlap it: the
+worker lock is held meanwhile, as the app itself starts a worker for a queued run. Prints the
+worker's training images/s alone (measured before and after the sessions, so the machine's drift
+shows) and with the sessions, their ratio, the reruns made, the CPU the sessions' processes used
+(per rerun, and in cores: this includes AppTest's own work) and how late the reruns started on
 average (a server that cannot keep up falls behind).
 
 (Browser tabs were tried as sessions: in one headless Chromium only the visible tab keeps its
@@ -294,17 +295,25 @@ def main() -> int:
         name="load check",
     )
     modes = [False, True] if args.both else [args.whole_page]
-    alone, _ = train_images_per_s(config, 0)
-    result = {"sessions": args.sessions, "processes": args.processes, "images_per_s_alone": alone}
-    for whole_page in modes:
-        loaded, facts = train_images_per_s(
-            config, args.sessions, args.processes, whole_page, args.profile
-        )
+    before, _ = train_images_per_s(config, 0)
+    loaded = {
+        mode: train_images_per_s(config, args.sessions, args.processes, mode, args.profile)
+        for mode in modes
+    }
+    after, _ = train_images_per_s(config, 0)  # alone again: the machine's drift shows
+    alone = (before + after) / 2
+    result = {
+        "sessions": args.sessions,
+        "processes": args.processes,
+        "images_per_s_alone": alone,
+        "alone_before_after": [before, after],
+    }
+    for whole_page, (images_per_s, facts) in loaded.items():
         errors = facts.pop("errors")
         result["whole_page" if whole_page else "fragments"] = {
-            "images_per_s_with_sessions": loaded,
-            "ratio": loaded / alone,
-            "drop_percent": 100 * (1 - loaded / alone),
+            "images_per_s_with_sessions": images_per_s,
+            "ratio": images_per_s / alone,
+            "drop_percent": 100 * (1 - images_per_s / alone),
             **facts,
             "page_errors": errors[:5],
             "error_count": len(errors),
@@ -313,7 +322,10 @@ def main() -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"training alone:                        {alone:8,.0f} images/s")
+    print(
+        f"training alone:                        {alone:8,.0f} images/s "
+        f"(mean of {before:,.0f} before and {after:,.0f} after the sessions)"
+    )
     for name in ("fragments", "whole_page"):
         if name not in result:
             continue
