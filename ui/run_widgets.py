@@ -3,6 +3,7 @@ actions of one run, the live step curves and the evaluation snapshots with a pla
 
 from __future__ import annotations
 
+import base64
 import io
 import time
 from collections.abc import Callable, Sequence
@@ -195,15 +196,18 @@ def outlined(image: Any, wrong: bool, width: int = 2) -> np.ndarray:
 
 
 @st.cache_resource(max_entries=512, show_spinner=False)
-def _panel_pngs(run_id: str, step: int, created_at: float, _panel: dict, _snap: dict) -> list:
-    """The panel's framed images of one snapshot as PNG bytes, encoded once for every session
-    and every refresh (a snapshot is identified by run, step and time written)."""
-    pngs = []
+def _panel_uris(run_id: str, step: int, created_at: float, _panel: dict, _snap: dict) -> list:
+    """The panel's framed images of one snapshot as PNG data URIs, encoded once for every
+    session and every refresh (a snapshot is identified by run, step and time written). Data
+    URIs travel inside the page's message: a refresh that replaces them leaves no /media/ file
+    behind for the browser to miss (a replaced media file is dropped at once, so a fetch still
+    in flight got a 404)."""
+    uris = []
     for img, t, p in zip(_panel["images"], _panel["labels"], _snap["predicted"], strict=True):
         out = io.BytesIO()
         Image.fromarray(outlined(img, t != p)).save(out, format="PNG")
-        pngs.append(out.getvalue())
-    return pngs
+        uris.append("data:image/png;base64," + base64.b64encode(out.getvalue()).decode())
+    return uris
 
 
 @st.cache_resource(max_entries=512, show_spinner=False)
@@ -228,12 +232,12 @@ def snapshot_panel(run_id: str, panel: dict[str, Any], snap: dict[str, Any]) -> 
             f"{names[t]} → {names[p]} ({c:.0%})"
             for t, p, c in zip(labels, predicted, snap["confidence"], strict=True)
         ]
-        for i, (png, caption) in enumerate(
-            zip(_panel_pngs(*key, panel, snap), captions, strict=True)
+        for i, (uri, caption) in enumerate(
+            zip(_panel_uris(*key, panel, snap), captions, strict=True)
         ):
             if i % PANEL_COLUMNS == 0:
                 cols = st.columns(PANEL_COLUMNS)
-            cols[i % PANEL_COLUMNS].image(png, caption=caption, width=64)  # PNG: no re-encoding
+            cols[i % PANEL_COLUMNS].image(uri, caption=caption, width=64)  # passed on as it is
 
 
 def snapshot_frame(run_id: str, playing: bool) -> None:
