@@ -284,13 +284,15 @@ def snapshot_view(run_id: str, active: bool) -> None:
     view()
 
 
-def step_chart(run: dict[str, Any], x_key: str, weight: float) -> bool:
-    """The live step curves of a run; False when it has no points (an older run)."""
-    steps = runs.steps(run["id"])
+def step_chart(
+    run: dict[str, Any], version: tuple, steps: list[dict], x_key: str, weight: float
+) -> bool:
+    """The live step curves of a run (its series as :func:`ui.cache.run_series` returned it);
+    False when it has no points (an older run)."""
     if not steps:
         return False
     st.plotly_chart(
-        cache.step_figure(steps, x_key, weight, target_step(run, steps)),
+        cache.step_figure(run["id"], version, steps, x_key, weight, target_step(run, steps)),
         key=f"steps-{run['id']}",
     )
     return True
@@ -307,7 +309,7 @@ def live_panel(run_id: str, shown_status: str, x_key: str, weight: float) -> boo
         st.progress(current["progress"]["fraction"], text=progress_text(current))
     elif current["status"] == "queued":
         st.info("Queued — waiting for the worker.", icon="⏳")
-    history = runs.metrics(run_id)
+    version, steps, history = cache.run_series(run_id)
     if history:
         last = history[-1]
         c = st.columns(5)
@@ -317,7 +319,7 @@ def live_panel(run_id: str, shown_status: str, x_key: str, weight: float) -> boo
         c[3].metric("images/s", f"{last['images_per_s']:,.0f}")
         if current.get("time_to_target_s") is not None:
             c[4].metric("time to target", f"{current['time_to_target_s']:.1f} s")
-    if step_chart(current, x_key, weight):
+    if step_chart(current, version, steps, x_key, weight):
         return True
     if history:  # a run from before step metrics: its per-epoch curves
         st.plotly_chart(cache.curves(history), key=f"curves-{run_id}")
