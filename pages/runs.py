@@ -7,16 +7,15 @@ import streamlit as st
 
 from cnn_core import runs
 from cnn_core.errors import UserError
-from ui import cache
 from ui.router import ensure_routed
 from ui.run_widgets import (
+    LIVE_S,
     TABLE_FORMAT,
     act,
     bulk_actions,
     curve_controls,
-    progress_text,
+    live_panel,
     snapshot_view,
-    step_chart,
     table_filters,
     table_rows,
 )
@@ -58,32 +57,11 @@ st.session_state["run_id"] = run_id
 run = runs.get_run(run_id)
 
 
-@st.fragment(run_every=1.0 if run["status"] in ACTIVE else None)
+@st.fragment(run_every=LIVE_S if run["status"] in ACTIVE else None)
 def live_view(run_id: str, shown_status: str, x_key: str, weight: float) -> None:
     """Progress, headline numbers and step curves, refreshed every second while active."""
-    current = runs.get_run(run_id)
-    if current["status"] != shown_status:
+    if not live_panel(run_id, shown_status, x_key, weight):
         st.rerun()  # status changed: redraw the whole page (buttons, table)
-    if current["status"] == "running":
-        st.progress(current["progress"]["fraction"], text=progress_text(current))
-    elif current["status"] == "queued":
-        st.info("Queued — waiting for the worker.", icon="⏳")
-    history = runs.metrics(run_id)
-    if history:
-        last = history[-1]
-        c = st.columns(5)
-        c[0].metric("val accuracy", f"{last['val_accuracy']:.2%}")
-        c[1].metric("best val accuracy", f"{max(m['val_accuracy'] for m in history):.2%}")
-        c[2].metric("val loss", f"{last['val_loss']:.4f}")
-        c[3].metric("images/s", f"{last['images_per_s']:,.0f}")
-        if current.get("time_to_target_s") is not None:
-            c[4].metric("time to target", f"{current['time_to_target_s']:.1f} s")
-    if step_chart(current, x_key, weight):
-        return
-    if history:  # a run from before step metrics: its per-epoch curves
-        st.plotly_chart(cache.curves(history), key=f"curves-{run_id}")
-    elif current["status"] in ACTIVE:
-        st.caption("Curves appear after the first few batches.")
 
 
 st.subheader(run_label(run))

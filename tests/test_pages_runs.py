@@ -79,6 +79,8 @@ def test_snapshot_slider_and_play_move_through_the_evaluations():
     slider.set_value(steps[0]).run()
     assert any(c.value.startswith("epoch 1.00 ·") for c in at.caption)
     assert sum(type(e).__name__ == "Image" for e in at.main) == 24  # the panel
+    urls = [url for e in at.main if type(e).__name__ == "Image" for url in e.value]
+    assert all(u.startswith("data:image/png;base64,") for u in urls)  # no /media/ file to drop
     at.toggle(key="snap_play").set_value(True).run()  # playing: one evaluation further a tick
     assert at.select_slider[0].value == steps[1]
     assert any(c.value.startswith("epoch 2.00 ·") for c in at.caption)

@@ -129,6 +129,34 @@ def test_extend_refuses_a_run_that_never_finished_an_epoch():
     assert api.get_run(run_id)["status"] == "stopped"  # nothing changed
 
 
+def test_the_series_version_changes_whenever_the_series_or_the_epoch_metrics_do():
+    run_id = api.submit(small_fashion_config(), start_worker=False)
+    store, seen = RunStore(), []
+
+    def look() -> None:
+        seen.append((api.series_version(run_id), api.steps(run_id), api.metrics(run_id)))
+
+    look()
+    point = {"step": 1, "epoch_fraction": 0.1, "images_seen": 64, "loss": 1.0, "accuracy": 0.5}
+    store.write_point(run_id, "train", {**point, "wall_time": 10.0})
+    look()
+    look()  # nothing written: the same version
+    store.write_point(run_id, "train", {**point, "loss": 0.9, "wall_time": 11.0})  # rewritten
+    look()
+    store.write_point(run_id, "val", {**point, "step": 2, "wall_time": 12.0})
+    look()
+    store.write_metrics(run_id, 1, 2, {"val_accuracy": 0.5})
+    look()
+    store.clear_metrics(run_id)  # a restart: nothing left
+    look()
+    assert seen[0][0] == (0, None, None, 0, None) and seen[1] == seen[2]
+    changes = [seen[i] for i in (1, 3, 4, 5, 6)]
+    assert all(a[0] != b[0] for a, b in zip(changes, changes[1:], strict=False))
+    for version, steps, history in seen:  # one version, one series
+        assert all((s, h) == (steps, history) for v, s, h in seen if v == version)
+    assert seen[-1] == seen[0]
+
+
 def test_eta_comes_from_progress_and_speed():
     run = {
         "status": "running",

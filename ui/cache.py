@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import pickle
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +11,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import streamlit as st
 
+from cnn_core import runs
 from cnn_core.config import TrainConfig
 from cnn_core.data import DatasetBundle, load_dataset
 from cnn_core.predict import Predictor
@@ -62,29 +61,41 @@ def curves(history: list[dict]) -> go.Figure:
     return _curves(tuple(tuple(m.get(k) for k in CURVE_KEYS) for m in history))
 
 
-STEP_KEYS = ("kind", "step", "images_seen", "epoch_fraction", "wall_time")
-STEP_VALUES = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _series(run_id: str, version: tuple) -> tuple[list[dict], list[dict]]:
+    return runs.steps(run_id), runs.metrics(run_id)
+
+
+def run_series(run_id: str) -> tuple[tuple, list[dict], list[dict]]:
+    """The version, step series and epoch metrics of a run (read-only), read from the store
+    only when :func:`cnn_core.runs.series_version` changed and shared by every session watching
+    the run: while nothing changed a refresh costs one count."""
+    version = tuple(runs.series_version(run_id))
+    return (version, *_series(run_id, version))
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
 def _step_figure(
-    digest: str, x_key: str, weight: float, target: int | None, _steps: list[dict]
+    run_id: str, version: tuple, x_key: str, weight: float, target: int | None, _steps: list
 ) -> go.Figure:
     return step_curves(_steps, x_key, weight, target)
 
 
 def step_figure(
-    steps: list[dict], x_key: str, weight: float, target_step: int | None = None
+    run_id: str,
+    version: tuple,
+    steps: list[dict],
+    x_key: str,
+    weight: float,
+    target_step: int | None = None,
 ) -> go.Figure:
-    """:func:`ui.charts.step_curves`, built once per (series, axis, smoothing) and shared by
-    every session watching the run. The series is keyed by a digest of its values: Streamlit's
-    own hashing of a long series costs more than drawing it."""
-    points = [tuple(p.get(k) for k in STEP_KEYS + STEP_VALUES) for p in steps]
-    digest = hashlib.blake2b(pickle.dumps(points), digest_size=16).hexdigest()
-    return _step_figure(digest, x_key, weight, target_step, steps)
+    """:func:`ui.charts.step_curves` of the series :func:`run_series` returned, built once per
+    (series version, axis, smoothing, target) and shared by every session watching the run."""
+    return _step_figure(run_id, version, x_key, weight, target_step, steps)
 
 
 def clear_figures() -> None:
-    """Forget every cached figure (the render benchmark starts each variant cold)."""
+    """Forget every cached series and figure (the render benchmark starts each variant cold)."""
     _curves.clear()
+    _series.clear()
     _step_figure.clear()

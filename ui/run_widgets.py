@@ -3,6 +3,7 @@ actions of one run, the live step curves and the evaluation snapshots with a pla
 
 from __future__ import annotations
 
+import base64
 import io
 import time
 from collections.abc import Callable, Sequence
@@ -19,10 +20,13 @@ from cnn_core.data import dataset_names
 from cnn_core.errors import UserError
 from ui import cache
 from ui.charts import STEP_AXES, confusion_figure
-from ui.widgets import STATUS_ICONS, run_label, show_user_error, to_display
+from ui.widgets import ACTIVE, STATUS_ICONS, run_label, show_user_error, to_display
 
 PANEL_COLUMNS = 6
 PLAY_S = 0.8  # seconds per evaluation while the snapshot slider plays
+LIVE_S = 1.0  # seconds between refreshes of an active run's progress and curves
+SNAPSHOT_S = 2.0  # seconds between refreshes of an active run's snapshots
+SMOOTHING = 0.6  # the EMA weight a session starts with
 WRONG, RIGHT = (214, 39, 40), (44, 160, 44)  # outline colours of the image panel
 
 
@@ -177,7 +181,7 @@ def curve_controls() -> tuple[str, float]:
     x_key = c[0].radio(
         "x axis", list(STEP_AXES), format_func=STEP_AXES.get, horizontal=True, key="runs_x"
     )
-    weight = c[1].slider("Smoothing (EMA weight)", 0.0, 0.99, 0.6, 0.01, key="runs_smooth")
+    weight = c[1].slider("Smoothing (EMA weight)", 0.0, 0.99, SMOOTHING, 0.01, key="runs_smooth")
     return x_key, weight
 
 
@@ -192,15 +196,18 @@ def outlined(image: Any, wrong: bool, width: int = 2) -> np.ndarray:
 
 
 @st.cache_resource(max_entries=512, show_spinner=False)
-def _panel_pngs(run_id: str, step: int, created_at: float, _panel: dict, _snap: dict) -> list:
-    """The panel's framed images of one snapshot as PNG bytes, encoded once for every session
-    and every refresh (a snapshot is identified by run, step and time written)."""
-    pngs = []
+def _panel_uris(run_id: str, step: int, created_at: float, _panel: dict, _snap: dict) -> list:
+    """The panel's framed images of one snapshot as PNG data URIs, encoded once for every
+    session and every refresh (a snapshot is identified by run, step and time written). Data
+    URIs travel inside the page's message: a refresh that replaces them leaves no /media/ file
+    behind for the browser to miss (a replaced media file is dropped at once, so a fetch still
+    in flight got a 404)."""
+    uris = []
     for img, t, p in zip(_panel["images"], _panel["labels"], _snap["predicted"], strict=True):
         out = io.BytesIO()
         Image.fromarray(outlined(img, t != p)).save(out, format="PNG")
-        pngs.append(out.getvalue())
-    return pngs
+        uris.append("data:image/png;base64," + base64.b64encode(out.getvalue()).decode())
+    return uris
 
 
 @st.cache_resource(max_entries=512, show_spinner=False)
@@ -225,59 +232,97 @@ def snapshot_panel(run_id: str, panel: dict[str, Any], snap: dict[str, Any]) -> 
             f"{names[t]} → {names[p]} ({c:.0%})"
             for t, p, c in zip(labels, predicted, snap["confidence"], strict=True)
         ]
-        for i, (png, caption) in enumerate(
-            zip(_panel_pngs(*key, panel, snap), captions, strict=True)
+        for i, (uri, caption) in enumerate(
+            zip(_panel_uris(*key, panel, snap), captions, strict=True)
         ):
             if i % PANEL_COLUMNS == 0:
                 cols = st.columns(PANEL_COLUMNS)
-            cols[i % PANEL_COLUMNS].image(png, caption=caption, width=64)  # PNG: no re-encoding
+            cols[i % PANEL_COLUMNS].image(uri, caption=caption, width=64)  # passed on as it is
+
+
+def snapshot_frame(run_id: str, playing: bool) -> None:
+    """One frame of the snapshot player: the slider over the run's evaluations (one further on
+    each call while ``playing``), the confusion matrix and the image panel."""
+    found = runs.snapshots(run_id)
+    for note in found["notes"]:
+        st.caption(f"⚠️ {note}")
+    snaps, panel = found["snapshots"], found["panel"]
+    if not snaps or panel is None:
+        st.caption("Evaluation snapshots appear after the first validation.")
+        return
+    key = f"snap_i_{run_id}"
+    steps = [s["step"] for s in snaps]
+    if st.session_state.get(key) not in steps:
+        st.session_state[key] = steps[-1]
+    elif playing:
+        st.session_state[key] = steps[(steps.index(st.session_state[key]) + 1) % len(steps)]
+    by_step = {s["step"]: s for s in snaps}
+    if len(steps) > 1:
+        st.select_slider(
+            "Evaluation",
+            steps,
+            key=key,
+            format_func=lambda s: f"epoch {by_step[s]['epoch_fraction']:.2f}",
+        )
+    snap = by_step[st.session_state[key]]
+    st.caption(
+        f"epoch {snap['epoch_fraction']:.2f} · {snap['images_seen']:,} images seen · "
+        f"val accuracy {snap['accuracy']:.2%}"
+    )
+    snapshot_panel(run_id, panel, snap)
 
 
 def snapshot_view(run_id: str, active: bool) -> None:
     """A slider over the run's evaluations with a play button that animates the confusion
-    matrix and the image panel (refreshed while the run trains)."""
+    matrix and the image panel (refreshed every ``SNAPSHOT_S`` while the run trains)."""
     playing = st.toggle("▶️ Play", key="snap_play")
 
-    @st.fragment(run_every=PLAY_S if playing else (2.0 if active else None))
+    @st.fragment(run_every=PLAY_S if playing else (SNAPSHOT_S if active else None))
     def view() -> None:
-        found = runs.snapshots(run_id)
-        for note in found["notes"]:
-            st.caption(f"⚠️ {note}")
-        snaps, panel = found["snapshots"], found["panel"]
-        if not snaps or panel is None:
-            st.caption("Evaluation snapshots appear after the first validation.")
-            return
-        key = f"snap_i_{run_id}"
-        steps = [s["step"] for s in snaps]
-        if st.session_state.get(key) not in steps:
-            st.session_state[key] = steps[-1]
-        elif playing:
-            st.session_state[key] = steps[(steps.index(st.session_state[key]) + 1) % len(steps)]
-        by_step = {s["step"]: s for s in snaps}
-        if len(steps) > 1:
-            st.select_slider(
-                "Evaluation",
-                steps,
-                key=key,
-                format_func=lambda s: f"epoch {by_step[s]['epoch_fraction']:.2f}",
-            )
-        snap = by_step[st.session_state[key]]
-        st.caption(
-            f"epoch {snap['epoch_fraction']:.2f} · {snap['images_seen']:,} images seen · "
-            f"val accuracy {snap['accuracy']:.2%}"
-        )
-        snapshot_panel(run_id, panel, snap)
+        snapshot_frame(run_id, playing)
 
     view()
 
 
-def step_chart(run: dict[str, Any], x_key: str, weight: float) -> bool:
-    """The live step curves of a run; False when it has no points (an older run)."""
-    steps = runs.steps(run["id"])
+def step_chart(
+    run: dict[str, Any], version: tuple, steps: list[dict], x_key: str, weight: float
+) -> bool:
+    """The live step curves of a run (its series as :func:`ui.cache.run_series` returned it);
+    False when it has no points (an older run)."""
     if not steps:
         return False
     st.plotly_chart(
-        cache.step_figure(steps, x_key, weight, target_step(run, steps)),
+        cache.step_figure(run["id"], version, steps, x_key, weight, target_step(run, steps)),
         key=f"steps-{run['id']}",
     )
+    return True
+
+
+def live_panel(run_id: str, shown_status: str, x_key: str, weight: float) -> bool:
+    """Progress, headline numbers and step curves of a run (the Runs page's live fragment,
+    every ``LIVE_S`` while the run is active); False, with nothing drawn, once the run's status
+    is no longer ``shown_status`` (the whole page must be redrawn: buttons, table)."""
+    current = runs.get_run(run_id)
+    if current["status"] != shown_status:
+        return False
+    if current["status"] == "running":
+        st.progress(current["progress"]["fraction"], text=progress_text(current))
+    elif current["status"] == "queued":
+        st.info("Queued — waiting for the worker.", icon="⏳")
+    version, steps, history = cache.run_series(run_id)
+    if history:
+        last = history[-1]
+        c = st.columns(5)
+        c[0].metric("val accuracy", f"{last['val_accuracy']:.2%}")
+        c[1].metric("best val accuracy", f"{max(m['val_accuracy'] for m in history):.2%}")
+        c[2].metric("val loss", f"{last['val_loss']:.4f}")
+        c[3].metric("images/s", f"{last['images_per_s']:,.0f}")
+        if current.get("time_to_target_s") is not None:
+            c[4].metric("time to target", f"{current['time_to_target_s']:.1f} s")
+    if step_chart(current, version, steps, x_key, weight):
+        return True
+    if history:  # a run from before step metrics: its per-epoch curves
+        st.plotly_chart(cache.curves(history), key=f"curves-{run_id}")
+    elif current["status"] in ACTIVE:
+        st.caption("Curves appear after the first few batches.")
     return True

@@ -1,10 +1,10 @@
 """Background runs: a SQLite run store, a worker process, and the API the app and CLI use.
 
 ``submit(config)`` queues a run and starts a detached worker (``python -m cnn_core worker``)
-if none is alive; ``list_runs``, ``get_run``, ``metrics``, ``steps`` and ``snapshots`` read
-the store (``allowed_actions`` and ``eta_seconds``: what a run allows now, how long it has
-left); ``stop``, ``resume``, ``extend``, ``delete``, ``rename``, ``tag``, ``set_notes`` and
-``export`` manage runs.
+if none is alive; ``list_runs``, ``get_run``, ``metrics``, ``steps`` (``series_version``: have
+they changed?) and ``snapshots`` read the store (``allowed_actions`` and ``eta_seconds``: what a
+run allows now, how long it has left); ``stop``, ``resume``, ``extend``, ``delete``,
+``rename``, ``tag``, ``set_notes`` and ``export`` manage runs.
 """
 
 from . import export as _export_module  # noqa: F401  loaded first: `export` below stays the function
@@ -21,6 +21,7 @@ from .api import (
     ray_available,
     rename,
     resume,
+    series_version,
     set_notes,
     snapshots,
     steps,
@@ -50,6 +51,7 @@ __all__ = [
     "recover_stale",
     "rename",
     "resume",
+    "series_version",
     "set_notes",
     "snapshots",
     "steps",

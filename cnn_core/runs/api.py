@@ -231,6 +231,13 @@ def steps(run_id: str) -> list[dict[str, Any]]:
     return out
 
 
+def series_version(run_id: str) -> tuple[int, int | None, float | None, int, float | None]:
+    """A fingerprint of the step series and epoch metrics (counts and last write times): while
+    it is unchanged, so are :func:`steps` and :func:`metrics` (a watching page need not read them
+    again)."""
+    return _store().series_version(validate_run_id(run_id))
+
+
 def snapshots(run_id: str) -> dict[str, Any]:
     """Evaluation snapshots: ``{"panel": {"indices", "labels", "class_names", "images"} or None,
     "snapshots": [{"step", "images_seen", "epoch_fraction", "accuracy", "loss", "confusion",

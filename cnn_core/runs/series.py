@@ -82,6 +82,20 @@ class SeriesStore:
             (run_id,),
         )
 
+    def series_version(
+        self, run_id: str
+    ) -> tuple[int, int | None, float | None, int, float | None]:
+        """``(points, last step, last point time, epoch metric rows, last metric time)``: one
+        indexed count that changes with every written, rewritten or removed point or epoch
+        metric (every write stamps the time)."""
+        (row,) = self.query(
+            "SELECT count(*), max(step), max(wall_time), "
+            "(SELECT count(*) FROM metrics WHERE run_id = ?1), "
+            "(SELECT max(wall_time) FROM metrics WHERE run_id = ?1) FROM steps WHERE run_id = ?1",
+            (run_id,),
+        )
+        return tuple(row)
+
     def truncate_series(self, run_id: str, after_step: int) -> int:
         """Forget points and snapshots past ``after_step`` (a resume retrains them); returns
         how many rows went."""

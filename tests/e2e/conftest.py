@@ -139,9 +139,9 @@ def browser():
 # /train/_stcore/health and /train/_stcore/host-config before it falls back to the root:
 # expected 404s, not errors of the app. Every other failed response is recorded.
 PROBES = ("/_stcore/health", "/_stcore/host-config")
-# A live fragment (the Runs page, once a second) replaces its images; Streamlit forgets the
-# replaced media files, so a browser still fetching the previous one gets a 404 and shows the
-# next one a second later. Known and harmless (noted on issue 18); other 404s still count.
+# A page switch drops the previous page's media files at once (Your data → Train: its class
+# thumbnails), so a browser still fetching one gets a 404 for an image no longer shown; other
+# 404s still count. (The Runs page's live panel sends data URIs: no media file to miss.)
 REPLACED_MEDIA = "/media/"
 
 
