@@ -6,7 +6,7 @@ from cnn_core.data import builder
 from cnn_core.errors import UserError
 from ui.owndata_widgets import skipped_table
 from ui.router import ensure_routed
-from ui.widgets import show_user_error
+from ui.widgets import show_user_error, thumbnails
 
 ensure_routed()
 
@@ -147,7 +147,7 @@ for cls in classes:
     files = images.get(cls, [])
     with st.expander(f"{cls} — {len(files)} image(s)"):
         if files:
-            st.image([str(p) for p in files[:24]], width=72, caption=[p.name for p in files[:24]])
+            thumbnails(files[:24])
         c1, c2, c3 = st.columns(3)
         renamed = c1.text_input("Rename to", key=f"yd_rename_{cls}")
         if c1.button("Rename", key=f"yd_do_rename_{cls}", disabled=not renamed.strip()) and attempt(

@@ -68,6 +68,8 @@ def test_create_a_dataset_add_files_and_camera_shots_then_train_on_it():
     rerun(at)  # the same shot is not added twice
     counts = {c: len(f) for c, f in builder.list_images("my pets").items()}
     assert counts == {"cat": 1, "dog": 1}
+    urls = [url for e in at.main if type(e).__name__ == "Image" for url in e.value]
+    assert len(urls) == 2 and all(u.startswith("data:image/jpeg;base64,") for u in urls)
     assert builder.list_images("my pets")["dog"][0].suffix == ".jpg"
 
     assert at.get("download_button")

@@ -3,8 +3,6 @@ actions of one run, the live step curves and the evaluation snapshots with a pla
 
 from __future__ import annotations
 
-import base64
-import io
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -20,7 +18,7 @@ from cnn_core.data import dataset_names
 from cnn_core.errors import UserError
 from ui import cache
 from ui.charts import STEP_AXES, confusion_figure
-from ui.widgets import ACTIVE, STATUS_ICONS, run_label, show_user_error, to_display
+from ui.widgets import ACTIVE, STATUS_ICONS, data_uri, run_label, show_user_error, to_display
 
 PANEL_COLUMNS = 6
 PLAY_S = 0.8  # seconds per evaluation while the snapshot slider plays
@@ -197,17 +195,11 @@ def outlined(image: Any, wrong: bool, width: int = 2) -> np.ndarray:
 
 @st.cache_resource(max_entries=512, show_spinner=False)
 def _panel_uris(run_id: str, step: int, created_at: float, _panel: dict, _snap: dict) -> list:
-    """The panel's framed images of one snapshot as PNG data URIs, encoded once for every
-    session and every refresh (a snapshot is identified by run, step and time written). Data
-    URIs travel inside the page's message: a refresh that replaces them leaves no /media/ file
-    behind for the browser to miss (a replaced media file is dropped at once, so a fetch still
-    in flight got a 404)."""
-    uris = []
-    for img, t, p in zip(_panel["images"], _panel["labels"], _snap["predicted"], strict=True):
-        out = io.BytesIO()
-        Image.fromarray(outlined(img, t != p)).save(out, format="PNG")
-        uris.append("data:image/png;base64," + base64.b64encode(out.getvalue()).decode())
-    return uris
+    """The panel's framed images of one snapshot as PNG data URIs (a live refresh replaces them:
+    no /media/ file to miss), encoded once for every session and every refresh (a snapshot is
+    identified by run, step and time written)."""
+    pairs = zip(_panel["images"], _panel["labels"], _snap["predicted"], strict=True)
+    return [data_uri(Image.fromarray(outlined(img, t != p))) for img, t, p in pairs]
 
 
 @st.cache_resource(max_entries=512, show_spinner=False)

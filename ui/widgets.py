@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import streamlit as st
 import torch
 from matplotlib import colormaps
-from PIL import Image
+from PIL import Image, ImageOps
 
 from cnn_core.errors import UserError
 
@@ -32,6 +35,34 @@ def to_display(image: torch.Tensor | np.ndarray) -> np.ndarray:
     if a.dtype != np.uint8:
         a = (np.clip(a, 0, 1) * 255).round().astype(np.uint8)
     return a
+
+
+def data_uri(image: Image.Image, fmt: str = "PNG") -> str:
+    """``image`` encoded inside a ``data:`` URI. It travels in the page's own message, so a
+    rerun or page switch that replaces it leaves no /media/ file for a fetch in flight to miss
+    (Streamlit drops a replaced media file at once: the browser got a 404)."""
+    out = io.BytesIO()
+    image.save(out, format=fmt)
+    return f"data:image/{fmt.lower()};base64,{base64.b64encode(out.getvalue()).decode()}"
+
+
+@st.cache_data(max_entries=4096, show_spinner=False)
+def thumbnail_uri(path: str, mtime_ns: int, side: int = 144) -> str:
+    """A JPEG thumbnail (at most ``side`` px) of an image file as a data URI, made once per
+    file version (``mtime_ns``); an unreadable file gives a grey square."""
+    try:
+        with Image.open(path) as img:
+            thumb = ImageOps.exif_transpose(img).convert("RGB")
+            thumb.thumbnail((side, side))
+    except (OSError, ValueError):
+        thumb = Image.new("RGB", (side, side), (128, 128, 128))
+    return data_uri(thumb, "JPEG")
+
+
+def thumbnails(files: Sequence[Path], width: int = 72) -> None:
+    """Small thumbnails of image files, captioned with their names."""
+    uris = [thumbnail_uri(str(p), p.stat().st_mtime_ns) for p in files]
+    st.image(uris, width=width, caption=[p.name for p in files])
 
 
 def image_grid(

@@ -139,28 +139,19 @@ def browser():
 # /train/_stcore/health and /train/_stcore/host-config before it falls back to the root:
 # expected 404s, not errors of the app. Every other failed response is recorded.
 PROBES = ("/_stcore/health", "/_stcore/host-config")
-# A page switch drops the previous page's media files at once (Your data → Train: its class
-# thumbnails), so a browser still fetching one gets a 404 for an image no longer shown; other
-# 404s still count. (The Runs page's live panel sends data URIs: no media file to miss.)
-REPLACED_MEDIA = "/media/"
+# Pages whose images are replaced while the browser may still fetch them (the Runs page's live
+# panel, Your data's class thumbnails before a page switch) send them as data URIs, so no
+# /media/ 404 is expected: every one is recorded.
 
 
 def _http_error(pg, response) -> None:
-    expected = response.url.endswith(PROBES) or (
-        response.status == 404 and REPLACED_MEDIA in response.url
-    )
-    if response.status >= 400 and not expected:
+    if response.status >= 400 and not response.url.endswith(PROBES):
         pg.console_errors.append(f"HTTP {response.status} {response.url}")
 
 
 def _console_error(pg, message) -> None:
     # the browser's own "Failed to load resource" lines are covered by _http_error
-    replaced = message.text.startswith("Client Error: Image source error") and (
-        REPLACED_MEDIA in message.text
-    )
     if message.type == "error" and not message.text.startswith("Failed to load resource"):
-        if replaced:  # the same replaced media file, as the frontend reports it
-            return
         pg.console_errors.append(message.text)
 
 
