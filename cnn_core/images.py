@@ -146,7 +146,7 @@ def as_float_array(image: Any) -> np.ndarray:
             values -= low
         high = float(values.max())
         scale = high if low < 0 else next((s for s in (1.0, 255.0, 65535.0) if high <= s), high)
-        values *= np.float32(1.0 / scale)
+        values *= np.float32(1.0 / (scale or 1.0))  # a flat negative image shifts to all 0
     return np.clip(values, 0.0, 1.0, out=values)
 
 

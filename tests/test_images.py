@@ -156,6 +156,7 @@ def test_array_helpers():
     values = as_float_array(np.array([[-1, 1], [0, 3]], dtype=np.int16))
     assert values.dtype == np.float32 and values.tolist() == [[0, 0.5], [0.25, 1]]  # min-max
     assert as_float_array(np.array([[np.nan, np.inf], [0.5, 1.0]])).tolist() == [[0, 0], [0.5, 1.0]]
+    assert as_float_array(np.full((2, 2), -1.0, np.float32)).tolist() == [[0, 0], [0, 0]]  # flat
     for bad in (
         np.zeros(5),
         np.zeros((0, 4)),
