@@ -1,5 +1,6 @@
 """Compare runs: a summary table with the config fields that differ, histories with wall time,
-cached evaluations (confusion matrices, misclassified items) and a sweep over the registered architectures on one dataset.
+cached evaluations (confusion matrices, misclassified items) and a sweep over the registered
+architectures on one dataset.
 
 Evaluations are stored in the run store keyed on (run, split) together with the checkpoint's
 modification time, so a checkpoint that was retrained or extended is evaluated again.

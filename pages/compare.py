@@ -19,12 +19,12 @@ from ui.compare_widgets import (
     METRICS,
     X_AXES,
     confusion_heatmap,
+    curve_points,
     legend_name,
     misclassified_gallery,
     overlay_curves,
     parallel_coordinates,
     per_class_bars,
-    run_series,
     select_runs,
     style_summary,
 )
@@ -49,7 +49,8 @@ LEAD_COLUMNS = [  # after "#", "name" and the settings that differ
 
 
 def queue_sweep(base_id: str | None, dataset_name: str) -> None:
-    """Button callback: queue every registered architecture like the base run (or with defaults) and select them."""
+    """Button callback: queue every registered architecture like the base run (or with
+    defaults) and select them."""
     try:
         base = (
             TrainConfig.from_dict(runs.get_run(base_id)["config"], strict=False)
@@ -65,8 +66,8 @@ def queue_sweep(base_id: str | None, dataset_name: str) -> None:
 
 
 def sweep_panel(selected: list[dict[str, Any]]) -> None:
-    """Queue the four architectures with the same data, seed and budget as a chosen run."""
-    with st.expander(f"Train {'/'.join(list(MODELS))} on one dataset", icon=":material/add_task:"):
+    """Queue every registered architecture with the same data, seed and budget as a chosen run."""
+    with st.expander(f"Train {'/'.join(MODELS)} on one dataset", icon=":material/add_task:"):
         by_id = {r["id"]: r for r in selected}
         base_id = st.selectbox(
             "Copy data, seed and budget from",
@@ -91,7 +92,7 @@ def sweep_panel(selected: list[dict[str, Any]]) -> None:
     if error := st.session_state.pop("cmp_sweep_error", None):
         show_user_error(error)
     if tag := st.session_state.pop("cmp_swept", None):
-        st.success(f"Queued {len(list(MODELS))} runs tagged {tag}; they are selected below.")
+        st.success(f"Queued {len(MODELS)} runs tagged {tag}; they are selected below.")
 
 
 def curves_tab(selected: list[dict[str, Any]]) -> None:
@@ -110,7 +111,7 @@ def curves_tab(selected: list[dict[str, Any]]) -> None:
         now = {r["id"]: r["status"] for r in runs.list_runs()}
         if any(now.get(r["id"]) != r["status"] for r in selected):
             st.rerun()
-        curves = [(legend_name(i, r), run_series(r["id"])) for i, r in enumerate(selected)]
+        curves = [(legend_name(i, r), curve_points(r["id"])) for i, r in enumerate(selected)]
         if empty := [name for name, points in curves if not points]:
             st.caption(f"No finished epoch yet: {', '.join(empty)}.")
         if off := [name for name, points in curves if points and x_key not in points[0]]:

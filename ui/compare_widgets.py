@@ -104,7 +104,7 @@ def legend_name(index: int, run: dict[str, Any]) -> str:
 
 
 # ---- figures --------------------------------------------------------------------------------
-def run_series(run_id: str) -> list[dict[str, Any]]:
+def curve_points(run_id: str) -> list[dict[str, Any]]:
     """A run's points on every x axis (``images_seen``, ``step``, ``epoch``, ``elapsed_s``):
     its step series with each epoch's images/s on that epoch's validation point, or, for a run
     from before step metrics, its per-epoch history (epoch and wall time only)."""
