@@ -40,7 +40,7 @@ def set_spec(spec: dict) -> None:
 
 
 def start_from() -> None:
-    """Button: fork v1–v4 (for the chosen dataset), open a saved spec, or a blank one."""
+    """Button: fork a built-in model (for the chosen dataset), open a saved spec, or a blank one."""
     choice = s.a_start
     if choice == BLANK:
         set_spec({"name": "my-net", "description": "", "layers": STARTER})
@@ -93,7 +93,7 @@ if "arch_spec" not in s:
 st.title("Builder")
 st.caption(
     "Design a network layer by layer. Every edit is checked at once for the chosen dataset's "
-    "input: shapes after each layer, parameters and FLOPs; save it and train it like v1–v4."
+    "input: shapes after each layer, parameters and FLOPs; save it and train it like the built-in models."
 )
 c1, c2, c3 = st.columns([2, 2, 1], vertical_alignment="bottom")
 dataset = c1.selectbox(

@@ -238,7 +238,9 @@ def evaluation_tab(selected: list[dict[str, Any]]) -> None:
 st.title("Compare")
 all_runs = runs.list_runs()
 if not all_runs:
-    st.info("No runs yet: queue the four architectures below, or launch one on the Train page.")
+    st.info(
+        "No runs yet: queue every built-in architecture below, or launch one on the Train page."
+    )
     st.page_link("pages/train.py", label="Go to Train", icon="🚀")
     sweep_panel([])
     st.stop()

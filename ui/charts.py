@@ -178,8 +178,10 @@ def step_curves(
         )
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
     fig.update_xaxes(title_text=STEP_AXES[x_key])
-    fig.update_layout(
-        height=340, margin={"t": 40, "b": 10, "l": 10, "r": 10}, legend={"orientation": "h"}
+    fig.update_layout(  # the legend below the axis titles, not on top of them
+        height=370,
+        margin={"t": 40, "b": 10, "l": 10, "r": 10},
+        legend={"orientation": "h", "y": -0.25, "yanchor": "top"},
     )
     return fig
 
