@@ -152,7 +152,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             image = open_image(path)
             record, line = _predict_faces(predictor, image, name, align=not args.no_align)
         else:
-            pred = predictor.predict(path, kind=args.input)
+            pred = predictor.predict(path, kind=args.input, name=name)
             record, line = {"file": name, **pred.to_dict()}, f"{name}: {_describe(pred)}"
         out.append(record)
         lines.append(line)
