@@ -149,7 +149,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for name in args.files:
         path = resolve_within(name, roots, "input file")
         if args.input == "face":
-            image = open_image(path)
+            image = open_image(path, name=name)
             record, line = _predict_faces(predictor, image, name, align=not args.no_align)
         else:
             pred = predictor.predict(path, kind=args.input, name=name)
