@@ -20,3 +20,12 @@ class DataError(UserError):
 
 class CheckpointError(UserError):
     """A missing, corrupt or incompatible checkpoint."""
+
+
+class ImageError(DataError):
+    """A file that is not a usable image: ``file`` names it, ``reason`` says why in one line."""
+
+    def __init__(self, file: str, reason: str):
+        super().__init__(f"{file}: {reason}")
+        self.file = file
+        self.reason = reason

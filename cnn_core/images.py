@@ -1,14 +1,19 @@
-"""Safe image decoding for uploads and CLI files: one clear :class:`UserError` per bad input.
+"""The one image decoder: every image file any part of CNN Lab reads is decoded here.
 
 :func:`open_image` decodes bytes, a path or a binary file object, refusing non-images,
-truncated or corrupt files, decompression bombs and images smaller than 8×8. It always
+truncated or corrupt files, decompression bombs and images smaller than 8×8 with one
+:class:`~cnn_core.errors.ImageError` (the file's name, then one line saying why). It always
 returns a fully loaded, EXIF-oriented image in one of three modes (see :func:`normalize_mode`):
 
 * ``"L"``    greyscale without alpha: L, 1 (bilevel), I;16*, I, F;
 * ``"RGB"``  colour without alpha: RGB, CMYK, YCbCr, LAB, HSV, P (palette) without transparency;
 * ``"RGBA"`` anything with transparency: RGBA, LA, PA, La, RGBa, P or L with a transparent colour.
 
-Animated GIF / WebP / APNG files give their first frame.
+Animated GIF / WebP / APNG files give their first frame. Pixels at a model's size come from
+:func:`decode_at` in the loaders and from :func:`open_image` + :func:`resize_to` in ``predict``
+(``Predictor.open_input``): the same ``draft`` (a JPEG decoded at a reduced DCT scale that
+still covers the target), conversion and resize, so a file gives a model the same pixels in
+training as in prediction. :func:`read_header` reads size, mode and format without decoding.
 """
 
 from __future__ import annotations
@@ -17,7 +22,11 @@ import io
 import os
 import re
 import struct
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +34,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import UserError
+from .errors import ImageError, UserError
 
 MIN_SIDE = 8
 DEFAULT_MAX_PIXELS = 40_000_000
+# Part of every decoded-image cache key: bump it whenever the pixels decoded for a file change
+# (version 2: every loader applies EXIF orientation, 16-bit scaling and the shared draft).
+DECODER_VERSION = 2
 
 # Errors PIL raises for undecodable data (it is not consistent about which).
 _DECODE_ERRORS = (
@@ -44,6 +56,32 @@ _DECODE_ERRORS = (
     MemoryError,
 )
 _ALPHA_MODES = {"RGBA", "LA", "PA", "La", "RGBa"}
+_SWAPS_AXES = {5, 6, 7, 8}  # EXIF orientations that turn the picture by 90°
+_SIGNATURES = {  # formats PIL reads, by their first bytes: named when PIL cannot decode one
+    b"\x89PNG": "PNG",
+    b"\xff\xd8\xff": "JPEG",
+    b"BM": "BMP",
+    b"GIF8": "GIF",
+    b"II*\x00": "TIFF",
+    b"MM\x00*": "TIFF",
+}
+# warnings.catch_warnings is process-wide: threads decoding at once take turns opening headers.
+_OPEN_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file's header says: its size as displayed (after EXIF orientation), its
+    own pixel mode (before :func:`normalize_mode`) and its format ("PNG", "JPEG", …)."""
+
+    width: int
+    height: int
+    mode: str
+    format: str | None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
 
 
 def open_image(
@@ -51,37 +89,69 @@ def open_image(
     *,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     name: str | None = None,
+    draft: tuple[int, int] | None = None,
 ) -> Image.Image:
     """Decode ``source`` (bytes, a path or a binary file object) into a loaded L/RGB/RGBA image.
 
     ``name`` labels the input in error messages (default: the file name, else "this file").
+    ``draft`` (width, height, as displayed) lets a JPEG decode at the largest DCT reduction
+    (1/2, 1/4 or 1/8) that still covers that size; other formats ignore it.
     PIL's own decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) still applies on top of
     ``max_pixels``; both give the same "too large" error.
-    Raises :class:`UserError` with one sentence for anything that is not a usable image.
+    Raises :class:`ImageError` with one sentence for anything that is not a usable image.
     """
     data, label = _read_source(source, name)
-    if not data:
-        raise UserError(f"{label} is empty (0 bytes)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as img:
-                _check_header(img, label, max_pixels)
-                img.load()
-                oriented = _exif_transpose(img)
-                return normalize_mode(oriented)
-    except UserError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        found = re.search(r"(\d+) pixels", str(exc))
-        size = f"{int(found[1]) / 1e6:g} MP" if found else "too many pixels"
-        raise UserError(f"{label} is too large: {size} (limit {max_pixels / 1e6:g} MP)") from None
-    except UnidentifiedImageError:
-        raise UserError(f"{label} is not an image PIL can read") from None
-    except _DECODE_ERRORS as exc:
-        raise UserError(
-            f"{label} is truncated or corrupt and cannot be decoded ({_short(exc)})"
-        ) from None
+    with _opened(data, label, max_pixels) as img:
+        if draft is not None:
+            wide, high = draft
+            if _orientation(img) in _SWAPS_AXES:
+                wide, high = high, wide
+            img.draft(None, (max(1, wide), max(1, high)))
+        img.load()
+        return normalize_mode(_exif_transpose(img))
+
+
+def read_header(
+    source: bytes | str | Path | Any,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    name: str | None = None,
+) -> ImageHeader:
+    """The header of an image file, read without decoding its pixels; the same
+    :class:`ImageError` as :func:`open_image` for a non-image, a bomb or a too-small image."""
+    data, label = _read_source(source, name)
+    with _opened(data, label, max_pixels) as img:
+        width, height = img.size
+        if _orientation(img) in _SWAPS_AXES:
+            width, height = height, width
+        return ImageHeader(width, height, img.mode, img.format)
+
+
+def decode_at(
+    source: bytes | str | Path | Any,
+    size: tuple[int, int],
+    mode: str | None = None,
+    *,
+    name: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> Image.Image:
+    """``source`` decoded for a model that takes ``size`` (width, height) images: opened with
+    that ``draft``, then :func:`resize_to` ``size`` in ``mode`` ("L", "RGB"; None: "L" for a
+    greyscale file, else "RGB")."""
+    img = open_image(source, max_pixels=max_pixels, name=name, draft=size)
+    return resize_to(img, size, mode)
+
+
+def resize_to(img: Image.Image, size: tuple[int, int], mode: str | None = None) -> Image.Image:
+    """``img`` in ``mode`` ("L" or "RGB"; None: "L" when it is greyscale, else "RGB"; alpha is
+    dropped as PIL's ``convert`` does) and resized (bilinear; stretched) to ``size`` (w, h)."""
+    img = normalize_mode(img)
+    mode = mode or ("L" if img.mode == "L" else "RGB")
+    if img.mode != mode:
+        img = img.convert(mode)
+    if img.size != tuple(size):
+        img = img.resize(tuple(size), Image.Resampling.BILINEAR)
+    return img
 
 
 def normalize_mode(img: Image.Image) -> Image.Image:
@@ -190,37 +260,79 @@ def _read_source(source: Any, name: str | None) -> tuple[bytes, str]:
         try:
             return path.read_bytes(), label
         except FileNotFoundError:
-            raise UserError(f"{label}: no such file") from None
+            raise ImageError(label, "no such file") from None
         except IsADirectoryError:
-            raise UserError(f"{label} is a folder, not an image file") from None
+            raise ImageError(label, "a folder, not an image file") from None
         except OSError as exc:
-            raise UserError(f"{label} could not be read: {exc.strerror or exc}") from None
+            raise ImageError(label, f"could not be read ({exc.strerror or exc})") from None
     if hasattr(source, "read"):
         label = name or Path(str(getattr(source, "name", "") or "")).name or "this file"
         if hasattr(source, "seek"):
             source.seek(0)
         data = source.read()
         if not isinstance(data, bytes | bytearray):
-            raise UserError(f"{label} must be opened in binary mode")
+            raise ImageError(label, "must be opened in binary mode")
         return bytes(data), label
     raise UserError(f"cannot read an image from a {type(source).__name__}")
+
+
+@contextmanager
+def _opened(data: bytes, label: str, max_pixels: int) -> Iterator[Image.Image]:
+    """The opened (not yet decoded) image of ``data`` after the header checks; anything PIL
+    raises inside the block becomes one :class:`ImageError` naming ``label``."""
+    if not data:
+        raise ImageError(label, "empty file (0 bytes)")
+    try:
+        with _OPEN_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+        with img:
+            _check_header(img, label, max_pixels)
+            yield img
+    except UserError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        found = re.search(r"(\d+) pixels", str(exc))
+        size = f"{int(found[1]) / 1e6:g} MP" if found else "too many pixels"
+        limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
+        raise ImageError(label, f"too large: {size} (limit {limit / 1e6:g} MP)") from None
+    except UnidentifiedImageError:
+        fmt = next((f for sig, f in _SIGNATURES.items() if data.startswith(sig)), None)
+        if fmt is None:
+            raise ImageError(label, "not an image PIL can read") from None
+        reason = f"a {fmt} file PIL cannot decode (damaged header or unsupported pixel format)"
+        raise ImageError(label, reason) from None
+    except _DECODE_ERRORS as exc:
+        reason = f"truncated or corrupt and cannot be decoded ({_short(exc)})"
+        raise ImageError(label, reason) from None
 
 
 def _check_header(img: Image.Image, label: str, max_pixels: int) -> None:
     """Size and frame checks that need only the header (before any pixel is decoded)."""
     width, height = img.size
     if width <= 0 or height <= 0:
-        raise UserError(f"{label} has no pixels ({width}×{height})")
+        raise ImageError(label, f"has no pixels ({width}×{height})")
     if width * height > max_pixels:
-        raise UserError(
-            f"{label} is too large: {width}×{height} pixels (limit {max_pixels / 1e6:g} MP)"
+        raise ImageError(
+            label, f"too large: {width}×{height} pixels (limit {max_pixels / 1e6:g} MP)"
         )
     if min(width, height) < MIN_SIDE:
-        raise UserError(
-            f"{label} is too small: {width}×{height} pixels (need at least {MIN_SIDE}×{MIN_SIDE})"
+        raise ImageError(
+            label, f"too small: {width}×{height} pixels (need at least {MIN_SIDE}×{MIN_SIDE})"
         )
     if getattr(img, "n_frames", 1) < 1:
-        raise UserError(f"{label} contains no frames")
+        raise ImageError(label, "contains no frames")
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation (1-8) of an opened image; 1 when it has none or it is unreadable
+    (or sits in a PNG after the pixels, where reading it would decode the whole image)."""
+    if img.format == "PNG" and "exif" not in img.info:
+        return 1
+    try:
+        return int(img.getexif().get(0x0112, 1))
+    except (OSError, SyntaxError, ValueError, TypeError, KeyError, struct.error):
+        return 1
 
 
 def _exif_transpose(img: Image.Image) -> Image.Image:

@@ -137,13 +137,24 @@ class Predictor:
             return preprocess.prepare_dataset_image(image, self.in_channels, self.image_size), {}
         raise UserError(f"unknown input kind {kind!r}; choose one of {', '.join(INPUT_KINDS)}")
 
-    def predict(self, image: Any, kind: str = "dataset", **options: Any) -> Prediction:
-        """Preprocess and classify one image (a PIL image, array, file path or bytes)."""
+    def open_input(self, source: Any, kind: str = "dataset", *, name: str | None = None) -> Any:
+        """Decode an image file (path, bytes or binary file object) for a ``kind`` input:
+        ``dataset`` inputs with the draft of the model's own size, as its training images were
+        decoded (:func:`cnn_core.images.decode_at`), so both give the model the same pixels.
+        ImageError (naming ``name``, else the file) if it is not a usable image."""
         from .images import open_image
 
+        draft = (self.image_size, self.image_size) if kind == "dataset" else None
+        return open_image(source, name=name, draft=draft)
+
+    def predict(
+        self, image: Any, kind: str = "dataset", *, name: str | None = None, **options: Any
+    ) -> Prediction:
+        """Preprocess and classify one image (a PIL image, array, file path or bytes; files
+        are decoded by :meth:`open_input`, ``name`` labelling them in errors)."""
         start = time.perf_counter()
         if isinstance(image, str | os.PathLike | bytes):
-            image = open_image(image)
+            image = self.open_input(image, kind, name=name)
         x, steps = self.prepare(image, kind, **options)
         if x is None:
             return Prediction(

@@ -23,7 +23,7 @@ from PIL import Image
 
 from .data.transforms import CELEBA_FRAME
 from .errors import UserError
-from .images import as_float_array, as_pil, image_to_tensor, normalize_mode, to_uint8
+from .images import as_float_array, as_pil, image_to_tensor, normalize_mode, resize_to, to_uint8
 
 DIGIT_SIZE = 28
 DIGIT_BOX = 20
@@ -104,16 +104,14 @@ def prepare_face(
 def prepare_dataset_image(image: Any, in_channels: int, image_size: int) -> torch.Tensor:
     """An image that already looks like training data as float [1, C, S, S] in [0, 1].
 
-    Converted to L (C=1) or RGB (C=3) the way PIL's ``convert`` does (alpha is dropped) and
-    resized to S×S (bilinear, antialiased; non-square images are stretched).
+    Converted to L (C=1) or RGB (C=3) and resized to S×S by :func:`cnn_core.images.resize_to`,
+    as the image-folder loader does (alpha dropped; bilinear, antialiased; stretched).
     """
     if in_channels not in (1, 3):
         raise UserError(f"in_channels must be 1 or 3, not {in_channels!r}")
     size = _check_size(image_size)
-    pil = as_pil(image).convert("L" if in_channels == 1 else "RGB")
-    if pil.size != (size, size):
-        pil = pil.resize((size, size), Image.Resampling.BILINEAR)
-    return image_to_tensor(pil)
+    mode = "L" if in_channels == 1 else "RGB"
+    return image_to_tensor(resize_to(as_pil(image), (size, size), mode))
 
 
 def _check_size(image_size: Any) -> int:

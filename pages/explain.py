@@ -14,7 +14,6 @@ import torch
 
 from cnn_core import compare, interpret
 from cnn_core.errors import UserError
-from cnn_core.images import open_image
 from cnn_core.models import conv_layers, feature_layers
 from cnn_core.predict import Predictor
 from cnn_core.trained import TrainedModel
@@ -112,7 +111,9 @@ def upload_input(predictor: Predictor) -> Input | None:
         st.info("Upload a photo of a digit or a face.", icon="📷")
         return None
     try:
-        x, _ = predictor.prepare(open_image(upload.getvalue(), name=upload.name), kind)
+        x, _ = predictor.prepare(
+            predictor.open_input(upload.getvalue(), kind, name=upload.name), kind
+        )
     except UserError as exc:
         show_user_error(exc)
         return None

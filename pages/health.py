@@ -110,8 +110,7 @@ with labels_tab:
 with dups_tab:
     ow.duplicate_gallery(report, data, editable=folder)
 with files_tab:
-    if report["unreadable"]:
-        st.write("Unreadable (skipped by training):", ", ".join(report["unreadable"]))
+    ow.skipped_table(report["unreadable"])  # training skips them too
     if report["odd"]:
         st.dataframe(report["odd"], hide_index=True, width="stretch")
     if not report["unreadable"] and not report["odd"]:

@@ -101,3 +101,11 @@ BAD = {
     "zero height": (png_with_size(16, 0), ""),
     "truncated webp": (WEBP[: len(WEBP) // 2], ""),
 }
+
+
+def unsupported_png() -> bytes:
+    """A well-formed PNG whose header asks for 4-bit RGB, a pixel format PNG does not have."""
+    data = bytearray(encode(Image.new("RGB", (16, 16)), "PNG"))
+    data[24:26] = bytes([4, 2])  # bit depth 4, colour type 2 (RGB)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)

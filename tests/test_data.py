@@ -441,7 +441,10 @@ def test_image_folder_skips_unreadable_files(data_root, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1500)  # 80×80 > 2×1500: a "decompression bomb"
     b = load(dataset="image-folder", data_dir=str(root))
     assert len(b.train) + len(b.val) == 12
-    assert b.note == "skipped 2 unreadable files: a/broken.png, b/bomb.png"
+    assert b.note == (
+        "skipped 2 unreadable files: a/broken.png: not an image PIL can read; "
+        "b/bomb.png: too large: 0.0064 MP (limit 0.0015 MP)"
+    )
 
 
 def test_image_folder_errors(data_root):

@@ -118,7 +118,8 @@ def test_planted_label_flips_rank_first_and_odd_files_are_listed():
     assert top == moved  # each flipped file found, with its true class suggested
     row = report["label_issues"][0]
     assert set(row) >= {"file", "given", "suggested", "score", "split", "index"}
-    assert report["unreadable"] == ["light/broken.png"]
+    assert [row["file"] for row in report["unreadable"]] == ["light/broken.png"]
+    assert "PNG file PIL cannot decode" in report["unreadable"][0]["reason"]
     odd = {row["file"]: row["reason"] for row in report["odd"]}
     assert "mode RGBA" in odd["dark/odd_rgba.png"]
     assert "far from the usual" in odd["light/big.png"]

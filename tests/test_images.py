@@ -7,7 +7,15 @@ import pytest
 from PIL import Image
 
 from cnn_core.errors import UserError
-from cnn_core.images import as_float_array, as_pil, image_to_array, normalize_mode, open_image
+from cnn_core.images import (
+    as_float_array,
+    as_pil,
+    decode_at,
+    image_to_array,
+    normalize_mode,
+    open_image,
+    read_header,
+)
 from tests.image_corpus import (
     BAD,
     PNG,
@@ -19,6 +27,7 @@ from tests.image_corpus import (
     noise_rgb,
     palette_with_transparency,
     sixteen_bit_png,
+    unsupported_png,
 )
 
 
@@ -125,7 +134,7 @@ def test_valid_inputs_decode_to_l_rgb_or_rgba(name):
 def test_paths_and_file_objects(tmp_path):
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(b"not really a jpeg")
-    with pytest.raises(UserError, match=r"^photo\.jpg is not an image PIL can read$"):
+    with pytest.raises(UserError, match=r"^photo\.jpg: not an image PIL can read$"):
         open_image(photo)
     with pytest.raises(UserError, match="no such file"):
         open_image(tmp_path / "missing.png")
@@ -136,7 +145,7 @@ def test_paths_and_file_objects(tmp_path):
     assert open_image(str(good)).size == (48, 32)
     with open(good, "rb") as fh:
         assert open_image(fh).mode == "RGB"
-    with pytest.raises(UserError, match="upload.png is truncated"):
+    with pytest.raises(UserError, match="^upload.png: truncated"):
         open_image(PNG[:-40], name="upload.png")
     with pytest.raises(UserError, match="cannot read an image"):
         open_image(12345)
@@ -166,3 +175,35 @@ def test_array_helpers():
     ):
         with pytest.raises(UserError, match="not an image"):
             as_float_array(bad)
+
+
+def test_draft_decodes_a_big_jpeg_small_but_never_below_the_target_even_when_rotated():
+    img = Image.new("RGB", (400, 200), (250, 10, 10))
+    img.paste((10, 10, 250), (0, 0, 200, 200))  # left half blue
+    exif = Image.Exif()
+    exif[0x0112] = 6  # displayed 200 wide × 400 tall, blue on top
+    data = encode(img, "JPEG", quality=95, exif=exif.tobytes())
+    assert open_image(data).size == (200, 400)
+    assert open_image(data, draft=(50, 100)).size == (50, 100)  # 1/4 scale covers 50×100
+    assert open_image(data, draft=(60, 100)).size == (100, 200)  # 1/4 would not: 1/2
+    small = np.asarray(decode_at(data, (10, 20)), dtype=int)
+    assert (
+        small.shape == (20, 10, 3) and small[:8, :, 2].min() > 200 and small[12:, :, 0].min() > 200
+    )
+    assert open_image(PNG, draft=(8, 8)).size == (48, 32)  # formats without draft: decoded whole
+
+
+def test_read_header_gives_the_displayed_size_the_own_mode_and_the_format():
+    header = read_header(exif_rotated_jpeg())
+    assert (header.size, header.mode, header.format) == ((20, 40), "L", "JPEG")
+    assert read_header(sixteen_bit_png()).mode == "I;16"
+    with pytest.raises(UserError, match="too large"):
+        read_header(BAD["bomb 30000x30000 header"][0])
+
+
+def test_decode_at_picks_grey_or_colour_and_an_unknown_pixel_format_is_named():
+    assert decode_at(sixteen_bit_png(), (8, 8)).mode == "L"
+    assert decode_at(palette_with_transparency(), (8, 8)).mode == "RGB"
+    assert decode_at(PNG, (8, 8), "L").size == (8, 8)
+    with pytest.raises(UserError, match=r"^odd\.png: a PNG file PIL cannot decode \(damaged"):
+        open_image(unsupported_png(), name="odd.png")

@@ -81,7 +81,7 @@ def selected_index(state: Any) -> int | None:
 
 
 def skipped_table(skipped: list[dict[str, str]]) -> None:
-    """Files an import skipped, each with its reason."""
+    """Files an import (or a dataset load) skipped, each with its reason."""
     if skipped:
         st.warning(f"{len(skipped)} file(s) skipped", icon="⚠️")
         st.dataframe(skipped, hide_index=True, width="stretch")

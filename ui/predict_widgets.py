@@ -64,7 +64,7 @@ def describe_choice(choice: TrainedModel) -> str:
 @st.cache_data(max_entries=256, show_spinner=False)
 def _answer(path: str, mtime_ns: int, key: str, name: str, kind: str, _data: bytes) -> Prediction:
     """Decode and predict; ``key`` (the digest of ``_data``) stands for the bytes in the cache key."""
-    return predictor(path).predict(open_image(_data, name=name), kind=kind)
+    return predictor(path).predict(_data, kind, name=name)
 
 
 def answer(

@@ -12,9 +12,10 @@ import numpy as np
 import streamlit as st
 import torch
 from matplotlib import colormaps
-from PIL import Image, ImageOps
+from PIL import Image
 
 from cnn_core.errors import UserError
+from cnn_core.images import open_image
 
 STATUS_ICONS = {
     "queued": "⏳",
@@ -49,13 +50,13 @@ def data_uri(image: Image.Image, fmt: str = "PNG") -> str:
 @st.cache_data(max_entries=4096, show_spinner=False)
 def thumbnail_uri(path: str, mtime_ns: int, side: int = 144) -> str:
     """A JPEG thumbnail (at most ``side`` px) of an image file as a data URI, made once per
-    file version (``mtime_ns``); an unreadable file gives a grey square."""
+    file version (``mtime_ns``), decoded as training decodes it (upright, see
+    :func:`cnn_core.images.open_image`); an unreadable file gives a grey square."""
     try:
-        with Image.open(path) as img:
-            thumb = ImageOps.exif_transpose(img).convert("RGB")
-            thumb.thumbnail((side, side))
-    except (OSError, ValueError):
+        thumb = open_image(path, draft=(side, side)).convert("RGB")
+    except UserError:
         thumb = Image.new("RGB", (side, side), (128, 128, 128))
+    thumb.thumbnail((side, side))
     return data_uri(thumb, "JPEG")
 
 

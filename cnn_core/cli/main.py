@@ -149,10 +149,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     for name in args.files:
         path = resolve_within(name, roots, "input file")
         if args.input == "face":
-            image = open_image(path)
+            image = open_image(path, name=name)
             record, line = _predict_faces(predictor, image, name, align=not args.no_align)
         else:
-            pred = predictor.predict(path, kind=args.input)
+            pred = predictor.predict(path, kind=args.input, name=name)
             record, line = {"file": name, **pred.to_dict()}, f"{name}: {_describe(pred)}"
         out.append(record)
         lines.append(line)

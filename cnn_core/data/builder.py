@@ -6,8 +6,9 @@ hidden sibling folder and swapped in with renames, so a reader sees the old data
 one, never half of a change, and a refused import leaves nothing behind.
 
 Zips are checked before anything is unpacked (:mod:`.archive`); every image is decoded by the
-safe decoder (:func:`cnn_core.images.open_image`) and skipped with its reason if refused. Names are sanitised; a name already taken gets ``-2``, ``-3``…; a file identical to
-one already in its class is skipped.
+safe decoder (:func:`cnn_core.images.open_image`) and skipped with its reason if refused (the
+reason the loader, data health and ``predict`` give for that file). Names are sanitised; a name
+already taken gets ``-2``, ``-3``…; a file identical to one already in its class is skipped.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 from .. import settings
-from ..errors import UserError
-from ..images import open_image
+from ..errors import ImageError, UserError
+from ..images import open_image, read_header
 from .archive import ImportReport, Limits, read_zip
 from .folder import list_classes
 
@@ -148,23 +149,13 @@ def _swap(stage: Path, final: Path) -> None:
 # ---- writing images --------------------------------------------------------------------------
 def _encoded(data: bytes, label: str, limits: Limits) -> tuple[bytes, str]:
     """(bytes to store, extension): the original bytes for PNG/JPEG/WebP/BMP, else PNG."""
-    img = open_image(data, name=label, max_pixels=limits.max_pixels)  # UserError if unusable
-    fmt = _format_of(data)
+    img = open_image(data, name=label, max_pixels=limits.max_pixels)  # ImageError if unusable
+    fmt = read_header(data, name=label, max_pixels=limits.max_pixels).format
     if fmt in KEPT_FORMATS:
         return data, KEPT_FORMATS[fmt]
     buffer = io.BytesIO()
     img.save(buffer, format="PNG")
     return buffer.getvalue(), ".png"
-
-
-def _format_of(data: bytes) -> str | None:
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return img.format
-    except Exception:  # noqa: BLE001 - already decoded once by open_image; format is a hint
-        return None
 
 
 def _free_name(folder: Path, stem: str, ext: str) -> Path:
@@ -195,6 +186,9 @@ def _add_to_stage(
             if len(data) > limits.max_file_bytes:
                 raise UserError(f"larger than the {limits.max_file_bytes / 1e6:g} MB file limit")
             payload, ext = _encoded(data, filename, limits)
+        except ImageError as exc:
+            report.skip(label, exc.reason)
+            continue
         except UserError as exc:
             report.skip(label, str(exc))
             continue

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from .. import settings
 from ..errors import ConfigError, DataError
+from ..images import DECODER_VERSION, decode_at
 from .base import DatasetBundle, ImageSet
 from .splits import clamp_size, finish_bundle, subset_index
 from .transforms import FacesTransform, faces_stored_height
@@ -189,16 +189,13 @@ def attribute_rates(data_dir: str | os.PathLike | None = None) -> dict[str, floa
 
 
 def _decode_one(path: Path, width: int, height: int) -> np.ndarray:
-    try:
-        with Image.open(path) as img:
-            img.draft("RGB", (width, height))  # JPEG DCT downscale: much faster decode
-            return np.asarray(img.convert("RGB").resize((width, height), Image.Resampling.BILINEAR))
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise DataError(f"cannot read CelebA image {path}: {exc}") from exc
+    name = f"{path.parent.name}/{path.name}"
+    return np.asarray(decode_at(path, (width, height), "RGB", name=name))
 
 
 def decode_images(paths: list[Path], width: int, height: int) -> np.ndarray:
-    """Decode and resize ``paths`` to uint8 ``[N, 3, height, width]`` (a few threads)."""
+    """Decode and resize ``paths`` to uint8 ``[N, 3, height, width]`` (a few threads) with
+    :func:`cnn_core.images.decode_at`; an unusable file raises its ImageError."""
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         arrays = list(pool.map(lambda p: _decode_one(p, width, height), paths))
     if not arrays:
@@ -207,7 +204,8 @@ def decode_images(paths: list[Path], width: int, height: int) -> np.ndarray:
 
 
 def _cached_images(files: CelebaFiles, names: list[str], split: str, width: int) -> torch.Tensor:
-    """Decoded images of ``names``, from the cache when layout, files, sizes, mtimes and width match."""
+    """Decoded images of ``names``, from the cache when layout, files, sizes, mtimes, width and
+    the decoder's version match."""
     height = faces_stored_height(width)
     paths = [files.image_dir / n for n in names]
     stats = []
@@ -219,7 +217,7 @@ def _cached_images(files: CelebaFiles, names: list[str], split: str, width: int)
                 f"CelebA image {path} is missing (listed in {files.attr_file.name})"
             ) from None
         stats.append((path.name, st.st_size, st.st_mtime_ns))
-    key = json.dumps([files.layout, str(files.image_dir), width, split, stats])
+    key = json.dumps([files.layout, str(files.image_dir), width, split, stats, DECODER_VERSION])
     cache = (
         settings.cache_dir()
         / f"celeba-{split}-{width}px-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"

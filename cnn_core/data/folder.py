@@ -1,9 +1,11 @@
 """Your own images: ``ROOT/<class>/*.png|jpg|jpeg|webp|bmp``, one sub-folder per class.
 
-Classes are the sub-folders sorted by name. Images become greyscale when every one of them is
-(mode 1, L or I;16), RGB otherwise, resized to ``image_size × image_size``. Unreadable files are
-skipped and listed in the bundle's note; files excluded or relabelled on the Data health
-page (:mod:`.choices`) are honoured; 1/6 of the images are held out for validation.
+Classes are the sub-folders sorted by name. Every file is decoded by
+:func:`cnn_core.images.decode_at` (EXIF-oriented, as ``predict`` and the thumbnails see it) at
+``image_size × image_size``; images become greyscale when every one of them is, RGB otherwise.
+Unreadable files are skipped and listed with their reason in the bundle's note; files excluded
+or relabelled on the Data health page (:mod:`.choices`) are honoured; 1/6 of the images are
+held out for validation.
 """
 
 from __future__ import annotations
@@ -14,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-from PIL import Image
 
 from .. import settings
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, ImageError
+from ..images import decode_at
 from .base import DatasetBundle, ImageSet
 from .choices import Choices, load_choices
 from .splits import finish_bundle
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
     from ..config import TrainConfig
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
-GREY_MODES = {"1", "L", "I;16", "I;16L", "I;16B"}
 
 
 def list_classes(root: Path) -> dict[str, list[Path]]:
@@ -44,16 +45,11 @@ def list_classes(root: Path) -> dict[str, list[Path]]:
     return classes
 
 
-def _read_image(path: Path, size: int) -> tuple[np.ndarray, bool]:
-    """(uint8 ``[size, size, 3]`` pixels, whether the file is greyscale); raises on bad files."""
-    with Image.open(path) as img:
-        grey = img.mode in GREY_MODES
-        img.draft("L" if grey else "RGB", (size, size))
-        img.load()
-        if img.mode.startswith("I;16"):
-            img = Image.fromarray((np.asarray(img, dtype=np.uint16) >> 8).astype(np.uint8))
-        img = img.convert("L" if grey else "RGB").resize((size, size), Image.Resampling.BILINEAR)
-        pixels = np.asarray(img)
+def _read_image(path: Path, size: int, name: str) -> tuple[np.ndarray, bool]:
+    """(uint8 ``[size, size, 3]`` pixels, whether the file is greyscale); ImageError if unusable."""
+    img = decode_at(path, (size, size), name=name)
+    pixels = np.asarray(img)
+    grey = img.mode == "L"
     return (np.repeat(pixels[..., None], 3, axis=2) if grey else pixels), grey
 
 
@@ -70,13 +66,14 @@ def source_status() -> dict[str, Any]:
 @dataclass
 class FolderImages:
     """An image folder decoded at one size: pixels, labels, the file of each image (relative
-    to the folder) and the files that could not be read."""
+    to the folder) and the files that could not be read (``{"file", "reason"}`` rows, as the
+    dataset builder lists the files it skips)."""
 
     images: torch.Tensor
     labels: torch.Tensor
     files: list[str]
     class_names: list[str]
-    skipped: list[str]
+    skipped: list[dict[str, str]]
     choices: Choices
 
 
@@ -95,9 +92,9 @@ def read_folder(root: Path, size: int, choices_version: int | None = None) -> Fo
             if key in choices.exclude:
                 continue
             try:
-                array, grey = _read_image(path, size)
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-                skipped.append(key)
+                array, grey = _read_image(path, size, key)
+            except ImageError as exc:
+                skipped.append({"file": key, "reason": exc.reason})
                 continue
             pixels.append(array)
             greys.append(grey)
@@ -135,7 +132,8 @@ def load_image_folder(cfg: TrainConfig) -> DatasetBundle:
     notes = []
     if found.skipped:
         skipped = found.skipped
-        shown = ", ".join(skipped[:5]) + (", …" if len(skipped) > 5 else "")
+        shown = "; ".join(f"{row['file']}: {row['reason']}" for row in skipped[:5])
+        shown += "; …" if len(skipped) > 5 else ""
         notes.append(
             f"skipped {len(skipped)} unreadable file{'s' if len(skipped) != 1 else ''}: {shown}"
         )

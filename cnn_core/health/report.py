@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
 from ..config import TrainConfig
 from ..data.folder import EXTENSIONS
+from ..errors import ImageError
+from ..images import read_header
 from .duplicates import NEAR_BITS, NEAR_CORRELATION, find_pairs, group_pairs
 from .labels import label_issue_rows, out_of_sample_probabilities, rank_label_issues
 from .source import HealthData, load_health_data
@@ -94,8 +94,8 @@ def _group_row(data: HealthData, group: dict) -> dict[str, Any]:
 
 
 def odd_files(folder: Path) -> list[dict[str, Any]]:
-    """Files in class folders that are not images by extension, tiny, far from the usual size,
-    or in an unusual pixel mode (read from headers only)."""
+    """Files in class folders that are not images by extension, tiny, far from the usual size
+    (as displayed, after EXIF orientation), or in an unusual pixel mode (headers only)."""
     rows, sizes, modes, headers = [], Counter(), Counter(), []
     for cls in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for path in sorted(p for p in cls.iterdir() if p.is_file() and not p.name.startswith(".")):
@@ -104,12 +104,12 @@ def odd_files(folder: Path) -> list[dict[str, Any]]:
                 rows.append({"file": key, "reason": "not read: extension is not an image type"})
                 continue
             try:
-                with Image.open(path) as img:
-                    headers.append((key, img.size, img.mode))
-                    sizes[img.size] += 1
-                    modes[img.mode] += 1
-            except Exception:  # noqa: BLE001 - unreadable files are reported by the loader
+                header = read_header(path, name=key)
+            except ImageError:  # unreadable files are reported by the loader, with the reason
                 continue
+            headers.append((key, header.size, header.mode))
+            sizes[header.size] += 1
+            modes[header.mode] += 1
     if not headers:
         return rows
     usual_size, usual_mode = sizes.most_common(1)[0][0], modes.most_common(1)[0][0]

@@ -32,7 +32,7 @@ class HealthData:
     transform: BatchTransform
     files: list[str] | None = None
     folder: Path | None = None
-    skipped: list[str] | None = None
+    skipped: list[dict[str, str]] | None = None  # {"file", "reason"} rows
     choices_version: int = 0
 
     def __len__(self) -> int:
