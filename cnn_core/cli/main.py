@@ -104,7 +104,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     emit(
         args,
         summary,
-        f"{summary['n']} images: accuracy {summary['accuracy']:.4f}, loss {summary['loss']:.4f}",
+        f"{summary['n']} {summary['split']} images: accuracy {summary['accuracy']:.4f} "
+        f"(95% CI {summary['ci_low']:.4f}-{summary['ci_high']:.4f}), loss {summary['loss']:.4f}",
     )
     return 0
 
