@@ -163,10 +163,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_datasets(args: argparse.Namespace) -> int:
     from ..data import DATASETS
-    from .health import cmd_import
+    from .health import cmd_fetch, cmd_import
 
     if getattr(args, "action", None) == "import":
         return cmd_import(args)
+    if getattr(args, "action", None) == "fetch":
+        return cmd_fetch(args)
 
     rows = [
         {
