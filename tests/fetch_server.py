@@ -166,3 +166,27 @@ def drive_table(src: Path, files: list[str]) -> list[tuple[str, str, str]]:
         (name, f"id-{k}", hashlib.md5((src / name).read_bytes()).hexdigest())
         for k, name in enumerate(files)
     ]
+
+
+DRIVE_NAMES = ["list_attr_celeba.txt", "list_eval_partition.txt", "img_align_celeba.zip"]
+
+
+def serve_celeba(source: Path, tmp_path: Path, monkeypatch) -> FixtureServer:
+    """A server with every source's copy of ``source`` (which holds an image zip too), the
+    clients pointed at it, data root ``tmp_path/data`` and no Kaggle token."""
+    from cnn_core.data import celeba_fetch
+    from tests import celeba_fixtures as fx
+
+    srv = FixtureServer()
+    for shard in fx.parquet_shards(source, tmp_path / "shards"):
+        srv.hf[f"{celeba_fetch.HF_FOLDER}/{shard.name}"] = shard.read_bytes()
+    table = drive_table(source, DRIVE_NAMES)
+    srv.drive = {file_id: (name, (source / name).read_bytes()) for name, file_id, _ in table}
+    monkeypatch.setattr(celeba_fetch, "DRIVE_FILES", table)
+    monkeypatch.setenv("HF_ENDPOINT", srv.url)
+    monkeypatch.setenv("CNN_LAB_DRIVE_URL", f"{srv.url}/drive")
+    monkeypatch.setenv("CNN_LAB_DATA_ROOTS", str(tmp_path / "data"))
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "no-kaggle"))
+    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "HF_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    return srv

@@ -16,12 +16,11 @@ from cnn_core.config import TrainConfig
 from cnn_core.data import celeba_fetch, download, load_dataset
 from cnn_core.data.celeba_fetch import fetch_celeba
 from tests import celeba_fixtures as fx
-from tests.fetch_server import FixtureServer, drive_table
+from tests.fetch_server import DRIVE_NAMES, serve_celeba
 from tests.run_fixtures import wait_for
 
 CONFIG = dict(dataset="celeba", image_size=16, train_size=12, val_size=5, attribute="Smiling")
 Usage = namedtuple("Usage", "total used free")
-DRIVE_NAMES = ["list_attr_celeba.txt", "list_eval_partition.txt", "img_align_celeba.zip"]
 
 
 @pytest.fixture(scope="module")
@@ -41,19 +40,7 @@ def reference(source, tmp_path_factory):
 
 @pytest.fixture
 def server(source, tmp_path, monkeypatch):
-    """The fixture server with every source's files; data root ``tmp/data``; no Kaggle token."""
-    srv = FixtureServer()
-    for shard in fx.parquet_shards(source, tmp_path / "shards"):
-        srv.hf[f"{celeba_fetch.HF_FOLDER}/{shard.name}"] = shard.read_bytes()
-    table = drive_table(source, DRIVE_NAMES)
-    srv.drive = {file_id: (name, (source / name).read_bytes()) for name, file_id, _ in table}
-    monkeypatch.setattr(celeba_fetch, "DRIVE_FILES", table)
-    monkeypatch.setenv("HF_ENDPOINT", srv.url)
-    monkeypatch.setenv("CNN_LAB_DRIVE_URL", f"{srv.url}/drive")
-    monkeypatch.setenv("CNN_LAB_DATA_ROOTS", str(tmp_path / "data"))
-    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "no-kaggle"))
-    for name in ("KAGGLE_USERNAME", "KAGGLE_KEY", "KAGGLE_API_TOKEN", "HF_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
+    srv = serve_celeba(source, tmp_path, monkeypatch)
     yield srv
     srv.close()
 

@@ -46,6 +46,11 @@ ATTRIBUTES = (
     "Wearing_Necktie", "Young",
 )
 # fmt: on
+ERRATUM = (
+    "A note on the book: its CelebA code labels each face with `attr[18]`, which is "
+    "Heavy_Makeup, not Smiling (Smiling is attribute 31 of 40, counting from 0). CNN Lab picks "
+    "the attribute by name, so the smile classifier here really learns smiles."
+)
 MISSING_HELP = (
     "CelebA not found (looked in {searched}). Get it with `python -m cnn_core datasets fetch "
     "celeba` (or the Get CelebA button on the Data page), or place it in {root}/celeba/ as you "
