@@ -4,12 +4,11 @@ must load to the same images and labels."""
 
 from __future__ import annotations
 
-import io
 import shutil
 import zipfile
 from pathlib import Path
 
-from tests.data_fixtures import CELEBA_ATTRIBUTES, make_celeba
+from tests.data_fixtures import make_celeba
 
 
 def source(tmp: Path, n: int = 30) -> Path:
@@ -157,15 +156,3 @@ def hostile_zip(path: Path) -> Path:
         zf.writestr("img_align_celeba/000001.jpg", b"\xff\xd8\xff" + b"0" * 10)
         zf.writestr("../../evil.txt", "owned")
     return path
-
-
-def attribute_header() -> list[str]:
-    return list(CELEBA_ATTRIBUTES)
-
-
-def zip_bytes(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
-    return buffer.getvalue()

@@ -37,15 +37,9 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
     if args.name != "celeba" or args.archive:
         raise UserError("usage: datasets fetch celeba [--source auto|hf|kaggle|drive] [--json]")
-    last = [0.0]
 
     def show(event: dict[str, Any]) -> None:
-        import time
-
-        now = time.monotonic()
-        if now - last[0] >= 0.5 or event["done"] == event["total"]:
-            last[0] = now
-            print(progress_text(event), file=sys.stderr, flush=True)
+        print(progress_text(event), file=sys.stderr, flush=True)
 
     out = fetch_celeba(
         args.source, args.data_dir, show, lambda line: print(line, file=sys.stderr, flush=True)

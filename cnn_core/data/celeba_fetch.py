@@ -63,19 +63,23 @@ Log = Callable[[str], None]
 
 
 class Meter:
-    """Turns ``(what, done, total)`` byte counts into progress events with a rate and ETA."""
+    """Turns ``(what, done, total)`` byte counts into progress events with a rate and ETA, at
+    most one every ``interval`` seconds per file (and always its last)."""
 
-    def __init__(self, report: Callable[[dict[str, Any]], None] | None):
-        self.report, self.what, self.started, self.first = report, "", 0.0, 0
+    def __init__(self, report: Callable[[dict[str, Any]], None] | None, interval: float = 0.25):
+        self.report, self.interval = report, interval
+        self.what, self.started, self.first, self.shown = "", 0.0, 0, 0.0
 
     def __call__(self, what: str, done: int, total: int) -> None:
         now = time.monotonic()
         if what != self.what:
-            self.what, self.started, self.first = what, now, done
+            self.what, self.started, self.first, self.shown = what, now, done, 0.0
+        if not self.report or (now - self.shown < self.interval and done != total):
+            return
+        self.shown = now
         rate = (done - self.first) / max(now - self.started, 1e-3)
         eta = (total - done) / rate if rate > 0 and total else None
-        if self.report:
-            self.report({"what": what, "done": done, "total": total, "rate": rate, "eta_s": eta})
+        self.report({"what": what, "done": done, "total": total, "rate": rate, "eta_s": eta})
 
 
 def progress_text(event: dict[str, Any]) -> str:
