@@ -119,7 +119,7 @@ def build(layout: str, src: Path, root: Path) -> Path:
         image_zip(src, folder / "img_align_celeba.zip", top=None)
     elif layout == "book":  # the book's celeba.zip beside the CelebA folder: celeba/ inside
         staging = root.parent / "book"
-        (staging).mkdir()
+        staging.mkdir(parents=True)
         shutil.copy(src / "list_attr_celeba.txt", staging)
         shutil.copy(src / "list_eval_partition.txt", staging)
         image_zip(src, staging / "img_align_celeba.zip")
