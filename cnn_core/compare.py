@@ -26,6 +26,7 @@ from .evaluation import evaluate_checkpoint
 from .models import MODELS, describe_model
 from .runs import api as runs_api
 from .scoring import EvalResult
+from .stats import McNemar, accuracy_interval, mcnemar_exact
 
 # Config fields shown as table columns (name and tags are run metadata, not settings; a
 # custom model's spec is named by the model column).
@@ -109,6 +110,7 @@ def summary_row(run: dict[str, Any]) -> dict[str, Any]:
     spec = json.dumps(run["config"].get("model_spec") or "")
     params, flops = model_size(run["model"], *geometry, spec) if geometry else (None, None)
     evaluation = cached_evaluation(run["id"])
+    val_images = int(history[-1].get("val_images") or 0) if history else 0
     row = {
         "id": run["id"],
         "name": run["name"] or run["id"],
@@ -118,6 +120,12 @@ def summary_row(run: dict[str, Any]) -> dict[str, Any]:
         "final_val_accuracy": val[-1] if val else None,
         "test_accuracy": evaluation.result.accuracy if evaluation else None,
         "evaluated_on": evaluation.result.split if evaluation else None,
+        **interval_columns("best_val", max(val) if val else None, val_images),
+        **interval_columns(
+            "test",
+            evaluation.result.accuracy if evaluation else None,
+            evaluation.result.n if evaluation else 0,
+        ),
         "params": params,
         "flops": flops,
         "train_seconds": sum(m.get("seconds") or 0.0 for m in history),
@@ -128,6 +136,13 @@ def summary_row(run: dict[str, Any]) -> dict[str, Any]:
     }
     row.update({k: run["config"].get(k) for k in CONFIG_FIELDS})
     return row
+
+
+def interval_columns(prefix: str, accuracy: float | None, n: int) -> dict[str, Any]:
+    """``{prefix}_ci_low`` / ``{prefix}_ci_high``: the 95 % Wilson interval of an accuracy on
+    ``n`` images (None when either is unknown: runs recorded before ``val_images``)."""
+    low, high = accuracy_interval(accuracy, n) if accuracy is not None and n else (None, None)
+    return {f"{prefix}_ci_low": low, f"{prefix}_ci_high": high}
 
 
 def summary_table(run_ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -210,6 +225,28 @@ def evaluate_run(
     stored = {**dataclasses.asdict(result), "class_names": names}
     runs_api.save_evaluation(run_id, split, mtime, stored)
     return RunEvaluation(run_id, split, names, result)
+
+
+def same_images(config_a: dict[str, Any], config_b: dict[str, Any]) -> bool:
+    """True when two runs' evaluations score the same images in the same order: the same data
+    fields (augmentation aside, which never touches evaluation)."""
+    a, b = (dataclasses.asdict(data_config(c)) for c in (config_a, config_b))
+    a.pop("augment"), b.pop("augment")
+    return a == b
+
+
+def paired_test(
+    run_a: dict[str, Any], eval_a: RunEvaluation, run_b: dict[str, Any], eval_b: RunEvaluation
+) -> McNemar | None:
+    """McNemar's exact test of two runs evaluated on the same images (None when their
+    evaluations cover different images: other data, split or size)."""
+    if (
+        eval_a.result.split != eval_b.result.split
+        or eval_a.result.n != eval_b.result.n
+        or not same_images(run_a["config"], run_b["config"])
+    ):
+        return None
+    return mcnemar_exact(eval_a.result.correct(), eval_b.result.correct())
 
 
 def confusion_cells(result: EvalResult) -> list[tuple[int, int, int]]:

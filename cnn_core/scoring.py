@@ -14,6 +14,7 @@ from .config import TrainConfig
 from .data import ImageSet
 from .data.base import BatchTransform
 from .speed import autocast, to_device
+from .stats import accuracy_interval
 
 
 def make_loss(num_classes: int, weights: list[float] | None) -> nn.Module:
@@ -51,7 +52,8 @@ def loss_value(loss_fn: nn.Module, logits: torch.Tensor, labels: torch.Tensor) -
 
 @dataclass
 class EvalResult:
-    """Accuracy, loss, per-class accuracy, confusion matrix (rows = true) and the errors."""
+    """Accuracy (with its 95 % Wilson interval), loss, per-class accuracy, confusion matrix
+    (rows = true) and the errors."""
 
     accuracy: float
     loss: float
@@ -63,9 +65,22 @@ class EvalResult:
     confidence: list[float]
     split: str = ""
 
+    @property
+    def interval(self) -> tuple[float, float]:
+        """The 95 % Wilson interval of the accuracy over these ``n`` images."""
+        return accuracy_interval(self.accuracy, self.n)
+
+    def correct(self) -> list[bool]:
+        """Per image, in split order: whether the prediction was right."""
+        wrong = set(self.misclassified)
+        return [i not in wrong for i in range(self.n)]
+
     def summary(self) -> dict[str, Any]:
+        low, high = self.interval
         return {
             "accuracy": self.accuracy,
+            "ci_low": low,
+            "ci_high": high,
             "loss": self.loss,
             "n": self.n,
             "split": self.split,

@@ -14,6 +14,7 @@ from .checkpoints import checkpoint_input_kind, load_checkpoint
 from .data import DATASETS
 from .data.idx import DIGIT_NAMES
 from .errors import UserError
+from .stats import interval_text
 
 DEMO_KEY = "demo"  # the key of the shipped demo model (runs are keyed by their id)
 
@@ -33,6 +34,7 @@ class TrainedModel:
     class_names: tuple[str, ...]
     note: str = ""
     val_accuracy: float | None = None
+    val_images: int | None = None  # how many held-out images val_accuracy was measured on
 
     @property
     def model(self) -> str:
@@ -46,6 +48,13 @@ class TrainedModel:
     def geometry(self) -> tuple[int, int, int]:
         """(in_channels, image_size, num_classes) of its input and output."""
         return self.in_channels, self.image_size, len(self.class_names)
+
+    @property
+    def accuracy_text(self) -> str:
+        """``90.1% (95% CI 88.1%–91.8%, 1,000 images) on held-out images``; "" when unknown."""
+        if self.val_accuracy is None:
+            return ""
+        return f"{interval_text(self.val_accuracy, self.val_images)} on held-out images"
 
     @property
     def reads_digits(self) -> bool:
@@ -65,6 +74,7 @@ def _facts(path: str, mtime_ns: int) -> dict[str, Any]:
         "class_names": tuple(data["class_names"]),
         "note": data.get("dataset_note", ""),
         "val_accuracy": history[-1]["val_accuracy"] if history else None,
+        "val_images": int(history[-1].get("val_images") or 0) or None if history else None,
     }
 
 

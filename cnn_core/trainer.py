@@ -40,6 +40,7 @@ HISTORY_KEYS = (
     "train_accuracy",
     "val_loss",
     "val_accuracy",
+    "val_images",
     "lr",
     "seconds",
     "images_per_s",

@@ -79,6 +79,7 @@ def _metrics(state: TrainState, val: EvalResult, epoch: int) -> dict[str, Any]:
         "train_accuracy": p["correct"] / max(1, p["seen"]),
         "val_loss": val.loss,
         "val_accuracy": val.accuracy,
+        "val_images": val.n,  # what the accuracy's confidence interval needs
         "lr": state.optimizer.param_groups[0]["lr"],
     }
 

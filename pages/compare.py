@@ -13,6 +13,7 @@ from cnn_core.config import TrainConfig
 from cnn_core.data import dataset_names
 from cnn_core.errors import UserError
 from cnn_core.models import MODELS
+from cnn_core.stats import interval_text, mcnemar_text
 from ui.cache import dataset
 from ui.charts import run_colour
 from ui.compare_widgets import (
@@ -38,8 +39,12 @@ LEAD_COLUMNS = [  # after "#", "name" and the settings that differ
     "model",
     "status",
     "best_val_accuracy",
+    "best_val_ci_low",
+    "best_val_ci_high",
     "final_val_accuracy",
     "test_accuracy",
+    "test_ci_low",
+    "test_ci_high",
     "evaluated_on",
     "params",
     "flops",
@@ -197,6 +202,26 @@ def pick_cell(run_id: str, names: list[str]) -> None:
         st.session_state["cmp_cell"] = (names.index(points[0]["y"]), names.index(points[0]["x"]))
 
 
+def difference_panel(done: list[tuple[int, dict[str, Any], compare.RunEvaluation]]) -> None:
+    """McNemar's exact test for every pair of runs evaluated on the same images, in words."""
+    if len(done) < 2:
+        return
+    st.subheader("Is the difference real?")
+    st.caption(
+        "McNemar's exact test: only the images one run gets right and the other wrong count. "
+        "If the runs were equally good, each such image would be a coin flip; p is the chance "
+        "of a split at least this uneven by luck alone."
+    )
+    for k, (i, run_a, eval_a) in enumerate(done):
+        for j, run_b, eval_b in done[k + 1 :]:
+            names = legend_name(i, run_a), legend_name(j, run_b)
+            test = compare.paired_test(run_a, eval_a, run_b, eval_b)
+            if test is None:
+                st.markdown(f"- {names[0]} and {names[1]} were evaluated on different images.")
+            else:
+                st.markdown(f"- {mcnemar_text(*names, test)}")
+
+
 def evaluation_tab(selected: list[dict[str, Any]]) -> None:
     """Cached test evaluations, a button for the missing ones, matrices, bars and gallery."""
     if lacking := [r["name"] for r in selected if not r["checkpoint"]]:
@@ -224,12 +249,14 @@ def evaluation_tab(selected: list[dict[str, Any]]) -> None:
     for start in range(0, len(done), 2):
         for col, (i, r, e) in zip(st.columns(2), done[start : start + 2], strict=False):
             title = f"{legend_name(i, r)} · {e.result.accuracy:.2%} {e.result.split} accuracy"
+            col.caption(f"{legend_name(i, r)}: {interval_text(e.result.accuracy, e.result.n)}")
             col.plotly_chart(
                 confusion_heatmap(e, title, run_colour(i), normalised),
                 key=f"cmp-cm-{r['id']}",
                 on_select=functools.partial(pick_cell, r["id"], e.class_names),
                 selection_mode="points",
             )
+    difference_panel(done)
     st.subheader("Per-class accuracy")
     st.plotly_chart(per_class_bars([(i, legend_name(i, r), e) for i, r, e in done]))
     gallery(done)

@@ -12,6 +12,7 @@ from cnn_core.data.celeba import ATTRIBUTES, attribute_rates
 from cnn_core.errors import UserError
 from ui import cache
 from ui.charts import class_balance
+from ui.fetch_widgets import get_dataset_panel
 from ui.router import ensure_routed
 from ui.widgets import image_grid, show_user_error
 
@@ -38,6 +39,7 @@ try:
     data = cache.dataset(config)
 except UserError as exc:
     show_user_error(exc)
+    get_dataset_panel(DATASETS[name], "data_get")
     st.stop()
 
 if data.note:

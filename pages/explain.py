@@ -313,6 +313,8 @@ try:
 except (UserError, OSError) as exc:
     show_user_error(exc if isinstance(exc, UserError) else UserError(f"{option.label}: {exc}"))
     st.stop()
+if option.accuracy_text:
+    st.caption(f"{option.label}: {option.accuracy_text}.")
 with st.expander("Network diagram", icon=":material/account_tree:"):
     spec = predictor.config.model_spec
     show_diagram(

@@ -7,8 +7,13 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
+from cnn_core import runs
+from cnn_core.config import TrainConfig
+from cnn_core.data import DATASETS
 from cnn_core.errors import UserError
+from cnn_core.recipes import smile_classifier
 from cnn_core.trained import TrainedModel, trained_models
+from ui.fetch_widgets import get_dataset_panel
 from ui.predict_widgets import (
     HEAT_SIDE,
     PHOTO_TYPES,
@@ -79,15 +84,40 @@ def show_photo(name: str, data: bytes, choice: TrainedModel | None, index: int) 
             )
 
 
+def train_smile_classifier(recipe: str) -> None:
+    """Queue the chapter's smile classifier and open its run."""
+    try:
+        run_id = runs.submit(TrainConfig.from_dict(smile_classifier(recipe)))
+    except UserError as exc:
+        show_user_error(exc)
+    else:
+        st.session_state["run_id"] = run_id
+        st.switch_page("pages/runs.py", query_params={"run": run_id})
+
+
+def no_face_model() -> None:
+    """No face model yet: train the smile classifier, or first get the faces to train on."""
+    st.info(
+        "No face model yet. Until there is one this page finds and aligns faces without "
+        "classifying them."
+    )
+    for info in (i for i in DATASETS.values() if i.input_kind == "face"):
+        if info.source_status()["available"]:
+            cols = st.columns(2)
+            if cols[0].button("Train the smile classifier (the book's v1)", type="primary"):
+                train_smile_classifier("book")
+            if cols[1].button("Train the smile classifier (fast-faces recipe)"):
+                train_smile_classifier("fast-faces")
+        else:
+            get_dataset_panel(info, "faces_get")
+    st.page_link("pages/train.py", label="Train a face model your way", icon="🚀")
+
+
 st.title("Faces")
 face_models = trained_models("face")
 chosen = pick_model(face_models, "faces_model") if face_models else None
 if chosen is None:
-    st.info(
-        "No face model yet: train one on CelebA on the Train page. Until then this page finds "
-        "and aligns faces without classifying them."
-    )
-    st.page_link("pages/train.py", label="Train a face model", icon="🚀")
+    no_face_model()
 else:
     st.markdown(describe_choice(chosen))
     chosen = chosen if load_predictor(chosen) is not None else None

@@ -4,8 +4,10 @@ import streamlit as st
 
 from cnn_core import runs
 from cnn_core.config import TrainConfig
+from cnn_core.data import DATASETS
 from cnn_core.data.sources import data_sources
 from cnn_core.errors import UserError
+from cnn_core.recipes import smile_classifier
 from ui.router import ensure_routed
 from ui.widgets import run_label, show_user_error
 
@@ -19,6 +21,11 @@ QUICK_STARTS = {
         dataset="fashion-mnist", model="v2", epochs=2, name="Fashion-MNIST v2"
     ),
 }
+
+if any(i.input_kind == "face" and i.source_status()["available"] for i in DATASETS.values()):
+    QUICK_STARTS["Train the smile classifier (the book's v1)"] = TrainConfig.from_dict(
+        smile_classifier("book")
+    )
 
 st.title("🧠 CNN Lab")
 st.markdown(

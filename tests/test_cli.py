@@ -85,6 +85,10 @@ def test_evaluate_and_predict(trained):
     assert set(ev) >= {"accuracy", "loss", "n", "per_class_accuracy", "confusion"}
     assert ev["n"] == 300 and len(ev["confusion"]) == 10
     assert ev["accuracy"] == pytest.approx(last_json(proc)["val_accuracy"])
+    from scipy.stats import binomtest
+
+    ref = binomtest(round(ev["accuracy"] * 300), 300).proportion_ci(method="wilson")
+    assert (ev["ci_low"], ev["ci_high"]) == pytest.approx((ref.low, ref.high))
 
     from cnn_core.data.idx import read_idx
 

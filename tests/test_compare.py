@@ -157,3 +157,27 @@ def test_bad_state_is_a_user_error_and_evaluations_go_with_their_run(store):
     assert store_.load_evaluation(queued, "test")["result"] == {"accuracy": 1.0}
     api.delete(queued)
     assert store_.load_evaluation(queued, "test") is None
+
+
+def test_paired_test_counts_the_images_one_run_gets_right_and_the_other_wrong(store):
+    a, b = store
+    runs = [api.get_run(i) for i in (a, b)]
+    ev = [compare.evaluate_run(i) for i in (a, b)]
+    test = compare.paired_test(runs[0], ev[0], runs[1], ev[1])
+    right = [e.result.correct() for e in ev]
+    assert test.a_only == sum(x and not y for x, y in zip(*right, strict=True))
+    assert test.b_only == sum(y and not x for x, y in zip(*right, strict=True))
+    assert test.both + test.neither + test.a_only + test.b_only == ev[0].result.n
+    from scipy.stats import binomtest
+
+    assert test.p_value == pytest.approx(
+        binomtest(test.a_only, test.a_only + test.b_only).pvalue if test.a_only + test.b_only else 1
+    )
+    other = {**runs[1], "config": {**runs[1]["config"], "seed": 99}}
+    assert compare.paired_test(runs[0], ev[0], other, ev[1]) is None  # other images
+    augmented = {**runs[1], "config": {**runs[1]["config"], "augment": True}}
+    assert compare.paired_test(runs[0], ev[0], augmented, ev[1]) is not None
+    row = compare.summary_row(runs[0])
+    assert row["test_ci_low"] < row["test_accuracy"] < row["test_ci_high"]
+    n = api.metrics(a)[-1]["val_images"]
+    assert n == 200 and row["best_val_ci_low"] < row["best_val_accuracy"] < row["best_val_ci_high"]

@@ -380,7 +380,9 @@ def test_celeba_cache_hit_and_invalidation(data_root, tmp_path, monkeypatch):
 
 
 def test_celeba_missing_image_and_dataset(data_root):
-    with pytest.raises(DataError, match="torchvision.*Kaggle.*rate-limited"):
+    with pytest.raises(
+        DataError, match="datasets fetch celeba.*torchvision.*Kaggle.*Anno.*celeba.zip"
+    ):
         load(dataset="celeba")
     folder = make_celeba(data_root, n=10)
     (folder / "img_align_celeba" / "000002.jpg").unlink()

@@ -51,6 +51,8 @@ def test_pages_with_real_runs():
     assert "val accuracy" in labels and "images/s" in labels
     value = next(m.value for m in at.metric if m.label == "val accuracy")
     assert value == f"{api.metrics(run_id)[-1]['val_accuracy']:.2%}"
+    assert "Last validation: " in " ".join(c.value for c in at.caption)
+    assert "95% CI" in " ".join(c.value for c in at.caption)
     assert [b.label for b in at.button if "Extend" in b.label]
 
 

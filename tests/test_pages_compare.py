@@ -92,7 +92,18 @@ def test_selection_diff_csv_evaluation_and_gallery(downloads, monkeypatch):
 
     next(x for x in at.button if x.label == "Evaluate 2 runs on the test split").click().run()
     assert not at.exception and not at.error
-    assert at.dataframe[0].value["test_accuracy"].notna().all()
+    table = at.dataframe[0].value
+    assert table["test_accuracy"].notna().all()
+    assert (table["test_ci_low"] < table["test_accuracy"]).all()
+    assert (table["test_accuracy"] < table["test_ci_high"]).all()
+    assert table["best_val_ci_low"].notna().all()  # val_images is recorded with each evaluation
+    assert "95% CI" in " ".join(c.value for c in at.caption)
+    assert "Is the difference real?" in [h.value for h in at.subheader]
+    verdict = " ".join(m.value for m in at.markdown)
+    evaluations = [compare.cached_evaluation(i) for i in (a, b)]
+    test = compare.paired_test(api.get_run(a), evaluations[0], api.get_run(b), evaluations[1])
+    assert test is not None and test.n == evaluations[0].result.n
+    assert f"on {max(test.a_only, test.b_only):,} images, loses on" in verdict
 
     at.selectbox(key="cmp_gallery_run").select(b).run()
     cells = at.selectbox(key="cmp_cell")

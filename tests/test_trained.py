@@ -41,3 +41,5 @@ def test_draw_answers_with_the_best_finished_digits_model_not_the_latest_run():
     at = open_page("pages/draw.py")
     assert at.selectbox(key="draw_model").value == models[0].label
     assert f"**{models[0].label}** is answering" in at.markdown[0].value
+    assert models[0].val_images == 200 and "95% CI" in at.markdown[0].value
+    assert models[0].accuracy_text in at.markdown[0].value

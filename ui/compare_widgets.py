@@ -37,7 +37,15 @@ X_AXES = {  # the Runs page's axes: runs with different batch sizes line up by i
 MAX_MARKERS = 60  # longer lines are drawn without markers
 MARGIN = {"t": 40, "b": 10, "l": 10, "r": 10}
 EXPLAIN_PAGE = "pages/explain.py"
-PERCENT_COLUMNS = ("best_val_accuracy", "final_val_accuracy", "test_accuracy")
+PERCENT_COLUMNS = (
+    "best_val_accuracy",
+    "best_val_ci_low",
+    "best_val_ci_high",
+    "final_val_accuracy",
+    "test_accuracy",
+    "test_ci_low",
+    "test_ci_high",
+)
 DIFF_STYLE = "background-color: rgba(255, 193, 7, 0.25)"
 
 

@@ -52,12 +52,12 @@ def load_predictor(choice: TrainedModel) -> Predictor | None:
 
 
 def describe_choice(choice: TrainedModel) -> str:
-    """``**label** is answering: v3, trained on … · 98.2% on held-out images``."""
+    """``**label** is answering: v3, trained on … · 98.2% (95% CI …) on held-out images``."""
     note = choice.note.split(" — ")[0]  # without the fallback's where-to-put-the-files advice
     trained = note if note.startswith("trained on") else f"trained on {choice.dataset}"
     if note and note != trained:
         trained += f" ({note})"
-    accuracy = f" · {choice.val_accuracy:.1%} on held-out images" if choice.val_accuracy else ""
+    accuracy = f" · {choice.accuracy_text}" if choice.accuracy_text else ""
     return f"**{choice.label}** is answering: {choice.model}, {trained}{accuracy}."
 
 

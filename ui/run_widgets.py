@@ -16,6 +16,7 @@ from PIL import Image
 from cnn_core import runs
 from cnn_core.data import dataset_names
 from cnn_core.errors import UserError
+from cnn_core.stats import interval_text
 from ui import cache
 from ui.charts import STEP_AXES, confusion_figure
 from ui.widgets import ACTIVE, STATUS_ICONS, data_uri, run_label, show_user_error, to_display
@@ -311,6 +312,12 @@ def live_panel(run_id: str, shown_status: str, x_key: str, weight: float) -> boo
         c[3].metric("images/s", f"{last['images_per_s']:,.0f}")
         if current.get("time_to_target_s") is not None:
             c[4].metric("time to target", f"{current['time_to_target_s']:.1f} s")
+        if last.get("val_images"):  # runs recorded before val_images have no interval
+            st.caption(
+                "Last validation: "
+                f"{interval_text(last['val_accuracy'], int(last['val_images']))} — the range "
+                "the accuracy on all such images would lie in, 19 times out of 20."
+            )
     if step_chart(current, version, steps, x_key, weight):
         return True
     if history:  # a run from before step metrics: its per-epoch curves

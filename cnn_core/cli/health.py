@@ -12,10 +12,46 @@ from ..errors import UserError
 
 
 def add_import_args(p: argparse.ArgumentParser) -> None:
-    """``datasets [import NAME ARCHIVE]``: without arguments the command lists datasets."""
-    p.add_argument("action", nargs="?", choices=("import",), help="import a zip of <class>/<image>")
-    p.add_argument("name", nargs="?", help="name of the dataset to create or add to")
+    """``datasets [import NAME ARCHIVE | fetch celeba]``: without arguments the command lists
+    datasets."""
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=("import", "fetch"),
+        help="import a zip of <class>/<image>; fetch celeba: download CelebA",
+    )
+    p.add_argument("name", nargs="?", help="name of the dataset to create, add to or fetch")
     p.add_argument("archive", nargs="?", help="zip file (inside a data root or this folder)")
+    p.add_argument(
+        "--source",
+        choices=("auto", "hf", "kaggle", "drive"),
+        default="auto",
+        help="fetch: where from (auto tries Hugging Face, then Kaggle, then Google Drive)",
+    )
+    p.add_argument("--data-dir", help="fetch: folder to fetch into (default: <data root>/celeba)")
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    """Download CelebA with progress on stderr (licence first), then the layout check."""
+    from ..data.celeba_fetch import fetch_celeba, progress_text
+
+    if args.name != "celeba" or args.archive:
+        raise UserError("usage: datasets fetch celeba [--source auto|hf|kaggle|drive] [--json]")
+
+    def show(event: dict[str, Any]) -> None:
+        print(progress_text(event), file=sys.stderr, flush=True)
+
+    out = fetch_celeba(
+        args.source, args.data_dir, show, lambda line: print(line, file=sys.stderr, flush=True)
+    )
+    _emit(
+        args,
+        out,
+        f"CelebA ready in {out['folder']} ({out['layout']} layout, from {out['source']}): "
+        f"{out['images']:,} images, {out['train']:,} train / {out['val']:,} val / "
+        f"{out['test']:,} test",
+    )
+    return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:

@@ -104,7 +104,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     emit(
         args,
         summary,
-        f"{summary['n']} images: accuracy {summary['accuracy']:.4f}, loss {summary['loss']:.4f}",
+        f"{summary['n']} {summary['split']} images: accuracy {summary['accuracy']:.4f} "
+        f"(95% CI {summary['ci_low']:.4f}-{summary['ci_high']:.4f}), loss {summary['loss']:.4f}",
     )
     return 0
 
@@ -162,10 +163,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_datasets(args: argparse.Namespace) -> int:
     from ..data import DATASETS
-    from .health import cmd_import
+    from .health import cmd_fetch, cmd_import
 
     if getattr(args, "action", None) == "import":
         return cmd_import(args)
+    if getattr(args, "action", None) == "fetch":
+        return cmd_fetch(args)
 
     rows = [
         {

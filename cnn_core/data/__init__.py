@@ -10,7 +10,7 @@ import functools
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from . import celeba, folder, idx
+from . import celeba, celeba_fetch, folder, idx
 from .base import INPUT_KINDS, BatchTransform, DatasetBundle, DatasetInfo, ImageSet
 
 if TYPE_CHECKING:
@@ -60,6 +60,10 @@ DATASETS: dict[str, DatasetInfo] = {
             default_train_size=16_000,
             default_val_size=1_000,
             default_image_size=64,
+            fetch=celeba_fetch.fetch_celeba,
+            fetch_terms=celeba_fetch.LICENCE,
+            fetch_label="Get CelebA",
+            train_note=celeba.ERRATUM,
         ),
         DatasetInfo(
             "image-folder",

@@ -80,10 +80,10 @@ def read_zip(
 ) -> list[tuple[str, str, bytes, str]]:
     """``(class, file name, bytes, name in the zip)`` of every acceptable entry of ``zf``;
     skipped entries go to ``report``; UserError when the archive is refused as a whole."""
-    return _zip_items(zf, _checked_members(zf, limits), report, limits)
+    return _zip_items(zf, checked_members(zf, limits), report, limits)
 
 
-def _checked_members(zf: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipInfo]:
+def checked_members(zf: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipInfo]:
     """The file entries of ``zf``; UserError for anything that refuses the whole archive."""
     files = []
     for info in zf.infolist():

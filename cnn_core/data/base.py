@@ -126,6 +126,11 @@ class DatasetInfo:
     default_train_size: int | None = None
     default_val_size: int | None = None
     default_image_size: int | None = None
+    # downloads it when the user asks: (source, data_dir, progress, log) -> what it did
+    fetch: Callable[..., dict[str, Any]] | None = None
+    fetch_terms: str = ""  # the licence shown before the first byte ({folder}: where it goes)
+    fetch_label: str = ""  # the button that fetches it, e.g. "Get CelebA"
+    train_note: str = ""  # shown on the Train page beside the dataset (e.g. a book erratum)
 
     def __post_init__(self) -> None:
         if self.input_kind not in INPUT_KINDS:

@@ -1,10 +1,9 @@
 """CelebA aligned faces as a binary task on one of the 40 attributes (default ``Smiling``).
 
-Two layouts are accepted, in ``data_dir``, ``data_dir/celeba`` or ``R/celeba`` for each data root:
-
-* torchvision: ``img_align_celeba/*.jpg``, ``list_attr_celeba.txt``, ``list_eval_partition.txt``
-* Kaggle: ``img_align_celeba/[img_align_celeba/]*.jpg``, ``list_attr_celeba.csv``,
-  ``list_eval_partition.csv``
+Found in ``data_dir``, ``data_dir/celeba`` or ``R/celeba`` for each data root, in any layout
+:mod:`.celeba_layouts` knows (torchvision's, Kaggle's, the official Drive/Baidu tree, the
+book's ``celeba.zip``, Hugging Face Parquet, zipped or not); zips and Parquet are made
+readable once, on first use. ``python -m cnn_core datasets fetch celeba`` downloads it.
 
 Partitions 0/1/2 are train/val/test. ``train_size`` images come from partition 0, ``val_size``
 from partition 1 and the test split is a subset of partition 2 of the same size as val, each
@@ -19,7 +18,6 @@ import json
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +28,7 @@ from .. import settings
 from ..errors import ConfigError, DataError
 from ..images import DECODER_VERSION, decode_at
 from .base import DatasetBundle, ImageSet
+from .celeba_layouts import CelebaFiles, Found, locate, prepare
 from .splits import clamp_size, finish_bundle, subset_index
 from .transforms import FacesTransform, faces_stored_height
 
@@ -47,68 +46,68 @@ ATTRIBUTES = (
     "Wearing_Necktie", "Young",
 )
 # fmt: on
-LAYOUTS = {"torchvision": "txt", "kaggle": "csv"}  # layout → list-file extension
+ERRATUM = (
+    "A note on the book: its CelebA code labels each face with `attr[18]`, which is "
+    "Heavy_Makeup, not Smiling (Smiling is attribute 31 of 40, counting from 0). CNN Lab picks "
+    "the attribute by name, so the smile classifier here really learns smiles."
+)
 MISSING_HELP = (
-    "CelebA not found (looked in {searched}). Place it as {root}/celeba/ in either layout: torchvision's "
-    "(img_align_celeba/*.jpg, list_attr_celeba.txt, list_eval_partition.txt) or Kaggle's "
-    "(img_align_celeba/img_align_celeba/*.jpg, list_attr_celeba.csv, list_eval_partition.csv). "
-    "torchvision.datasets.CelebA(download=True) fetches from Google Drive, which is often rate-limited, "
-    "so placing the files by hand is the reliable way."
+    "CelebA not found (looked in {searched}). Get it with `python -m cnn_core datasets fetch "
+    "celeba` (or the Get CelebA button on the Data page), or place it in {root}/celeba/ as you "
+    "have it: torchvision's img_align_celeba/ with list_attr_celeba.txt and "
+    "list_eval_partition.txt, Kaggle's (csv lists, nested or zipped images), the official "
+    "Anno/ Eval/ Img/ tree, the book's celeba.zip, or Hugging Face Parquet shards."
 )
 
 
-@dataclass(frozen=True)
-class CelebaFiles:
-    """Where one CelebA copy lives."""
-
-    layout: str  # "torchvision" | "kaggle"
-    root: Path
-    attr_file: Path
-    partition_file: Path
-    image_dir: Path
-
-
-def _detect(folder: Path) -> CelebaFiles | None:
-    """The CelebA copy in ``folder`` (None if there is none; DataError if it is incomplete)."""
-    for layout, ext in LAYOUTS.items():
-        attr, part = folder / f"list_attr_celeba.{ext}", folder / f"list_eval_partition.{ext}"
-        if not (attr.is_file() or part.is_file()):
-            continue
-        images = folder / "img_align_celeba"
-        if (images / "img_align_celeba").is_dir():
-            images = images / "img_align_celeba"
-        missing = [p.name for p in (attr, part, images) if not p.exists()]
-        if missing:
-            raise DataError(f"CelebA in {folder} is incomplete: missing {', '.join(missing)}")
-        return CelebaFiles(layout, folder, attr, part, images)
-    return None
-
-
-def find_celeba(data_dir: str | os.PathLike | None = None) -> CelebaFiles:
-    """Locate CelebA in ``data_dir`` (checked against the data roots) or under ``R/celeba``."""
+def _candidates(data_dir: str | os.PathLike | None) -> list[tuple[Path, list[Path]]]:
+    """(CelebA folder, zips beside it that unpack into it) in the order they are tried."""
     folder = settings.resolve_data_dir(data_dir)
-    candidates = (
-        [folder, folder / "celeba"] if folder else [r / "celeba" for r in settings.data_roots()]
-    )
-    for candidate in candidates:
-        if candidate.is_dir() and (found := _detect(candidate)):
-            return found
-    searched = ", ".join(str(c) for c in candidates)
+    if folder:
+        return [(folder, [])]
+    return [(r / "celeba", sorted(r.glob("celeba*.zip"))) for r in settings.data_roots()]
+
+
+def locate_celeba(data_dir: str | os.PathLike | None = None) -> Found:
+    """The best CelebA copy found (readable first, then one to unpack or convert); only reads.
+    DataError naming the folders searched when there is none."""
+    found = [f for folder, beside in _candidates(data_dir) if (f := locate(folder, beside))]
+    for usable in (lambda f: f.files, lambda f: f.pending, lambda f: True):
+        best = next((f for f in found if usable(f)), None)
+        if best is not None:
+            return best
+    searched = ", ".join(str(c) for c, _ in _candidates(data_dir))
     raise DataError(MISSING_HELP.format(searched=searched, root=settings.default_data_dir()))
 
 
+def find_celeba(data_dir: str | os.PathLike | None = None) -> CelebaFiles:
+    """The readable CelebA copy in ``data_dir`` (checked against the data roots) or under
+    ``R/celeba``, unpacking or converting it first when it arrived zipped or as Parquet."""
+    found = locate_celeba(data_dir)
+    if found.files:
+        return found.files
+    if found.pending:
+        beside = dict(_candidates(data_dir)).get(found.folder, [])
+        return prepare(found.folder, beside)
+    raise DataError(found.describe())
+
+
 def source_status() -> dict[str, Any]:
-    """Where CelebA would be read from now: available, source folder and a note for users."""
+    """Where CelebA would be read from now: available, source folder and a note for users
+    (only reads: a zipped copy is reported, not unpacked)."""
     try:
-        return {"available": True, "source": str(find_celeba(None).root), "note": ""}
+        found = locate_celeba(None)
     except DataError:
         return {
             "available": False,
             "source": "",
-            "note": "Not found. Place img_align_celeba/ with list_attr_celeba.txt and "
-            "list_eval_partition.txt (or Kaggle's csv files) in "
+            "note": "Not found: get it with the Get CelebA button on the Data page or "
+            "`python -m cnn_core datasets fetch celeba`, or place your copy in "
             f"{settings.default_data_dir() / 'celeba'}.",
         }
+    if found.files:
+        return {"available": True, "source": str(found.files.root), "note": ""}
+    return {"available": found.pending, "source": str(found.folder), "note": found.describe()}
 
 
 def _read_list(path: Path, named: bool) -> tuple[tuple[str, ...], tuple[str, ...], np.ndarray]:
