@@ -7,6 +7,7 @@ model back to a spec and the README's table of layer types all read :data:`LAYER
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -75,8 +76,10 @@ def layer_table() -> str:
 
 def _readme_default(spec_field: Field) -> str:
     text = spec_field.default_text()
-    if spec_field.required or spec_field.derived:
-        return f"({text})" if spec_field.required else f"(default: {text})"
+    if spec_field.required:
+        return f"({text})"
+    if spec_field.derived:
+        return f"(default: {text})"
     return f'{text} or `"same"`' if spec_field.kind == "padding" else text
 
 
@@ -200,22 +203,20 @@ def _activation(name: str, cls: type[nn.Module], feature: bool = True) -> LayerT
 
 
 def _dropout_type(name: str, cls: type[nn.Dropout | nn.Dropout2d], spatial: bool) -> LayerType:
+    """``p`` is not read back from a module: a converted model's dropout follows the run's."""
     return LayerType(
         name,
         lambda layer, _in, _out, dropout: cls(dropout if layer["p"] is None else layer["p"]),
         (cls,),
         {"p": Field("float", None, 0.0, 0.95, "probability", "the run's dropout")},
-        spatial=spatial,  # p is not read back from a module: it follows the run's dropout
+        spatial=spatial,
         colour="#c7c7c7",
         group="dropout",
     )
 
 
 def _flatten(_layer: dict[str, Any], shape: Shape, _logits: int) -> Step:
-    total = 1
-    for d in shape:
-        total *= d
-    return Step((total,), 0, 0)
+    return Step((math.prod(shape),), 0, 0)
 
 
 def _linear(layer: dict[str, Any], shape: Shape, logits: int) -> Step:
