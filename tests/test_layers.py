@@ -17,6 +17,7 @@ from cnn_core.models.layer_type import Field, LayerType, Step
 from cnn_core.models.layers import LAYER_TYPES, layer_table, register
 from cnn_core.models.spec import SpecError, analyze, build, leaves
 from cnn_core.models.summary import blocks_from_layers, diagram_blocks, feature_layers, summarize
+from cnn_core.speed import prepare_model
 from cnn_core.trainer import fit
 from tests.conftest import small_fashion_config
 from tests.layer_oracle import measured_blocks, measured_leaves
@@ -73,6 +74,15 @@ def test_residual_blocks_equal_torch_for_every_shortcut(channels, out, stride):
         if stride != 1 or channels != out
         else ["block1.conv2", "block1.bn2", "block1.relu2"]
     )
+
+
+def test_a_model_prepared_for_training_reads_back_the_same():
+    """The trainer swaps in subclasses (a faster dropout): they count as their base type."""
+    model = create_model("v1", 3, 64, 2, dropout=0.3)
+    prepared = prepare_model(create_model("v1", 3, 64, 2, dropout=0.3), torch.device("cpu"))
+    assert any(type(m) is not nn.Dropout and isinstance(m, nn.Dropout) for m in prepared.modules())
+    assert summarize(prepared, 3, 64) == summarize(model, 3, 64)
+    assert spec_from_model(prepared, "x") == spec_from_model(model, "x")
 
 
 def test_the_readme_table_of_layer_types_is_the_registry():
