@@ -4,9 +4,9 @@
 
 For the forks of v1–v4 (on a 28 px and a 64 px input) and a 60-layer spec, the median of
 ``--repeats`` runs of: ``analyze`` (the validation: shapes, params, FLOPs, budgets; the
-Builder's table and diagram come from it), then building the model and its diagram blocks by
-hooks (what Train and Explain do), then one whole Builder page rerun after an edit (AppTest,
-the real page script).
+Builder's table and diagram come from it), then building the model and its diagram blocks
+read back from it (what Train and Explain do), then one whole Builder page rerun after an
+edit (AppTest, the real page script).
 The goal is ≤ 200 ms per edit.
 """
 
@@ -98,7 +98,7 @@ def main() -> None:
         for c, s, k in ((1, 28, 10), (3, 64, 2))
     ]
     cases.append(("60 layers 3x64x64", long_spec(), (3, 64, 2)))
-    print(f"{'spec':<20} {'validate':>10} {'+ build + hooks':>18}")
+    print(f"{'spec':<20} {'validate':>10} {'+ build + blocks':>18}")
     for label, spec, (c, s, k) in cases:
         check = median_ms(args.repeats, analyze, spec, c, s, k)
         full = median_ms(args.repeats, edit_cost, spec, c, s, k)

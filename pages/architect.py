@@ -10,8 +10,9 @@ import streamlit as st
 from cnn_core.data import DATASETS, dataset_info, dataset_names, input_geometry
 from cnn_core.errors import UserError
 from cnn_core.models import MODELS, architecture, model_names
+from cnn_core.models.layers import LAYER_TYPES
 from cnn_core.models.saved import delete_saved, save_spec, saved_names
-from cnn_core.models.spec import LAYER_TYPES, SpecError, analyze, build, shape_text
+from cnn_core.models.spec import SpecError, analyze, build, shape_text
 from cnn_core.models.summary import blocks_from_layers, time_training_step
 from ui import spec_editor as ed
 from ui.diagram import show_diagram

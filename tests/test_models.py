@@ -163,17 +163,17 @@ def test_v1_mnist_is_the_book_cnn():
     summary = describe_model("v1", 1, 28, 10)
     assert summary["params"] == conv1 + conv2 + fc1 + fc2 == 3_274_634
     assert _table(summary) == [
-        ("conv1", "Conv2d", (32, 28, 28), conv1),
-        ("relu1", "ReLU", (32, 28, 28), 0),
-        ("pool1", "MaxPool2d", (32, 14, 14), 0),
-        ("conv2", "Conv2d", (64, 14, 14), conv2),
-        ("relu2", "ReLU", (64, 14, 14), 0),
-        ("pool2", "MaxPool2d", (64, 7, 7), 0),
-        ("flatten", "Flatten", (3136,), 0),
-        ("fc1", "Linear", (1024,), fc1),
-        ("relu3", "ReLU", (1024,), 0),
-        ("dropout", "Dropout", (1024,), 0),
-        ("fc2", "Linear", (10,), fc2),
+        ("conv1", "conv", (32, 28, 28), conv1),
+        ("relu1", "relu", (32, 28, 28), 0),
+        ("pool1", "maxpool", (32, 14, 14), 0),
+        ("conv2", "conv", (64, 14, 14), conv2),
+        ("relu2", "relu", (64, 14, 14), 0),
+        ("pool2", "maxpool", (64, 7, 7), 0),
+        ("flatten", "flatten", (3136,), 0),
+        ("fc1", "linear", (1024,), fc1),
+        ("relu3", "relu", (1024,), 0),
+        ("dropout", "dropout", (1024,), 0),
+        ("fc2", "linear", (10,), fc2),
     ]
     model = create_model("v1", dropout=0.3)
     assert (model.conv1.kernel_size, model.conv1.padding) == ((5, 5), (2, 2))
@@ -197,22 +197,22 @@ def test_v1_smile_is_the_book_cnn():
     summary = describe_model("v1", 3, 64, 2)
     assert summary["params"] == sum(convs) + fc == 388_673
     assert _table(summary) == [
-        ("conv1", "Conv2d", (32, 64, 64), convs[0]),
-        ("relu1", "ReLU", (32, 64, 64), 0),
-        ("pool1", "MaxPool2d", (32, 32, 32), 0),
-        ("dropout1", "Dropout", (32, 32, 32), 0),
-        ("conv2", "Conv2d", (64, 32, 32), convs[1]),
-        ("relu2", "ReLU", (64, 32, 32), 0),
-        ("pool2", "MaxPool2d", (64, 16, 16), 0),
-        ("dropout2", "Dropout", (64, 16, 16), 0),
-        ("conv3", "Conv2d", (128, 16, 16), convs[2]),
-        ("relu3", "ReLU", (128, 16, 16), 0),
-        ("pool3", "MaxPool2d", (128, 8, 8), 0),
-        ("conv4", "Conv2d", (256, 8, 8), convs[3]),
-        ("relu4", "ReLU", (256, 8, 8), 0),
-        ("pool4", "AvgPool2d", (256, 1, 1), 0),
-        ("flatten", "Flatten", (256,), 0),
-        ("fc", "Linear", (1,), fc),
+        ("conv1", "conv", (32, 64, 64), convs[0]),
+        ("relu1", "relu", (32, 64, 64), 0),
+        ("pool1", "maxpool", (32, 32, 32), 0),
+        ("dropout1", "dropout", (32, 32, 32), 0),
+        ("conv2", "conv", (64, 32, 32), convs[1]),
+        ("relu2", "relu", (64, 32, 32), 0),
+        ("pool2", "maxpool", (64, 16, 16), 0),
+        ("dropout2", "dropout", (64, 16, 16), 0),
+        ("conv3", "conv", (128, 16, 16), convs[2]),
+        ("relu3", "relu", (128, 16, 16), 0),
+        ("pool3", "maxpool", (128, 8, 8), 0),
+        ("conv4", "conv", (256, 8, 8), convs[3]),
+        ("relu4", "relu", (256, 8, 8), 0),
+        ("pool4", "avgpool", (256, 1, 1), 0),
+        ("flatten", "flatten", (256,), 0),
+        ("fc", "linear", (1,), fc),
     ]
     model = create_model("v1", 3, 64, 2)
     assert model.pool4.kernel_size == 8 and model.conv1.padding == (1, 1)

@@ -21,8 +21,9 @@ from cnn_core.models import (
     model_names,
     num_outputs,
 )
+from cnn_core.models.layers import LAYER_TYPES
 from cnn_core.models.saved import delete_saved, load_saved, save_spec, saved_names, specs_dir
-from cnn_core.models.spec import LAYER_TYPES, SpecError, analyze, build
+from cnn_core.models.spec import SpecError, analyze, build, leaves
 from cnn_core.models.summary import (
     blocks_from_layers,
     count_params,
@@ -34,6 +35,7 @@ from cnn_core.predict import Predictor
 from cnn_core.runs import api
 from cnn_core.runs.export import export_run
 from cnn_core.sweeps.space import validate_space
+from tests.layer_oracle import measured_blocks, measured_leaves
 from tests.run_fixtures import cli_here, finished_run
 
 FAMILIES = [(1, 28, 10), (3, 64, 2), (3, 32, 5), (1, 64, 3)]
@@ -80,7 +82,7 @@ def _layer(kind: str) -> st.SearchStrategy[dict]:
         "size": st.integers(1, 3),
         "p": st.floats(0, 0.9),
     }
-    fields = {f: values[f] for f in LAYER_TYPES[kind] if f in values}
+    fields = {f: values[f] for f in LAYER_TYPES[kind].fields if f in values}
     optional = st.fixed_dictionaries({}, optional=fields)
     required = {f: values[f] for f in ("out",) if kind in ("conv", "residual")}
     return st.builds(
@@ -117,13 +119,16 @@ def _check_against_torch(spec: dict, geometry: tuple[int, int, int]) -> bool:
     model = build(spec, channels, size, classes, dropout=0.3)
     logits = model.eval()(torch.rand(2, channels, size, size))
     assert logits.shape == (2, num_outputs(classes))
-    summary = summarize(model, channels, size)
-    assert summary["params"] == sum(r.params for r in rows)
-    assert summary["flops"] == sum(r.flops for r in rows)
-    measured = diagram_blocks(model, channels, size)  # hooks on the real model
-    predicted = blocks_from_layers(rows, channels, size)  # arithmetic only
+    predicted = [  # arithmetic only
+        {"name": r.name, "output_shape": list(r.out_shape), "params": r.params, "flops": r.flops}
+        for r in leaves(rows)
+    ]
+    assert predicted == measured_leaves(model, channels, size)  # what torch does
+    blocks = blocks_from_layers(rows, channels, size)
     keys = ("name", "shape", "params", "flops")
-    assert [[b[k] for k in keys] for b in measured] == [[b[k] for k in keys] for b in predicted]
+    assert [{k: b[k] for k in keys} for b in blocks[1:]] == measured_blocks(model, channels, size)
+    assert diagram_blocks(model, channels, size) == blocks  # the built model, read back
+    assert summarize(model, channels, size)["params"] == count_params(model)
     return True
 
 
@@ -156,7 +161,7 @@ def broken_specs(draw) -> dict:
     index = draw(st.integers(0, len(layers) - 1))
     how = draw(st.sampled_from(["value", "field", "type", "not-a-dict", "name"]))
     if how == "value":
-        fields = list(LAYER_TYPES[layers[index]["type"]]) or ["extra"]
+        fields = list(LAYER_TYPES[layers[index]["type"]].fields) or ["extra"]
         layers[index][draw(st.sampled_from(fields))] = draw(JUNK)
     elif how == "field":
         layers[index][draw(st.text(min_size=1, max_size=6))] = 1
@@ -271,7 +276,7 @@ def test_diagram_blocks_and_step_timing_for_a_registered_model():
         "flops": 0,
     }
     block = next(b for b in blocks if b["name"] == "block2")
-    assert block["type"] == "BasicBlock" and block["shape"] == [64, 7, 7]
+    assert block["type"] == "residual" and block["shape"] == [64, 7, 7]
     assert (
         sum(b["params"] for b in blocks)
         == summarize(create_model("v4", 1, 28, 10), 1, 28)["params"]

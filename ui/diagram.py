@@ -16,29 +16,32 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from cnn_core.models import create_model
+from cnn_core.models.layers import LAYER_TYPES
 from cnn_core.models.summary import diagram_blocks
 
-# by torch class (registered models) and by spec layer type (specs)
-COLOURS = {
-    "Input": "#9e9e9e",
-    **dict.fromkeys(("Conv2d", "conv"), "#1f77b4"),
-    **dict.fromkeys(("BasicBlock", "residual"), "#17becf"),
-    **dict.fromkeys(("MaxPool2d", "AvgPool2d", "maxpool", "avgpool"), "#ff7f0e"),
-    **dict.fromkeys(("AdaptiveAvgPool2d", "AdaptiveMaxPool2d"), "#e6a100"),
-    **dict.fromkeys(("adaptive_avgpool", "adaptive_maxpool"), "#e6a100"),
-    **dict.fromkeys(("Linear", "linear"), "#9467bd"),
-    **dict.fromkeys(("BatchNorm2d", "BatchNorm1d", "batchnorm"), "#8c564b"),
-    **dict.fromkeys(("Flatten", "flatten"), "#7f7f7f"),
-}
-ACTIVATION = "#2ca02c"
-DROPOUT = "#c7c7c7"
+INPUT = "#9e9e9e"  # the input block; a layer's colour and legend entry are its type's
 GAP = 0.3
 
 
 def _colour(kind: str) -> str:
-    if kind.lower().startswith("dropout"):
-        return DROPOUT
-    return COLOURS.get(kind, ACTIVATION)
+    return LAYER_TYPES[kind].colour if kind in LAYER_TYPES else INPUT
+
+
+def _legend(blocks: list[dict[str, Any]]) -> list[go.Scatter]:
+    """One legend entry per group of layer types drawn (conv, pooling, …), in drawing order."""
+    groups = {
+        LAYER_TYPES[b["type"]].group: _colour(b["type"]) for b in blocks if b["type"] in LAYER_TYPES
+    }
+    return [
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            marker={"size": 10, "symbol": "square", "color": colour},
+            name=group,
+        )
+        for group, colour in groups.items()
+    ]
 
 
 def _count(n: int) -> str:
@@ -100,21 +103,29 @@ def network_figure(blocks: list[dict[str, Any]]) -> go.Figure:
     layout = {
         "shapes": rects,
         "annotations": notes,
-        "height": 300,
+        "height": 330,
         "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+        "legend": {
+            "orientation": "h",
+            "y": -0.02,
+            "yanchor": "top",
+            "font": {"size": 10},
+            "itemclick": False,
+            "itemdoubleclick": False,
+        },
         "xaxis": {"visible": False, "range": [-0.2, x]},
         "yaxis": {"visible": False, "range": [-0.85, 0.8]},
         "plot_bgcolor": "rgba(0,0,0,0)",
     }
-    return go.Figure(data=[hover], layout=layout)
+    return go.Figure(data=[hover, *_legend(blocks)], layout=layout)
 
 
 def show_diagram(blocks: list[dict[str, Any]], key: str) -> None:
-    """Draw the diagram of ``blocks`` with a one-line legend."""
+    """Draw the diagram of ``blocks`` (legend: the layer types drawn) and a caption."""
     st.plotly_chart(network_figure(blocks), key=key, config={"displayModeBar": False})
     st.caption(
-        "Blocks: height = map side, width = channels (log); blue conv, teal residual, orange "
-        "pooling, brown BatchNorm, green activation, purple linear. Above: params (p) · FLOPs (F)."
+        "Blocks: height = map side, width = channels (log), colour = layer type (legend below). "
+        "Above: params (p) · FLOPs (F)."
     )
 
 

@@ -13,56 +13,53 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from cnn_core.models.spec import LAYER_TYPES
+from cnn_core.models.layers import LAYER_TYPES, spec_fields
 
-INT_FIELDS = ("out", "kernel", "stride", "dilation", "groups", "size")
-FLOAT_FIELDS = ("p", "slope")
-COLUMNS = ("type", "name", *INT_FIELDS[:3], "padding", *INT_FIELDS[3:], "bias", *FLOAT_FIELDS)
-HELP = {
-    "out": "output channels (conv, residual) or units (linear; empty = one per class)",
-    "kernel": "window side (conv 3, pools 2)",
-    "stride": "step (conv 1, pools = kernel)",
-    "padding": 'pixels added on each side, or "same"',
-    "dilation": "gap between kernel taps (1)",
-    "groups": "grouped convolution (1)",
-    "size": "adaptive pool output side (1 = global)",
-    "bias": "learned bias (true)",
-    "p": "dropout probability (empty = the run's dropout)",
-    "slope": "leaky ReLU negative slope (0.01)",
-}
+
+def column_help(field: str) -> str:
+    """What a field sets in each layer type that has it, and what an empty cell means."""
+    texts: dict[str, list[str]] = {}
+    for kind in LAYER_TYPES.values():
+        if field in kind.fields:
+            spec_field = kind.fields[field]
+            empty = spec_field.default_text()
+            text = f"{spec_field.help} ({empty if spec_field.required else 'empty = ' + empty})"
+            texts.setdefault(text, []).append(kind.name)
+    return "; ".join(f"{', '.join(kinds)}: {text}" for text, kinds in texts.items())
 
 
 def _empty(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
 
 
-def _shown(field: str, value: Any) -> Any:
-    """A cell as the table shows it: padding and bias as text (``"same"``, ``"false"``)."""
-    if _empty(value) or field not in ("padding", "bias"):
+def _shown(kind: str, value: Any) -> Any:
+    """A cell as the table shows it: padding and true/false fields as text (``"same"``)."""
+    if _empty(value) or kind not in ("padding", "bool"):
         return value
     return str(value).lower()
 
 
 def layers_to_frame(layers: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per layer, one column per field (empty where not given)."""
-    records = [{c: _shown(c, layer.get(c)) for c in COLUMNS} for layer in layers]
-    frame = pd.DataFrame(records, columns=list(COLUMNS), dtype=object)
-    for column in INT_FIELDS:
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Int64")
-    for column in FLOAT_FIELDS:
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("Float64")
+    kinds = {"type": "text", "name": "text", **spec_fields()}
+    records = [{c: _shown(kinds[c], layer.get(c)) for c in kinds} for layer in layers]
+    frame = pd.DataFrame(records, columns=list(kinds), dtype=object)
+    for column, kind in kinds.items():
+        if kind in ("int", "float"):
+            numbers = pd.to_numeric(frame[column], errors="coerce")
+            frame[column] = numbers.astype("Int64" if kind == "int" else "Float64")
     return frame
 
 
-def _cell(field: str, value: Any) -> Any:
-    if field in INT_FIELDS:
+def _cell(kind: str, value: Any) -> Any:
+    if kind == "int":
         return int(value)
-    if field in FLOAT_FIELDS:
+    if kind == "float":
         return float(value)
     text = str(value).strip()
-    if field == "padding":
+    if kind == "padding":
         return int(text) if text.isdigit() else text
-    if field == "bias":
+    if kind == "bool":
         return {"true": True, "false": False}.get(text.lower(), text)
     return text
 
@@ -75,9 +72,10 @@ def frame_to_layers(frame: pd.DataFrame) -> list[dict[str, Any]]:
         layer: dict[str, Any] = {"type": None if _empty(kind) else kind}
         if not _empty(row.get("name")) and str(row["name"]).strip():
             layer["name"] = str(row["name"]).strip()
-        for field in LAYER_TYPES.get(layer["type"], {}):
+        kind = LAYER_TYPES.get(layer["type"])
+        for field, spec_field in (kind.fields if kind else {}).items():
             if not _empty(row.get(field)) and str(row.get(field)).strip():
-                layer[field] = _cell(field, row[field])
+                layer[field] = _cell(spec_field.kind, row[field])
         layers.append(layer)
     return layers
 
@@ -112,13 +110,19 @@ def table_column_config() -> dict[str, Any]:
     config: dict[str, Any] = {
         "type": st.column_config.SelectboxColumn("type", options=list(LAYER_TYPES), required=True),
         "name": st.column_config.TextColumn("name", help="layer name (empty = automatic)"),
-        "padding": st.column_config.TextColumn("padding", help=HELP["padding"]),
-        "bias": st.column_config.SelectboxColumn(
-            "bias", options=["true", "false"], help=HELP["bias"]
-        ),
     }
-    for field in INT_FIELDS:
-        config[field] = st.column_config.NumberColumn(field, help=HELP[field], step=1, min_value=0)
-    for field in FLOAT_FIELDS:
-        config[field] = st.column_config.NumberColumn(field, help=HELP[field], format="%.3f")
+    for field, kind in spec_fields().items():
+        help_text = column_help(field)
+        if kind == "int":
+            config[field] = st.column_config.NumberColumn(
+                field, help=help_text, step=1, min_value=0
+            )
+        elif kind == "float":
+            config[field] = st.column_config.NumberColumn(field, help=help_text, format="%.3f")
+        elif kind == "bool":
+            config[field] = st.column_config.SelectboxColumn(
+                field, options=["true", "false"], help=help_text
+            )
+        else:
+            config[field] = st.column_config.TextColumn(field, help=help_text)
     return config

@@ -6,21 +6,34 @@ layers' inputs and BatchNorm widths are inferred from the incoming shape, a ``li
 ``out`` has one output per logit, and a ``dropout`` without ``p`` takes the run's dropout, so
 one spec fits any dataset. :func:`analyze` walks the shapes arithmetically (no torch) and
 raises :class:`SpecError` naming the layer and its incoming shape; :func:`build` makes the
-``nn.Sequential`` whose parameter names are the layer names.
+``nn.Sequential`` whose parameter names are the layer names. Each layer type's fields, shape
+and cost rule and builder are its record in :mod:`.layers`; :func:`walk` is the one shape and
+cost calculator (summaries and diagrams of built models use it too).
 """
 
 from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from torch import nn
 
-from ..errors import ConfigError
+from .layer_type import Shape, SpecError, Step, shape_text
+from .layers import LAYER_TYPES
 from .v1 import num_outputs
-from .v4 import BasicBlock
+
+__all__ = [
+    "LayerInfo",
+    "SpecError",
+    "analyze",
+    "build",
+    "leaves",
+    "normalize",
+    "shape_text",
+    "walk",
+]
 
 MAX_LAYERS = 200
 MAX_PARAMS = 25_000_000  # ~100 MB of float32 weights: far beyond what trains here in minutes
@@ -28,66 +41,13 @@ MAX_FLOPS = 20_000_000_000  # per image
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
 LAYER_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
 SPEC_FIELDS = ("name", "description", "layers")
-
-# field -> (kind, default, low, high); kind "int", "float", "bool", "padding" (int or "same").
-# A default of None means "derived": pool stride = kernel, linear out = the logits,
-# dropout p = the run's dropout.
-_KERNEL = ("int", 3, 1, 31)
-_POOL = {"kernel": ("int", 2, 1, 31), "stride": ("int", None, 1, 31), "padding": ("int", 0, 0, 15)}
-_DROPOUT = {"p": ("float", None, 0.0, 0.95)}
-LAYER_TYPES: dict[str, dict[str, tuple]] = {
-    "conv": {
-        "out": ("int", None, 1, 4096),
-        "kernel": _KERNEL,
-        "stride": ("int", 1, 1, 16),
-        "padding": ("padding", 0, 0, 31),
-        "dilation": ("int", 1, 1, 16),
-        "groups": ("int", 1, 1, 4096),
-        "bias": ("bool", True, None, None),
-    },
-    "batchnorm": {},
-    "relu": {},
-    "leaky_relu": {"slope": ("float", 0.01, 0.0, 1.0)},
-    "gelu": {},
-    "sigmoid": {},
-    "tanh": {},
-    "maxpool": _POOL,
-    "avgpool": _POOL,
-    "adaptive_avgpool": {"size": ("int", 1, 1, 64)},
-    "adaptive_maxpool": {"size": ("int", 1, 1, 64)},
-    "dropout": _DROPOUT,
-    "dropout2d": _DROPOUT,
-    "flatten": {},
-    "linear": {"out": ("int", None, 1, 100_000), "bias": ("bool", True, None, None)},
-    "residual": {"out": ("int", None, 1, 4096), "stride": ("int", 1, 1, 4)},
-}
-REQUIRED = {"conv": ("out",), "residual": ("out",)}
-PREFIX = {"batchnorm": "bn", "maxpool": "pool", "avgpool": "pool", "residual": "block"}
-ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "gelu": nn.GELU,
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-}
-SPATIAL_ONLY = ("conv", "maxpool", "avgpool", "adaptive_avgpool", "adaptive_maxpool", "dropout2d")
-SPATIAL_ONLY += ("residual",)
-Shape = tuple[int, ...]
 _RESERVED = nn.Sequential()  # layer names must not shadow its attributes (forward, training, …)
-
-
-class SpecError(ConfigError):
-    """An invalid spec; ``layer`` is the 1-based index of the layer at fault (0: the spec)."""
-
-    def __init__(self, message: str, layer: int = 0, layer_name: str = ""):
-        where = f"layer {layer} ({layer_name})" if layer else "spec"
-        super().__init__(where, message)
-        self.layer = layer
-        self.layer_name = layer_name
 
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """One analysed layer: its name and type, shapes in and out (no batch dim), cost."""
+    """One analysed layer: its name and type, shapes in and out (no batch dim), cost; a
+    composite layer's ``parts`` are its leaves (named ``block1.conv1``), whose costs it sums."""
 
     index: int
     name: str
@@ -96,30 +56,10 @@ class LayerInfo:
     out_shape: Shape
     params: int
     flops: int
-
-
-def shape_text(shape: Shape) -> str:
-    return "×".join(map(str, shape))
+    parts: tuple[LayerInfo, ...] = ()
 
 
 # ---- structure ------------------------------------------------------------------------------
-def _check_value(kind: str, value: Any, low: Any, high: Any) -> str | None:
-    """None when ``value`` fits the field, else what is wrong with it."""
-    if kind == "bool":
-        return None if isinstance(value, bool) else "must be true or false"
-    if kind == "padding" and value == "same":
-        return None
-    if kind == "float":
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if not ok or value != value:
-            return "must be a number"
-    elif isinstance(value, bool) or not isinstance(value, int):
-        return 'must be a whole number or "same"' if kind == "padding" else "must be a whole number"
-    if not low <= value <= high:
-        return f"must be between {low} and {high}, got {value}"
-    return None
-
-
 def _check_layer(index: int, layer: Any, taken: set[str], counters: dict[str, int]) -> dict:
     """A layer with its name and every field filled in (defaults), or a SpecError."""
     if not isinstance(layer, dict):
@@ -131,7 +71,7 @@ def _check_layer(index: int, layer: Any, taken: set[str], counters: dict[str, in
         raise SpecError(
             f"unknown layer type {kind!r}; choose one of {', '.join(LAYER_TYPES)}", index, label
         )
-    fields = LAYER_TYPES[kind]
+    fields = LAYER_TYPES[kind].fields
     unknown = sorted(set(layer) - set(fields) - {"type", "name"})
     if unknown:
         valid = ", ".join(["name", *fields]) or "name"
@@ -147,20 +87,20 @@ def _check_layer(index: int, layer: Any, taken: set[str], counters: dict[str, in
             raise SpecError(f"the name {raw_name!r} is already taken", index, label)
         name = raw_name
     else:
-        prefix = PREFIX.get(kind, kind)
+        prefix = LAYER_TYPES[kind].name_prefix
         name = ""
         while not name or name in taken:
             counters[prefix] = counters.get(prefix, 0) + 1
             name = f"{prefix}{counters[prefix]}"
     out: dict[str, Any] = {"type": kind, "name": name}
-    for field, (ftype, default, low, high) in fields.items():
+    for field, spec_field in fields.items():
         value = layer.get(field)
         if value is None:
-            if field in REQUIRED.get(kind, ()):
+            if spec_field.required:
                 raise SpecError(f"{kind} needs '{field}'", index, name)
-            out[field] = default
+            out[field] = spec_field.default
             continue
-        problem = _check_value(ftype, value, low, high)
+        problem = spec_field.problem(value)
         if problem:
             raise SpecError(f"{field} {problem}", index, name)
         out[field] = value
@@ -201,89 +141,44 @@ def normalize(spec: Any) -> dict[str, Any]:
     return {"name": name, "description": description, "layers": out}
 
 
-# ---- shapes and costs -----------------------------------------------------------------------
-def _spatial(layer: dict, shape: Shape, kernel: int, stride: int, padding: int, reach: int) -> int:
-    """Output side of a sliding window of effective size ``reach`` (SpecError if it cannot fit)."""
-    side = shape[1]
-    if side + 2 * padding < reach:
-        raise SpecError(
-            f"a {kernel}×{kernel} window (reaching {reach} px) does not fit the incoming "
-            f"{shape_text(shape)} map with padding {padding}",
-            0,
-            layer["name"],
-        )
-    return (side + 2 * padding - reach) // stride + 1
+# ---- shapes and costs: the one calculator -----------------------------------------------------
+def _step(layer: dict, shape: Shape, logits: int) -> tuple[Step, tuple[LayerInfo, ...]]:
+    """The Step of one normalised layer on ``shape``, and a composite's leaf rows."""
+    kind = LAYER_TYPES[layer["type"]]
+    if kind.spatial and len(shape) != 3:
+        raise SpecError(f"{kind.name} needs a C×H×W map, but gets a flat {shape[0]}")
+    if kind.parts is None:
+        return kind.cost(layer, shape, logits), ()
+    rows: list[LayerInfo] = []
+    current = shape
+    for part in kind.parts(layer, shape):
+        source = shape if part.from_input else current
+        step, inner = _step(part.layer, source, logits)
+        own = LayerInfo(0, part.layer["name"], part.layer["type"], source, *step)
+        rows += [replace(r, name=f"{layer['name']}.{r.name}") for r in inner or (own,)]
+        current = step.shape
+    return Step(current, sum(r.params for r in rows), sum(r.flops for r in rows)), tuple(rows)
 
 
-def _conv(layer: dict, shape: Shape) -> tuple[Shape, int, int]:
-    c, k, g, out = shape[0], layer["kernel"], layer["groups"], layer["out"]
-    reach = layer["dilation"] * (k - 1) + 1
-    pad = layer["padding"]
-    if pad == "same":
-        if reach % 2 == 0:
-            raise SpecError(
-                f'"same" padding needs an odd kernel reach, got {reach}', 0, layer["name"]
-            )
-        pad = reach // 2
-    if c % g or out % g:
-        raise SpecError(
-            f"groups {g} must divide the incoming {c} channels and out {out}", 0, layer["name"]
-        )
-    side = _spatial(layer, shape, k, layer["stride"], pad, reach)
-    params = out * (c // g) * k * k + (out if layer["bias"] else 0)
-    return (out, side, side), params, 2 * out * side * side * (c // g) * k * k
+def walk(layers: list[dict[str, Any]], in_shape: Shape, logits: int) -> list[LayerInfo]:
+    """One :class:`LayerInfo` per normalised layer, from ``in_shape`` on (no torch): the shapes,
+    parameters and FLOPs every summary, diagram and check uses. ``logits`` sizes a linear
+    without ``out``. SpecError names the layer at fault and its position."""
+    shape, rows = in_shape, []
+    for index, layer in enumerate(layers, start=1):
+        try:
+            step, parts = _step(layer, shape, logits)
+        except SpecError as exc:
+            raise SpecError(exc.message, index, layer["name"]) from None
+        parts = tuple(replace(p, index=index) for p in parts)
+        rows.append(LayerInfo(index, layer["name"], layer["type"], shape, *step, parts))
+        shape = step.shape
+    return rows
 
 
-def _pool(layer: dict, shape: Shape) -> Shape:
-    k, pad = layer["kernel"], layer["padding"]
-    if 2 * pad > k:
-        raise SpecError(f"padding {pad} must be at most half the kernel {k}", 0, layer["name"])
-    side = _spatial(layer, shape, k, layer["stride"] or k, pad, k)
-    return (shape[0], side, side)
-
-
-def _residual(layer: dict, shape: Shape) -> tuple[Shape, int, int]:
-    c, out, stride = shape[0], layer["out"], layer["stride"]
-    side = (shape[1] - 1) // stride + 1
-    pixels = side * side
-    params = out * c * 9 + out * out * 9 + 4 * out
-    flops = 2 * out * pixels * (c + out) * 9
-    if stride != 1 or c != out:  # 1×1 conv + BN shortcut
-        params += out * c + 2 * out
-        flops += 2 * out * pixels * c
-    return (out, side, side), params, flops
-
-
-def _step(layer: dict, shape: Shape, logits: int) -> tuple[Shape, int, int]:
-    """Output shape, parameters and FLOPs of one normalised layer on ``shape``."""
-    kind = layer["type"]
-    if kind in SPATIAL_ONLY and len(shape) != 3:
-        raise SpecError(f"{kind} needs a C×H×W map, but gets a flat {shape[0]}", 0, layer["name"])
-    if kind == "conv":
-        return _conv(layer, shape)
-    if kind == "residual":
-        return _residual(layer, shape)
-    if kind in ("maxpool", "avgpool"):
-        return _pool(layer, shape), 0, 0
-    if kind.startswith("adaptive"):
-        return (shape[0], layer["size"], layer["size"]), 0, 0
-    if kind == "batchnorm":
-        return shape, 2 * shape[0], 0
-    if kind == "flatten":
-        total = 1
-        for d in shape:
-            total *= d
-        return (total,), 0, 0
-    if kind == "linear":
-        if len(shape) != 1:
-            raise SpecError(
-                f"linear needs a flat input: add a flatten before it (incoming {shape_text(shape)})",
-                0,
-                layer["name"],
-            )
-        out = layer["out"] or logits
-        return (out,), shape[0] * out + (out if layer["bias"] else 0), 2 * shape[0] * out
-    return shape, 0, 0  # activations, dropout
+def leaves(rows: list[LayerInfo]) -> list[LayerInfo]:
+    """The rows with each composite replaced by its parts, in forward order."""
+    return [leaf for row in rows for leaf in (row.parts or (row,))]
 
 
 def analyze(
@@ -297,20 +192,12 @@ def analyze(
     """
     norm = normalize(spec)
     logits = num_outputs(num_classes)
-    shape: Shape = (in_channels, image_size, image_size)
-    rows: list[LayerInfo] = []
-    for index, layer in enumerate(norm["layers"], start=1):
-        try:
-            out, params, flops = _step(layer, shape, logits)
-        except SpecError as exc:
-            raise SpecError(exc.message, index, layer["name"]) from None
-        rows.append(LayerInfo(index, layer["name"], layer["type"], shape, out, params, flops))
-        shape = out
+    rows = walk(norm["layers"], (in_channels, image_size, image_size), logits)
     last = rows[-1]
-    if shape != (logits,):
+    if last.out_shape != (logits,):
         raise SpecError(
-            f"the network must end in {logits} logit(s) but outputs {shape_text(shape)}: end with "
-            "flatten and a linear without 'out'",
+            f"the network must end in {logits} logit(s) but outputs {shape_text(last.out_shape)}: "
+            "end with flatten and a linear without 'out'",
             last.index,
             last.name,
         )
@@ -330,54 +217,13 @@ def analyze(
 
 
 # ---- modules --------------------------------------------------------------------------------
-def _module(layer: dict, in_shape: Shape, out_shape: Shape, dropout: float) -> nn.Module:
-    kind = layer["type"]
-    if kind == "conv":
-        pad = layer["padding"]
-        if pad == "same":
-            pad = layer["dilation"] * (layer["kernel"] - 1) // 2
-        return nn.Conv2d(
-            in_shape[0],
-            layer["out"],
-            layer["kernel"],
-            stride=layer["stride"],
-            padding=pad,
-            dilation=layer["dilation"],
-            groups=layer["groups"],
-            bias=layer["bias"],
-        )
-    if kind == "batchnorm":
-        return nn.BatchNorm2d(in_shape[0]) if len(in_shape) == 3 else nn.BatchNorm1d(in_shape[0])
-    if kind in ACTIVATIONS:
-        return ACTIVATIONS[kind]()
-    if kind == "leaky_relu":
-        return nn.LeakyReLU(layer["slope"])
-    if kind in ("maxpool", "avgpool"):
-        pool = nn.MaxPool2d if kind == "maxpool" else nn.AvgPool2d
-        return pool(
-            layer["kernel"], stride=layer["stride"] or layer["kernel"], padding=layer["padding"]
-        )
-    if kind == "adaptive_avgpool":
-        return nn.AdaptiveAvgPool2d(layer["size"])
-    if kind == "adaptive_maxpool":
-        return nn.AdaptiveMaxPool2d(layer["size"])
-    if kind in ("dropout", "dropout2d"):
-        p = dropout if layer["p"] is None else layer["p"]
-        return nn.Dropout(p) if kind == "dropout" else nn.Dropout2d(p)
-    if kind == "flatten":
-        return nn.Flatten()
-    if kind == "linear":
-        return nn.Linear(in_shape[0], out_shape[0], bias=layer["bias"])
-    return BasicBlock(in_shape[0], layer["out"], stride=layer["stride"])  # residual
-
-
 def build(
     spec: Any, in_channels: int, image_size: int, num_classes: int, dropout: float = 0.5
 ) -> nn.Sequential:
     """The model a (valid) spec describes; SpecError before anything is built otherwise."""
     norm, rows = analyze(spec, in_channels, image_size, num_classes)
     modules = [
-        (layer["name"], _module(layer, row.in_shape, row.out_shape, dropout))
+        (row.name, LAYER_TYPES[row.type].build(layer, row.in_shape, row.out_shape, dropout))
         for layer, row in zip(norm["layers"], rows, strict=True)
     ]
     return nn.Sequential(OrderedDict(modules))

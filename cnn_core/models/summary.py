@@ -1,5 +1,9 @@
 """Model summaries: trainable parameters, FLOPs and a per-layer table; feature-layer lookup;
-the blocks a network diagram draws; a measured training step."""
+the blocks a network diagram draws; a measured training step.
+
+Shapes, parameters and FLOPs come from the one calculator, :func:`.spec.walk`, on the model's
+layers read back as spec layers (:func:`.convert.layers_of`): no forward pass.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-# Layers whose outputs are spatial feature maps worth showing (and hooking for Grad-CAM).
-FEATURE_TYPES = (
-    nn.Conv2d,
-    nn.MaxPool2d,
-    nn.AvgPool2d,
-    nn.AdaptiveAvgPool2d,
-    nn.AdaptiveMaxPool2d,
-    nn.ReLU,
-    nn.LeakyReLU,
-    nn.ELU,
-    nn.GELU,
-    nn.SiLU,
-)
+from .convert import layers_of
+from .layers import type_of
+from .spec import LayerInfo, leaves, walk
 
 
 def count_params(module: nn.Module) -> int:
@@ -34,7 +28,8 @@ def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 def feature_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Conv, pooling and activation leaf layers before the first Flatten/Linear, in forward order.
+    """Leaf layers whose type shows feature maps (conv, pooling, most activations: the layer
+    types marked ``feature``) before the first Flatten/Linear, in forward order.
 
     Names are the dotted ``named_modules`` names (e.g. ``conv1``, ``block2.relu2``); every
     model here registers its layers in the order its forward pass uses them.
@@ -43,7 +38,8 @@ def feature_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     for name, module in _leaves(model):
         if isinstance(module, nn.Flatten | nn.Linear):
             break
-        if isinstance(module, FEATURE_TYPES):
+        kind = type_of(module)
+        if kind is not None and kind.feature:
             layers.append((name, module))
     return layers
 
@@ -53,86 +49,44 @@ def conv_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(name, m) for name, m in feature_layers(model) if isinstance(m, nn.Conv2d)]
 
 
-def _flops(module: nn.Module, output: torch.Tensor) -> int:
-    """Multiply-accumulates × 2 of a conv or linear layer for the (single-image) output."""
-    if isinstance(module, nn.Conv2d):
-        kh, kw = module.kernel_size
-        return 2 * output.numel() * (module.in_channels // module.groups) * kh * kw
-    if isinstance(module, nn.Linear):
-        return 2 * output.numel() * module.in_features
-    return 0
+def _rows(model: nn.Module, in_channels: int, image_size: int) -> list[LayerInfo]:
+    return walk(layers_of(model), (in_channels, image_size, image_size), 0)
 
 
-@torch.no_grad()
 def summarize(model: nn.Module, in_channels: int, image_size: int) -> dict[str, Any]:
-    """Params, FLOPs for one image and a layer table (every leaf module, in forward order).
+    """Params, FLOPs for one image and a layer table (every leaf layer, in forward order).
 
-    Runs one dummy image through the model in eval mode with forward hooks; each table row
-    is ``{"name", "type", "output_shape" (without the batch dim), "params", "flops"}``.
+    Each table row is ``{"name", "type" (the spec layer type), "output_shape" (without the
+    batch dim), "params", "flops"}``; a composite layer's rows are its parts (``block1.conv1``).
     """
-    names = {m: name for name, m in _leaves(model)}
-    layers: list[dict[str, Any]] = []
-    flops = 0
-
-    def hook(module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
-        nonlocal flops
-        layer_flops = _flops(module, output)
-        flops += layer_flops
-        layers.append(
-            {
-                "name": names[module],
-                "type": type(module).__name__,
-                "output_shape": list(output.shape[1:]),
-                "params": count_params(module),
-                "flops": layer_flops,
-            }
-        )
-
-    handles = [m.register_forward_hook(hook) for m in names]
-    was_training = model.training
-    try:
-        model.eval()
-        device = next(model.parameters()).device
-        model(torch.zeros(1, in_channels, image_size, image_size, device=device))
-    finally:
-        model.train(was_training)
-        for handle in handles:
-            handle.remove()
-    return {"params": count_params(model), "flops": flops, "layers": layers}
+    rows = _rows(model, in_channels, image_size)
+    table = [
+        {
+            "name": r.name,
+            "type": r.type,
+            "output_shape": list(r.out_shape),
+            "params": r.params,
+            "flops": r.flops,
+        }
+        for r in leaves(rows)
+    ]
+    params, flops = sum(r.params for r in rows), sum(r.flops for r in rows)
+    return {"params": params, "flops": flops, "layers": table}
 
 
 def diagram_blocks(model: nn.Module, in_channels: int, image_size: int) -> list[dict[str, Any]]:
-    """What a network diagram draws: the input, then one block per top-level layer.
-
-    Each block is ``{"name", "type", "shape", "params", "flops"}`` (shape without the batch
-    dim); a composite layer (a residual block) is one block with its leaves' totals and the
-    shape it outputs. Works for every model here, registered or built from a spec.
-    """
-    summary = summarize(model, in_channels, image_size)
-    children = dict(model.named_children())
-    blocks: dict[str, dict[str, Any]] = {}
-    for row in summary["layers"]:
-        top = row["name"].split(".")[0]
-        block = blocks.setdefault(
-            top,
-            {
-                "name": top,
-                "type": type(children[top]).__name__,
-                "params": count_params(children[top]),
-                "flops": 0,
-            },
-        )
-        block["flops"] += row["flops"]
-        block["shape"] = row["output_shape"]  # the last leaf to run gives the block's output
-    source = {"name": "input", "type": "Input", "shape": [in_channels, image_size, image_size]}
-    return [{**source, "params": 0, "flops": 0}, *blocks.values()]
+    """The blocks of :func:`blocks_from_layers` for a registered or spec-built model."""
+    return blocks_from_layers(_rows(model, in_channels, image_size), in_channels, image_size)
 
 
 def blocks_from_layers(
-    layers: list[Any], in_channels: int, image_size: int
+    layers: list[LayerInfo], in_channels: int, image_size: int
 ) -> list[dict[str, Any]]:
-    """The same blocks as :func:`diagram_blocks`, straight from a spec's analysis (its
-    ``LayerInfo`` rows, spec layer types): no model is built."""
+    """What a network diagram draws: the input, then one block per top-level layer.
+
+    Each block is ``{"name", "type", "shape", "params", "flops"}`` (shape without the batch
+    dim, type the spec layer type); a composite layer (a residual block) is one block.
+    """
     source = {"name": "input", "type": "Input", "shape": [in_channels, image_size, image_size]}
     return [
         {**source, "params": 0, "flops": 0},
