@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .config import TrainConfig, check_value, knobs
 from .errors import ConfigError
 
 RECIPES: dict[str, dict[str, Any]] = {
@@ -55,6 +56,19 @@ RECIPES: dict[str, dict[str, Any]] = {
         "epochs": 3,
     },
 }
+
+
+def check_recipes(recipes: dict[str, dict[str, Any]]) -> None:
+    """Every field a recipe sets is a TrainConfig field and its value one the field allows
+    (ConfigError naming the field otherwise); run on the presets when this module loads."""
+    for name, fields in recipes.items():
+        for field, value in fields.items():
+            if field not in knobs(TrainConfig):
+                raise ConfigError(field, f"recipe {name!r} sets a field TrainConfig does not have")
+            check_value(field, value)
+
+
+check_recipes(RECIPES)
 
 
 def recipe_names() -> list[str]:

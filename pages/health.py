@@ -1,7 +1,6 @@
 """Data health: likely label errors, duplicates and leaks, odd files and class balance of a
 dataset; for your own image folders, mark images to exclude or relabel for training."""
 
-import json
 
 import streamlit as st
 
@@ -48,8 +47,7 @@ check_labels = c4.checkbox("Check labels (trains k models)", True, key="dh_label
 
 if st.button("Run health check", type="primary", key="dh_run"):
     try:
-        resolved = config.resolved().to_json()
-        st.session_state["dh_job"] = (start_check(config, folds, check_labels), resolved)
+        st.session_state["dh_job"] = (start_check(config, folds, check_labels), config.to_json())
     except UserError as exc:
         show_user_error(exc)
 
@@ -65,9 +63,8 @@ def watch(key: str, config_json: str) -> None:
     if status["state"] == "failed":
         st.session_state["dh_failed"] = status["message"]
     else:
-        job_config = TrainConfig.from_dict(json.loads(config_json))
-        data = health_data(job_config)
-        st.session_state["dh_result"] = (job_config.resolved().to_json(), status["report"], data)
+        data = health_data(TrainConfig.from_dict(status["config"]))  # as the check resolved it
+        st.session_state["dh_result"] = (config_json, status["report"], data)
     st.rerun()
 
 
@@ -81,7 +78,7 @@ if result is None:
     st.info("Choose a dataset and run the check.", icon="🩺")
     st.stop()
 config_json, report, data = result
-if config_json != config.resolved().to_json():
+if config_json != config.to_json():
     st.caption(
         "These findings are for the settings of the last check; run it again for the current ones."
     )
