@@ -33,6 +33,17 @@ def group_fields(group: str) -> list[str]:
     return [name for name, k in config.knobs().items() if k.group == group]
 
 
+def bounds(name: str) -> tuple[Any, Any]:
+    """(min, max) of a bounded widget of field ``name``: the Knob's, an open end moved inside
+    by one step."""
+    k = config.knobs()[name]
+    kind, _ = config.field_type(name)
+    step = k.step or (1 if kind is int else 0.01)
+    low = k.low + step if k.open_end == "low" else k.low
+    high = k.high - step if k.open_end == "high" else k.high
+    return kind(low), kind(high)
+
+
 def to_widget(name: str, value: Any, info: DatasetInfo) -> Any:
     """A config value as field ``name``'s widget shows it (unset: the dataset's suggestion,
     else 0 where 0 means unset)."""
@@ -94,9 +105,7 @@ def field_widget(name: str, key: str, info: DatasetInfo, where: Any = st) -> Any
     elif kind in (str, list):
         raw = where.text_input(label, value=start, key=key, help=k.help)
     elif k.widget == "slider":
-        step = k.step or 0.01
-        high = k.high - step if k.open_end == "high" else k.high
-        raw = where.slider(label, k.low, high, start, step, key=key, help=k.help)
+        raw = where.slider(label, *bounds(name), start, k.step, key=key, help=k.help)
     else:
         step = int(k.step or 1) if kind is int else float(k.step or 0.01)
         raw = where.number_input(
