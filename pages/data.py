@@ -33,7 +33,9 @@ if DATASETS[name].needs_data_dir:
         or None
     )
 if attributes := DATASETS[name].attributes:
-    config.attribute = st.selectbox("Attribute", attributes, index=attributes.index(config.attribute))
+    config.attribute = st.selectbox(
+        "Attribute", attributes, index=attributes.index(config.attribute)
+    )
 
 try:
     data = cache.dataset(DataSpec.of(resolve(config)))  # as a run created now sees it

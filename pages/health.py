@@ -1,7 +1,6 @@
 """Data health: likely label errors, duplicates and leaks, odd files and class balance of a
 dataset; for your own image folders, mark images to exclude or relabel for training."""
 
-
 import streamlit as st
 
 from cnn_core.config import TrainConfig
