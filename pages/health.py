@@ -36,8 +36,7 @@ if folder:
 else:
     config.train_size = c2.number_input("Training images", 100, 60_000, 2_000, 500, key="dh_size")
     config.val_size = max(1, config.train_size // 5)
-    if DATASETS[dataset].family == "faces":
-        config.data_dir = "celeba"
+    config.data_dir = DATASETS[dataset].default_data_dir or None
 c1, c2, c3, c4 = st.columns(4)
 folds = c1.number_input("Folds (k)", 2, 10, 3, key="dh_folds")
 config.epochs = c2.number_input("Epochs per fold", 1, 20, 2, key="dh_epochs")
