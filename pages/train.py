@@ -59,6 +59,7 @@ def launch() -> None:
     except UserError as exc:
         field = exc.field if isinstance(exc, ConfigError) else None
         field = field or ("data_dir" if "data dir" in str(exc) else "launch")
+        field = field if field in s.get("t_shown", []) else "launch"  # no widget: by the button
         s["train_error"] = (field, str(exc), state_values([field], PREFIX).get(field))
     else:
         st.session_state["launched"] = run_id

@@ -19,7 +19,9 @@ from optuna.distributions import (
 )
 
 from .. import config
+from ..data import dataset_names
 from ..errors import ConfigError
+from ..models import MODELS, model_names
 from ..resolve import resolve
 
 GRID_POINTS = 3  # values a range is cut into for the grid sampler
@@ -37,25 +39,25 @@ def searchable() -> dict[str, str]:
     return out
 
 
-def allowed_values(name: str) -> list[Any]:
+def allowed_values(name: str, *, registered: bool = False) -> list[Any]:
     """Every value field ``name`` may take when it has a fixed set: its choices, or the names
-    in its registry (every registered model — a saved spec is a valid choice too, by name)."""
-    from ..data import dataset_names
-    from ..models import MODELS
-
+    in its registry (models: saved specs too, unless ``registered``)."""
     knob = config.knobs()[name]
-    registry = {"models": lambda: list(MODELS), "datasets": dataset_names}.get(knob.names or "")
-    return list(knob.choices) if knob.choices else registry() if registry else []
+    if knob.choices:
+        return list(knob.choices)
+    if knob.names == "models":
+        return list(MODELS) if registered else model_names()
+    return dataset_names() if knob.names == "datasets" else []
 
 
 def default_space() -> dict[str, dict[str, Any]]:
     """Every searchable field with its Knob's default search (``"choices": None``: every
-    allowed value)."""
+    allowed value; for models every registered one — a saved spec is a valid choice too)."""
     out = {}
     for name in searchable():
         spec = dict(config.knobs()[name].search or {})
         if "choices" in spec and spec["choices"] is None:
-            spec["choices"] = allowed_values(name)
+            spec["choices"] = allowed_values(name, registered=True)
         out[name] = spec
     return out
 
