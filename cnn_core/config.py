@@ -304,12 +304,8 @@ def field_error(name: str, value: Any, cls: type | None = None) -> str | None:
     k, kind, optional = _knobs(cls or config_class())[name]
     if value is None:
         return None if optional else "must be set"
-    if kind is bool:
-        return (
-            None
-            if isinstance(value, bool)
-            else "must be true or false" + (" or unset" if optional else "")
-        )
+    if kind is bool and not isinstance(value, bool):
+        return "must be true, false or unset" if optional else "must be true or false"
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
             return f"must be a whole number, got {value!r}"
