@@ -101,9 +101,9 @@ def field_widget(name: str, key: str, info: DatasetInfo, where: Any = st) -> Any
     elif k.choices:
         raw = where.selectbox(label, k.choices, index=k.choices.index(start), key=key)
     elif kind is bool:
-        raw = where.checkbox(label, value=bool(start), key=key, help=k.help)
+        raw = where.checkbox(label, value=bool(start), key=key)
     elif kind in (str, list):
-        raw = where.text_input(label, value=start, key=key, help=k.help)
+        raw = where.text_input(label, value=start, key=key)
     elif k.widget == "slider":
         raw = where.slider(label, *bounds(name), start, k.step, key=key, help=k.help)
     else:
