@@ -30,12 +30,13 @@ from torch import nn
 
 from cnn_core import settings
 from cnn_core.config import TrainConfig
-from cnn_core.data import DatasetBundle, ImageSet, load_dataset
+from cnn_core.data import DatasetBundle, DataSpec, ImageSet, load_dataset
 from cnn_core.data.celeba import ATTRIBUTES
 from cnn_core.data.idx import DIGIT_NAMES, FASHION_NAMES, FILES, find_idx_files, read_idx
 from cnn_core.data.transforms import DigitsTransform
 from cnn_core.errors import DataError
 from cnn_core.models import create_model
+from cnn_core.resolve import with_defaults
 
 TORCHVISION_NAMES = {"fashion-mnist": "FashionMNIST", "mnist": "MNIST"}
 FACES_VERSION = 7  # bump when face_image changes (it names the cache folder)
@@ -57,7 +58,7 @@ class Family:
 
     @property
     def batch_size(self) -> int:
-        return int(self.config.resolved().batch_size)
+        return int(with_defaults(self.config).batch_size)
 
 
 def digits_family(name: str, root: Path, n_train: int, n_val: int) -> Family | None:
@@ -216,7 +217,7 @@ def faces_family(n: int) -> Family:
         dataset="celeba", data_dir=str(folder), train_size=n_train, val_size=n - n_train
     )
     with data_root_added(base):
-        bundle = load_dataset(config)
+        bundle = load_dataset(DataSpec.of(config))
     rows = [line.split() for line in (folder / "list_attr_celeba.txt").read_text().splitlines()[2:]]
     names, labels = [r[0] for r in rows], torch.tensor([int(r[1 + 31] == "1") for r in rows])
     train_tf = T.Compose(  # the book's transform_train and transform (for validation)

@@ -18,7 +18,8 @@ from typing import Any
 
 from cnn_core.cli.common import add_config_args, config_from_args
 from cnn_core.config import TrainConfig
-from cnn_core.data import load_dataset
+from cnn_core.data import DataSpec, load_dataset
+from cnn_core.resolve import resolve
 from cnn_core.runs.reporting import StopFlag, StoreWriter
 from cnn_core.runs.step_writer import StepWriter
 from cnn_core.runs.store import DB_NAME, RunStore
@@ -56,8 +57,8 @@ def measure_overhead(config: TrainConfig, repeats: int = 2) -> dict[str, Any]:
     steps = tracked + StepWriter), in rotating order, one process, same data; best training
     images/s of each, the ratios to plain, and the share of training time the step points'
     writes took (timed inside the same runs: robust to a busy machine)."""
-    config = config.resolved()
-    data = load_dataset(config)
+    config = resolve(config)
+    data = load_dataset(DataSpec.of(config))
     rates: dict[str, list[float]] = {mode: [] for mode in OVERHEAD_MODES}
     step_writing = train_seconds = 0.0
     with tempfile.TemporaryDirectory() as tmp:

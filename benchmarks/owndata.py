@@ -28,9 +28,11 @@ from .common import parser
 
 def fashion_pool(n: int):
     from cnn_core.config import TrainConfig
-    from cnn_core.data import load_dataset
+    from cnn_core.data import DataSpec, load_dataset
 
-    bundle = load_dataset(TrainConfig(dataset="fashion-mnist", train_size=n, val_size=10_000))
+    bundle = load_dataset(
+        DataSpec.of(TrainConfig(dataset="fashion-mnist", train_size=n, val_size=10_000))
+    )
     return bundle
 
 

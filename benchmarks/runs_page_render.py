@@ -27,10 +27,11 @@ from .common import APP, parser
 def fill_store(epochs: int, per_epoch: int) -> str:
     """A completed run with ``epochs`` epochs of step points, snapshots and epoch metrics."""
     from cnn_core.config import TrainConfig
+    from cnn_core.resolve import resolve
     from cnn_core.runs.store import RunStore
 
     store = RunStore()
-    config = TrainConfig(dataset="fashion-mnist", epochs=epochs, batch_size=64).resolved()
+    config = resolve(TrainConfig(dataset="fashion-mnist", epochs=epochs, batch_size=64))
     run_id = "20260101-000000-render"
     store.add_run(run_id, config.to_dict(), name="long run", status="completed", epoch=epochs)
     rng = np.random.default_rng(0)

@@ -19,32 +19,14 @@ from typing import Any
 
 from . import runs
 from .checkpoints import load_checkpoint
-from .config import TrainConfig
+from .config import TrainConfig, knobs
 from .data import DatasetBundle, dataset_info, load_dataset
 from .errors import UserError
-from .evaluation import evaluate_checkpoint
+from .evaluation import evaluate_checkpoint, run_data_spec
 from .models import MODELS, describe_model
 from .runs import api as runs_api
 from .scoring import EvalResult
 from .stats import McNemar, accuracy_interval, mcnemar_exact
-
-# Config fields shown as table columns (name and tags are run metadata, not settings; a
-# custom model's spec is named by the model column).
-CONFIG_FIELDS = tuple(
-    f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("name", "tags", "model_spec")
-)
-# The fields that decide which images a dataset bundle holds (see cnn_core.data loaders).
-DATA_FIELDS = (
-    "dataset",
-    "data_dir",
-    "attribute",
-    "seed",
-    "augment",
-    "balance",
-    "train_size",
-    "val_size",
-    "image_size",
-)
 
 
 @dataclass
@@ -64,10 +46,10 @@ class RunEvaluation:
 
 
 # ---- summary table --------------------------------------------------------------------------
-def data_config(config: dict[str, Any]) -> TrainConfig:
-    """A config with only the data fields of ``config``: runs that differ in model or
-    hyperparameters but read the same images share one loaded dataset."""
-    return TrainConfig.from_dict({k: config[k] for k in DATA_FIELDS if k in config}, strict=False)
+def config_fields() -> list[str]:
+    """The config fields shown as table columns: the settings (name, tags and a custom model's
+    spec are run metadata; the model column names the spec)."""
+    return [name for name, k in knobs().items() if k.setting]
 
 
 @functools.lru_cache(maxsize=64)
@@ -85,8 +67,8 @@ def model_geometry(run: dict[str, Any]) -> tuple[int, int, int] | None:
             return _checkpoint_geometry(str(path), path.stat().st_mtime_ns)
         except (OSError, UserError):
             pass  # replaced or unreadable right now: derive it instead
-    config = TrainConfig.from_dict(run["config"], strict=False).resolved()
-    channels, side, classes = dataset_info(config.dataset).input_geometry(config.image_size)
+    spec = run_data_spec(run["config"])
+    channels, side, classes = dataset_info(spec.dataset).input_geometry(spec.image_size)
     return (channels, side, classes) if classes else None
 
 
@@ -134,7 +116,7 @@ def summary_row(run: dict[str, Any]) -> dict[str, Any]:
         "target_status": run.get("target_status"),
         "tags": ", ".join(run["tags"]),
     }
-    row.update({k: run["config"].get(k) for k in CONFIG_FIELDS})
+    row.update({k: run["config"].get(k) for k in config_fields()})
     return row
 
 
@@ -152,7 +134,7 @@ def summary_table(run_ids: Sequence[str]) -> list[dict[str, Any]]:
 
 def differing_columns(rows: Sequence[dict[str, Any]]) -> list[str]:
     """The config columns whose values are not the same in every row (config order)."""
-    return [k for k in CONFIG_FIELDS if len({row.get(k) for row in rows}) > 1]
+    return [k for k in config_fields() if len({row.get(k) for row in rows}) > 1]
 
 
 # ---- histories ------------------------------------------------------------------------------
@@ -211,7 +193,7 @@ def evaluate_run(
 ) -> RunEvaluation:
     """Evaluate the run's checkpoint on ``split`` (test falls back to val when the dataset has
     none), reusing the stored result while the checkpoint is unchanged. ``data`` is the run's
-    dataset if already loaded (see :func:`data_config`)."""
+    dataset if already loaded (:func:`~cnn_core.evaluation.run_data_spec` says which)."""
     if split not in ("train", "val", "test"):
         raise UserError(f"unknown split {split!r}; choose train, val or test")
     cached = cached_evaluation(run_id, split)
@@ -219,7 +201,7 @@ def evaluate_run(
         return cached
     run = runs.get_run(run_id)
     mtime = _checkpoint_mtime(run)  # before reading: a newer checkpoint is never marked as seen
-    data = data or load_dataset(data_config(run["config"]))
+    data = data or load_dataset(run_data_spec(run["config"]))
     result = evaluate_checkpoint(run["checkpoint"], split, data=data)
     names = list(data.class_names)
     stored = {**dataclasses.asdict(result), "class_names": names}
@@ -230,8 +212,7 @@ def evaluate_run(
 def same_images(config_a: dict[str, Any], config_b: dict[str, Any]) -> bool:
     """True when two runs' evaluations score the same images in the same order: the same data
     fields (augmentation aside, which never touches evaluation)."""
-    a, b = (dataclasses.asdict(data_config(c)) for c in (config_a, config_b))
-    a.pop("augment"), b.pop("augment")
+    a, b = (dataclasses.replace(run_data_spec(c), augment=False) for c in (config_a, config_b))
     return a == b
 
 

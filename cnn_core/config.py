@@ -1,146 +1,240 @@
-"""TrainConfig: the full, validated description of a training run (stored with every run)."""
+"""TrainConfig: the description of a training run, a plain value (stored with every run).
+
+Each field carries its own facts in ``dataclasses.field(metadata={"knob": Knob(...)})``: help
+text, range and open end, choices, Train-page group and widget hints, and whether a sweep may
+search it. ``validate()`` checks every field alone from them (no registry, no I/O); the CLI,
+the Train and Sweep pages, the sweep space, Compare's columns, the recipes and the README's
+options table all read them (:func:`knobs`). Names are checked against the registries, dataset
+defaults filled and the saved spec and data-choices version pinned by
+:func:`cnn_core.resolve.resolve`, once, when a run is created.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError
 
-OPTIMIZERS = ("adam", "adamw", "sgd")
-BALANCE_MODES = ("none", "undersample", "weighted")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-LR_SCHEDULES = ("constant", "onecycle", "cosine")
-CHOICES = {  # fields whose value is one of a fixed set (validated here, offered by the CLI)
-    "optimizer": OPTIMIZERS,
-    "balance": BALANCE_MODES,
-    "device": DEVICES,
-    "precision": PRECISIONS,
-    "lr_schedule": LR_SCHEDULES,
-}
+GROUPS = ("Data", "Hyperparameters", "Run")  # the Train page's groups, in page order
 
-# (low, high) of every bounded numeric field: validate() checks them and the Train page's
-# widgets take their bounds from here. EXCLUSIVE names the fields whose one end is open.
-LIMITS: dict[str, tuple[float, float]] = {
-    "epochs": (1, 1000),
-    "batch_size": (1, 4096),
-    "lr": (1e-7, 10.0),
-    "weight_decay": (0.0, 1.0),
-    "dropout": (0.0, 0.95),
-    "seed": (0, 2**31 - 1),
-    "train_size": (1, 10_000_000),
-    "val_size": (1, 10_000_000),
-    "image_size": (8, 512),
-    "threads": (0, 256),
-    "workers": (1, 64),
-    "warmup": (0.0, 0.9),
-    "label_smoothing": (0.0, 1.0),
-    "evals_per_epoch": (1, 20),
-    "target_accuracy": (0.0, 1.0),
-}
-EXCLUSIVE = {"label_smoothing": "high", "target_accuracy": "low"}
+
+@dataclass(frozen=True)
+class Knob:
+    """What one TrainConfig field means and how it may be set.
+
+    The value's type (and whether None is allowed) is the field's annotation. ``low``/``high``
+    bound numbers (``open_end`` "low" or "high" excludes that end); ``choices`` is a fixed set;
+    ``names`` says the value names an entry of a registry ("datasets", "models"), checked by
+    ``resolve()``; ``dataset_default``: None takes the dataset's default at ``resolve()``.
+    ``group`` places the field on the Train page (None: not asked there), with ``label``,
+    ``widget`` ("slider"; "" = from the type), ``step`` and ``format``; ``zero_unsets``: the
+    widget's 0 means None; ``show_if``: the dataset registry entry's attribute that must be
+    true for the page to ask. ``search`` is the default sweep search (``{"low", "high",
+    "log"}`` or ``{"choices": [...]}``, ``"choices": None`` meaning every allowed value: the
+    choices or the registry's names; None: not searchable), ``search_options`` the values
+    the Sweep page offers (default: ``choices``). ``setting`` False marks run metadata (name,
+    tags, the spec), not a training setting (Compare's columns are the settings).
+    """
+
+    help: str
+    low: float | None = None
+    high: float | None = None
+    open_end: str | None = None
+    choices: tuple[Any, ...] = ()
+    names: str | None = None
+    min_length: int = 0
+    max_length: int | None = None
+    dataset_default: bool = False
+    group: str | None = None
+    label: str = ""
+    widget: str = ""
+    step: float | None = None
+    format: str | None = None
+    zero_unsets: bool = False
+    show_if: str | None = None
+    search: dict[str, Any] | None = None
+    search_options: tuple[Any, ...] = ()
+    setting: bool = True
+
+    def allowed(self) -> str:
+        """The values allowed, as text: ``1–1,000``, ``[0, 1)``, ``adam, adamw, sgd``."""
+        if self.choices:
+            return ", ".join(map(str, self.choices))
+        if self.names:
+            return f"a name from `{self.names}`"
+        if self.max_length:
+            return f"at most {self.max_length} characters"
+        if self.low is None or self.high is None:
+            return ""
+        lo, hi = _number(self.low), _number(self.high)
+        if self.open_end:
+            left = "(" if self.open_end == "low" else "["
+            return f"{left}{lo}, {hi}{')' if self.open_end == 'high' else ']'}"
+        return f"{lo}–{hi}"
+
+
+def _number(x: float) -> str:
+    return f"{int(x):,}" if float(x).is_integer() and abs(x) >= 1000 else f"{x:g}"
+
+
+def knob(default: Any = dataclasses.MISSING, *, factory: Any = None, **facts: Any) -> Any:
+    """A dataclass field described by ``Knob(**facts)`` (``factory``: a default factory)."""
+    meta = {"knob": Knob(**facts)}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass
 class TrainConfig:
-    """Everything needed to reproduce a run. ``None`` fields take the dataset's default in
-    :meth:`resolved` (the book's recipe: Adam 1e-3, batch 64 for digits / 32 for faces)."""
+    """Everything needed to reproduce a run. ``None`` fields marked ``dataset_default`` take
+    the dataset's default in ``resolve()`` (the book's recipe: Adam 1e-3, batch 64 for digits
+    / 32 for faces)."""
 
-    dataset: str = "mnist"
-    data_dir: str | None = None
-    attribute: str = "Smiling"
-    model: str = "v1"
-    epochs: int = 8
-    batch_size: int | None = None
-    lr: float = 1e-3
-    optimizer: str = "adam"
-    weight_decay: float = 0.0
-    dropout: float = 0.5
-    seed: int = 1
-    augment: bool | None = None
-    balance: str = "none"
-    train_size: int | None = None
-    val_size: int | None = None
-    image_size: int | None = None
-    threads: int = 0
-    workers: int = 1  # data-parallel processes for one run (Ray executor only)
-    device: str = "auto"
-    precision: str = "auto"
-    lr_schedule: str = "constant"  # the book: constant; onecycle / cosine span the whole run
-    warmup: float = 0.0  # fraction of the run spent raising the lr (onecycle, cosine)
-    label_smoothing: float = 0.0
-    evals_per_epoch: int = 1  # validations per epoch (the last one at the epoch's end)
-    target_accuracy: float | None = None  # stop once validation accuracy reaches it
-    name: str = ""
-    tags: list[str] = field(default_factory=list)
-    data_choices: int | None = None  # version of the folder's exclude/relabel choices applied
-    model_spec: dict[str, Any] | None = None  # a custom model's full JSON spec (models/spec.py)
+    dataset: str = knob(
+        "mnist", help="the images to learn from", names="datasets", min_length=1,
+        group="Data", label="Dataset",
+    )  # fmt: skip
+    data_dir: str | None = knob(
+        None, help="folder holding the dataset (inside the allowed data roots)", group="Data",
+        label="Data folder (inside the allowed data roots)", show_if="needs_data_dir",
+    )  # fmt: skip
+    attribute: str = knob(
+        "Smiling", help="the attribute a faces dataset learns (default Smiling)", min_length=1,
+        group="Data", label="Attribute", show_if="attributes",
+    )  # fmt: skip
+    image_size: int | None = knob(
+        None, help="side of the model input in pixels", low=8, high=512,
+        dataset_default=True, group="Data", label="Image size (pixels)",
+        show_if="user_image_size",
+    )  # fmt: skip
+    train_size: int | None = knob(
+        None, help="training images", low=1, high=10_000_000,
+        dataset_default=True, group="Data", label="Training images (0 = dataset default)",
+        zero_unsets=True, step=1000,
+    )  # fmt: skip
+    val_size: int | None = knob(
+        None, help="validation images", low=1, high=10_000_000,
+        dataset_default=True, group="Data",
+        label="Validation images (0 = default: 1/6 held out)", zero_unsets=True, step=500,
+    )  # fmt: skip
+    augment: bool | None = knob(
+        None, help="random shifts / crops + flips while training",
+        dataset_default=True, group="Data", label="Augmentation (random shifts / crops + flips)",
+        search={"choices": [False, True]},
+    )  # fmt: skip
+    balance: str = knob(
+        "none", help="class balancing", choices=("none", "undersample", "weighted"),
+        group="Data", label="Class balancing",
+    )  # fmt: skip
+    model: str = knob(
+        "v1", help="the architecture (or a saved spec's name)", names="models", min_length=1,
+        label="Model", search={"choices": None},
+    )  # fmt: skip
+    epochs: int = knob(
+        8, help="passes over the training images", low=1, high=1000,
+        group="Hyperparameters", label="Epochs",
+    )  # fmt: skip
+    batch_size: int | None = knob(
+        None, help="images per step", low=1, high=4096,
+        dataset_default=True, group="Hyperparameters", label="Batch size",
+        search={"choices": [32, 64, 128]}, search_options=(16, 32, 64, 128, 256),
+    )  # fmt: skip
+    lr: float = knob(
+        1e-3, help="learning rate (the peak one with a schedule)", low=1e-7, high=10.0,
+        group="Hyperparameters", label="Learning rate", step=1e-4, format="%.5f",
+        search={"low": 1e-4, "high": 1e-2, "log": True},
+    )  # fmt: skip
+    optimizer: str = knob(
+        "adam", help="optimizer", choices=("adam", "adamw", "sgd"), group="Hyperparameters",
+        label="Optimizer", search={"choices": None},
+    )  # fmt: skip
+    weight_decay: float = knob(
+        0.0, help="weight decay", low=0.0, high=1.0, group="Hyperparameters",
+        label="Weight decay", step=1e-4, format="%.5f",
+        search={"choices": [0.0, 1e-5, 1e-4, 1e-3]}, search_options=(0.0, 1e-5, 1e-4, 1e-3, 1e-2),
+    )  # fmt: skip
+    dropout: float = knob(
+        0.5, help="dropout probability of the models' dropout layers", low=0.0, high=0.95,
+        group="Hyperparameters", label="Dropout", widget="slider", step=0.05,
+        search={"low": 0.0, "high": 0.6, "log": False},
+    )  # fmt: skip
+    lr_schedule: str = knob(
+        "constant", help="constant (the book), onecycle or cosine (span the whole run)",
+        choices=("constant", "onecycle", "cosine"), group="Hyperparameters",
+        label="LR schedule", search={"choices": None},
+    )  # fmt: skip
+    warmup: float = knob(
+        0.0, help="fraction of the run warming the lr up (onecycle, cosine)", low=0.0, high=0.9,
+        group="Hyperparameters", label="Warm-up (fraction of the run)", step=0.05,
+        search={"choices": [0.0, 0.1, 0.25]},
+    )  # fmt: skip
+    label_smoothing: float = knob(
+        0.0, help="label smoothing; 0 = none (the book)", low=0.0, high=1.0, open_end="high",
+        group="Hyperparameters", label="Label smoothing", step=0.05,
+        search={"choices": [0.0, 0.05, 0.1, 0.2]},
+    )  # fmt: skip
+    evals_per_epoch: int = knob(
+        1, help="validations per epoch (the last one at the epoch's end)", low=1, high=20,
+        group="Hyperparameters", label="Validations per epoch",
+    )  # fmt: skip
+    target_accuracy: float | None = knob(
+        None, help="stop once validation accuracy reaches it", low=0.0, high=1.0,
+        open_end="low", group="Hyperparameters",
+        label="Target accuracy (0 = none: run every epoch)", zero_unsets=True, step=0.01,
+        format="%.3f",
+    )  # fmt: skip
+    seed: int = knob(
+        1, help="seed of the split, the initial weights and the shuffling", low=0,
+        high=2**31 - 1, group="Run", label="Seed",
+    )  # fmt: skip
+    name: str = knob(
+        "", help="a name for the run", max_length=200, group="Run", label="Run name",
+        setting=False,
+    )  # fmt: skip
+    tags: list[str] = knob(
+        factory=list, help="a tag (repeatable)", min_length=1, max_length=50, group="Run",
+        label="Tags (comma-separated)", setting=False,
+    )  # fmt: skip
+    threads: int = knob(0, help="torch threads (0 = all cores)", low=0, high=256)
+    workers: int = knob(
+        1, help="data-parallel workers for one run (with --executor ray)", low=1, high=64,
+        label="Data-parallel workers",
+    )  # fmt: skip
+    device: str = knob("auto", help="where to train", choices=("auto", "cpu", "cuda", "mps"))
+    precision: str = knob(
+        "auto", help="autocast precision", choices=("auto", "fp32", "bf16", "fp16")
+    )  # fmt: skip
+    data_choices: int | None = knob(
+        None, help="version of the image folder's exclude/relabel choices applied (0 = none; "
+        "pinned when the run is created)", low=0, high=1_000_000,
+    )  # fmt: skip
+    model_spec: dict[str, Any] | None = knob(
+        None, help="a custom model's full JSON spec (see `models --spec v1`)", setting=False
+    )  # fmt: skip
 
     # ---- validation -------------------------------------------------------------------
+    def errors(self) -> dict[str, str]:
+        """``{field: message}`` for every field whose value its Knob does not allow."""
+        found = {}
+        for name in knobs(type(self)):
+            message = field_error(name, getattr(self, name), type(self))
+            if message:
+                found[name] = message
+        return found
+
     def validate(self) -> TrainConfig:
-        """Check every field; raise ConfigError naming the first bad one. Returns self."""
-        from .data import dataset_names
-        from .models import resolve_model_spec
-
-        if self.dataset not in dataset_names():
-            raise ConfigError(
-                "dataset",
-                f"unknown dataset {self.dataset!r}; choose one of {', '.join(dataset_names())}",
-            )
-        if self.model_spec is not None and not isinstance(self.model_spec, dict):
-            raise ConfigError("model_spec", "must be a JSON object (an architecture spec)")
-        resolve_model_spec(self.model, self.model_spec)  # registered, this spec or a saved one
-        for name in ("epochs", "seed", "threads", "workers", "evals_per_epoch"):
-            _int_range(name, getattr(self, name), *LIMITS[name])
-        for name in ("batch_size", "train_size", "val_size", "image_size"):
-            if getattr(self, name) is not None:
-                _int_range(name, getattr(self, name), *LIMITS[name])
-        for name in ("lr", "weight_decay", "dropout", "warmup", "label_smoothing"):
-            _float_range(name, getattr(self, name), *LIMITS[name])
-        if self.target_accuracy is not None:
-            _float_range("target_accuracy", self.target_accuracy, *LIMITS["target_accuracy"])
-        if self.augment is not None and not isinstance(self.augment, bool):
-            raise ConfigError("augment", "must be true, false or unset")
-        for name, options in CHOICES.items():
-            _choice(name, getattr(self, name), options)
-        check_name(self.name)
-        check_tags(self.tags)
-        if self.data_dir is not None and not isinstance(self.data_dir, str):
-            raise ConfigError("data_dir", "must be a path string")
-        if self.data_choices is not None:
-            _int_range("data_choices", self.data_choices, 1, 1_000_000)
-        if not isinstance(self.attribute, str) or not self.attribute:
-            raise ConfigError("attribute", "must be a CelebA attribute name")
+        """Check every field alone; raise ConfigError naming the first bad one. Returns self."""
+        for name, message in self.errors().items():
+            raise ConfigError(name, message)
         return self
-
-    def resolved(self) -> TrainConfig:
-        """A validated copy with dataset defaults filled in (batch size, augmentation, sizes)."""
-        from .data import dataset_info
-        from .models import resolve_model_spec
-
-        self.validate()
-        info = dataset_info(self.dataset)
-        out = dataclasses.replace(self, tags=list(self.tags))
-        out.model_spec = resolve_model_spec(self.model, self.model_spec)  # the spec itself
-        if out.batch_size is None:
-            out.batch_size = info.default_batch_size
-        if out.augment is None:
-            out.augment = info.default_augment
-        if out.train_size is None:
-            out.train_size = info.default_train_size
-        if out.val_size is None:
-            out.val_size = info.default_val_size
-        if out.image_size is None:
-            out.image_size = info.default_image_size
-        if out.data_choices is None:  # record which choices the run uses (None: there are none)
-            from .data.choices import config_choices_version
-
-            out.data_choices = config_choices_version(out.dataset, out.data_dir)
-        return out
 
     # ---- (de)serialisation --------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -152,7 +246,8 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, strict: bool = True) -> TrainConfig:
-        """Build from a dict; unknown keys are an error when ``strict`` (user input), else ignored."""
+        """Build and validate from a dict (no I/O); unknown keys are an error when ``strict``
+        (user input), else ignored."""
         if not isinstance(data, dict):
             raise ConfigError("config", "must be a mapping of field names to values")
         names = {f.name for f in dataclasses.fields(cls)}
@@ -167,41 +262,114 @@ class TrainConfig:
         return cfg.validate()
 
 
+def config_class() -> type[TrainConfig]:
+    """The config class the CLI, the Train and Sweep pages and the sweep space build: this
+    module's ``TrainConfig``, looked up at call time (a test may put a subclass in its place)."""
+    return TrainConfig
+
+
+@functools.cache
+def _knobs(cls: type) -> dict[str, tuple[Knob, type, bool]]:
+    hints = typing.get_type_hints(cls)
+    return {
+        f.name: (f.metadata["knob"], *value_type(hints[f.name]))
+        for f in dataclasses.fields(cls)
+        if "knob" in f.metadata
+    }
+
+
+def knobs(cls: type | None = None) -> dict[str, Knob]:
+    """``{field: Knob}`` of ``cls`` (default: :func:`config_class`), in field order."""
+    return {name: k for name, (k, _, _) in _knobs(cls or config_class()).items()}
+
+
+def value_type(hint: Any) -> tuple[type, bool]:
+    """(the value's type: int, float, bool, str, list or dict; whether None is allowed) of a
+    field's annotation."""
+    optional = False
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional, hint = True, args[0]
+    return typing.get_origin(hint) or hint, optional
+
+
+def field_type(name: str, cls: type | None = None) -> tuple[type, bool]:
+    """(type, None allowed) of field ``name`` (see :func:`value_type`)."""
+    _, kind, optional = _knobs(cls or config_class())[name]
+    return kind, optional
+
+
+def field_error(name: str, value: Any, cls: type | None = None) -> str | None:
+    """Why ``value`` is not allowed in field ``name`` (None: it is), from the field alone."""
+    k, kind, optional = _knobs(cls or config_class())[name]
+    if value is None:
+        return None if optional else "must be set"
+    if kind is bool and not isinstance(value, bool):
+        return "must be true, false or unset" if optional else "must be true or false"
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"must be a whole number, got {value!r}"
+        return _range(k, value)
+    if kind is float:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            return f"must be a finite number, got {value!r}"
+        return _range(k, value)
+    if kind is str:
+        if not isinstance(value, str):
+            return f"must be text, got {value!r}"
+        if k.choices and value not in k.choices:
+            return f"must be one of {', '.join(k.choices)}, got {value!r}"
+        return None if _fits(k, value) else f"must be {_text_rule(k, 'text')}"
+    if kind is list:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            return "must be a list of texts"
+        bad = any(not _fits(k, v) for v in value)
+        return f"must be a list of {_text_rule(k, 'texts')}" if bad else None
+    if kind is dict and not isinstance(value, dict):
+        return "must be a JSON object"
+    return None
+
+
+def _range(k: Knob, value: float) -> str | None:
+    lo, hi = k.low, k.high
+    if lo is None or hi is None:
+        return None
+    below = value <= lo if k.open_end == "low" else value < lo
+    above = value >= hi if k.open_end == "high" else value > hi
+    if not (below or above):
+        return None
+    if k.open_end:
+        return f"must be in {k.allowed()}, got {value:g}"
+    return f"must be between {lo:g} and {hi:g}, got {value:g}"
+
+
+def _fits(k: Knob, text: str) -> bool:
+    return k.min_length <= len(text) and (k.max_length is None or len(text) <= k.max_length)
+
+
+def _text_rule(k: Knob, what: str) -> str:
+    """'non-empty text of at most 50 characters' and the like."""
+    most = f" of at most {k.max_length} characters" if k.max_length else ""
+    return f"{'non-empty ' if k.min_length else ''}{what}{most}"
+
+
+def check_value(name: str, value: Any) -> Any:
+    """``value`` if field ``name`` allows it, else ConfigError naming the field."""
+    message = field_error(name, value, TrainConfig)
+    if message:
+        raise ConfigError(name, message)
+    return value
+
+
 def check_name(name: Any) -> str:
-    """A run name (the one rule for configs, renames and the UI): text of at most 200
-    characters; returned without surrounding spaces."""
-    if not isinstance(name, str) or len(name) > 200:
-        raise ConfigError("name", "must be text of at most 200 characters")
-    return name.strip()
+    """A run name (the one rule for configs, renames and the UI), without surrounding spaces."""
+    return check_value("name", name).strip()
 
 
 def check_tags(tags: Any) -> list[str]:
     """Run tags: a list of non-empty texts of at most 50 characters each."""
-    if not isinstance(tags, list) or not all(isinstance(t, str) and 0 < len(t) <= 50 for t in tags):
-        raise ConfigError("tags", "must be a list of non-empty texts of at most 50 characters")
-    return tags
-
-
-def _int_range(name: str, value: Any, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(name, f"must be a whole number, got {value!r}")
-    if not lo <= value <= hi:
-        raise ConfigError(name, f"must be between {lo} and {hi}, got {value}")
-
-
-def _float_range(name: str, value: Any, lo: float, hi: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(name, f"must be a finite number, got {value!r}")
-    open_end = EXCLUSIVE.get(name)
-    below = value <= lo if open_end == "low" else value < lo
-    above = value >= hi if open_end == "high" else value > hi
-    if open_end and (below or above):
-        left, right = "(" if open_end == "low" else "[", ")" if open_end == "high" else "]"
-        raise ConfigError(name, f"must be in {left}{lo:g}, {hi:g}{right}, got {value:g}")
-    if below or above:
-        raise ConfigError(name, f"must be between {lo:g} and {hi:g}, got {value:g}")
-
-
-def _choice(name: str, value: Any, options: tuple[str, ...]) -> None:
-    if value not in options:
-        raise ConfigError(name, f"must be one of {', '.join(options)}, got {value!r}")
+    return check_value("tags", tags)

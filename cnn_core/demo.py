@@ -20,8 +20,10 @@ from typing import Any
 from .callbacks import Callback
 from .checkpoints import save_checkpoint
 from .config import TrainConfig
+from .data import DataSpec
 from .data.idx import load_mnist_sample
 from .models import count_params
+from .resolve import resolve
 from .settings import PROJECT_ROOT
 from .trainer import TrainState, fit
 
@@ -63,8 +65,8 @@ def build_demo_model(
 
     Returns a summary: path, held-out accuracy and size, file size, parameters, seconds.
     """
-    config = dataclasses.replace(DEMO_CONFIG, **overrides).resolved()
-    data = load_mnist_sample(config, DEMO_NOTE)
+    config = resolve(dataclasses.replace(DEMO_CONFIG, **overrides))
+    data = load_mnist_sample(DataSpec.of(config), DEMO_NOTE)
     start = time.perf_counter()
     result = fit(config, [CosineDecay(), *callbacks], data=data)
     payload = result.state.checkpoint_payload()

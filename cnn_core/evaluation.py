@@ -1,22 +1,31 @@
-"""Evaluate a saved checkpoint on a split of its own dataset."""
+"""Evaluate a saved checkpoint on a split of its own dataset; which images a run saw."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
+from typing import Any
 
 from .config import TrainConfig
-from .data import DatasetBundle, load_dataset
+from .data import DatasetBundle, DataSpec, load_dataset
 from .predict import Predictor
 from .scoring import EvalResult, evaluate
 
 
+def run_data_spec(config: TrainConfig | Mapping[str, Any], data_dir: str | None = None) -> DataSpec:
+    """The images a run saw: the DataSpec of its stored config (a TrainConfig or the stored
+    mapping), optionally read from another ``data_dir``. Compare, Explain, Learn, the
+    evaluation cache and ``evaluate --checkpoint`` all ask this."""
+    if not isinstance(config, TrainConfig):
+        config = TrainConfig.from_dict(dict(config), strict=False)
+    spec = DataSpec.of(config)
+    return dataclasses.replace(spec, data_dir=data_dir) if data_dir else spec
+
+
 def checkpoint_data(predictor: Predictor, data_dir: str | None = None) -> DatasetBundle:
     """The dataset a checkpoint was trained on (optionally read from another data dir)."""
-    config: TrainConfig = predictor.config
-    if data_dir:
-        config = dataclasses.replace(config, data_dir=data_dir)
-    return load_dataset(config)
+    return load_dataset(run_data_spec(predictor.config, data_dir))
 
 
 def evaluate_checkpoint(

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .config import TrainConfig, check_value, knobs
 from .errors import ConfigError
 
 RECIPES: dict[str, dict[str, Any]] = {
@@ -84,6 +85,19 @@ def smile_classifier(recipe: str = "book") -> dict[str, Any]:
     epochs = {"epochs": BOOK_CELEBA_EPOCHS} if recipe == "book" else {}
     name = f"Smile classifier ({recipe_fields(recipe)['model']}, {recipe})"
     return apply_recipe(recipe, {**SMILE_DATA, **epochs, "name": name})
+
+
+def check_recipes(recipes: dict[str, dict[str, Any]]) -> None:
+    """Every field a recipe sets is a TrainConfig field and its value one the field allows
+    (ConfigError naming the field otherwise); run on the presets when this module loads."""
+    for name, fields in recipes.items():
+        for field, value in fields.items():
+            if field not in knobs(TrainConfig):
+                raise ConfigError(field, f"recipe {name!r} sets a field TrainConfig does not have")
+            check_value(field, value)
+
+
+check_recipes(RECIPES)
 
 
 def recipe_names() -> list[str]:

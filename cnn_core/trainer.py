@@ -14,6 +14,7 @@ of every batch and keeps the ranks' statistics and stop decisions in step.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Sequence
@@ -26,9 +27,10 @@ from torch import nn
 from . import distributed, validation
 from .callbacks import Callback
 from .config import TrainConfig
-from .data import DatasetBundle, dataset_info, load_dataset
+from .data import DatasetBundle, DataSpec, dataset_info, load_dataset
 from .errors import CheckpointError, ConfigError
 from .models import create_model
+from .resolve import resolve
 from .schedule import describe as describe_schedule
 from .schedule import lr_factor
 from .scoring import loss_value, make_loss, predictions
@@ -188,6 +190,7 @@ class FitResult:
 
 def _check_resume(config: TrainConfig, checkpoint: dict[str, Any]) -> None:
     saved = TrainConfig.from_dict(checkpoint["config"], strict=False).to_dict()
+    saved["data_choices"] = saved["data_choices"] or 0  # None: stored before pinning, none
     diff = sorted(
         k for k, v in config.to_dict().items() if saved.get(k) != v and k not in RESUMABLE_CHANGES
     )
@@ -200,11 +203,15 @@ def _check_resume(config: TrainConfig, checkpoint: dict[str, Any]) -> None:
 def build_state(
     config: TrainConfig, data: DatasetBundle | None = None, checkpoint: dict[str, Any] | None = None
 ) -> TrainState:
-    """Load data, build model and optimizer (restored from ``checkpoint`` when given)."""
-    config = config.resolved()
+    """Load data, build model and optimizer (restored from ``checkpoint`` when given). A new
+    run's config is resolved here (library use; a stored run's already is); a resumed run keeps
+    the data choices it was created with (None, from before they were pinned: none)."""
+    if checkpoint is not None:
+        config = dataclasses.replace(config, data_choices=config.data_choices or 0)
+    config = resolve(config)
     if checkpoint is not None:
         _check_resume(config, checkpoint)
-    data = data or load_dataset(config)
+    data = data or load_dataset(DataSpec.of(config))
     device = pick_device(config.device)
     torch.manual_seed(config.seed)
     model = create_model(

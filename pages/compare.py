@@ -12,7 +12,9 @@ from cnn_core import compare, runs
 from cnn_core.config import TrainConfig
 from cnn_core.data import dataset_names
 from cnn_core.errors import UserError
+from cnn_core.evaluation import run_data_spec
 from cnn_core.models import MODELS
+from cnn_core.resolve import with_defaults
 from cnn_core.stats import interval_text, mcnemar_text
 from ui.cache import dataset
 from ui.charts import run_colour
@@ -87,7 +89,7 @@ def sweep_panel(selected: list[dict[str, Any]]) -> None:
             disabled=bool(base_id),
         )
         base = TrainConfig.from_dict(by_id[base_id]["config"], strict=False) if base_id else None
-        cfg = (base or TrainConfig(dataset=name)).resolved()
+        cfg = with_defaults(base or TrainConfig(dataset=name))
         st.caption(
             f"{cfg.dataset}: {cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}, "
             f"{cfg.train_size or 'all'} training / {cfg.val_size or 'default'} validation "
@@ -158,7 +160,7 @@ def evaluate_missing(todo: list[dict[str, Any]]) -> None:
     for k, run in enumerate(todo):
         bar.progress(k / len(todo), text=f"Evaluating {run['name']} ({k + 1}/{len(todo)})…")
         try:
-            compare.evaluate_run(run["id"], data=dataset(compare.data_config(run["config"])))
+            compare.evaluate_run(run["id"], data=dataset(run_data_spec(run["config"])))
         except UserError as exc:
             st.session_state.setdefault("cmp_eval_errors", []).append(exc)
     st.rerun()
@@ -186,7 +188,7 @@ def gallery(done: list[tuple[int, dict[str, Any], compare.RunEvaluation]]) -> No
         format_func=lambda c: f"{names[c[0]]} → {names[c[1]]} ({cells[c]} images)",
         key="cmp_cell",
     )
-    data = dataset(compare.data_config(run["config"]))
+    data = dataset(run_data_spec(run["config"]))
     labels = data.split(evaluation.result.split).labels.tolist()
     indices = compare.cell_indices(evaluation.result, labels, *cell)
     if len(indices) > MAX_GALLERY:

@@ -7,9 +7,10 @@ import streamlit as st
 import torch
 
 from cnn_core.config import TrainConfig
-from cnn_core.data import DATASETS, dataset_names
-from cnn_core.data.celeba import ATTRIBUTES, attribute_rates
+from cnn_core.data import DATASETS, DataSpec, dataset_names
+from cnn_core.data.celeba import attribute_rates
 from cnn_core.errors import UserError
+from cnn_core.resolve import resolve
 from ui import cache
 from ui.charts import class_balance
 from ui.fetch_widgets import get_dataset_panel
@@ -32,11 +33,13 @@ if DATASETS[name].needs_data_dir:
         )
         or None
     )
-if name == "celeba":
-    config.attribute = st.selectbox("Attribute", ATTRIBUTES, index=ATTRIBUTES.index("Smiling"))
+if attributes := DATASETS[name].attributes:
+    config.attribute = st.selectbox(
+        "Attribute", attributes, index=attributes.index(config.attribute)
+    )
 
 try:
-    data = cache.dataset(config)
+    data = cache.dataset(DataSpec.of(resolve(config)))  # as a run created now sees it
 except UserError as exc:
     show_user_error(exc)
     get_dataset_panel(DATASETS[name], "data_get")
@@ -82,7 +85,7 @@ augmented = torch.cat(
 )
 image_grid(augmented, [f"draw {i + 1}" for i in range(8)])
 
-if name == "celeba":
+if DATASETS[name].attributes:
     st.subheader("Attribute positive rates")
     rates = attribute_rates(config.data_dir)
     fig = go.Figure(go.Bar(x=list(rates.values()), y=list(rates), orientation="h"))

@@ -5,6 +5,7 @@ import json
 import streamlit as st
 
 from cnn_core.errors import UserError
+from cnn_core.evaluation import run_data_spec
 from cnn_core.health.embedding import embedding_map, projections
 from ui import owndata_widgets as ow
 from ui.explain_widgets import model_options
@@ -71,7 +72,7 @@ picked = ow.selected_index(state)
 if picked is not None:
     from ui import cache
 
-    data = cache.dataset(cache.predictor(option.path).config)
+    data = cache.dataset(run_data_spec(cache.predictor(option.path).config))
     i = list(emap.index).index(picked)
     c1, c2 = st.columns([1, 3])
     c1.image(to_display(data.split(split).images[picked]), width=140)

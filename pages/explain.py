@@ -12,8 +12,9 @@ import numpy as np
 import streamlit as st
 import torch
 
-from cnn_core import compare, interpret
+from cnn_core import interpret
 from cnn_core.errors import UserError
+from cnn_core.evaluation import run_data_spec
 from cnn_core.models import conv_layers, feature_layers
 from cnn_core.predict import Predictor
 from cnn_core.trained import TrainedModel
@@ -72,7 +73,7 @@ def move(labels: list[int], how: str) -> None:
 def dataset_input(option: TrainedModel) -> Input | None:
     """An image of the model's own dataset: test split if there is one, else val."""
     try:
-        data = cache.dataset(compare.data_config(option.config))
+        data = cache.dataset(run_data_spec(option.config))
     except UserError as exc:
         show_user_error(exc)
         st.info("This model's dataset is not available here: upload an image instead.")

@@ -1,8 +1,6 @@
 """Data health: likely label errors, duplicates and leaks, odd files and class balance of a
 dataset; for your own image folders, mark images to exclude or relabel for training."""
 
-import json
-
 import streamlit as st
 
 from cnn_core.config import TrainConfig
@@ -38,8 +36,7 @@ if folder:
 else:
     config.train_size = c2.number_input("Training images", 100, 60_000, 2_000, 500, key="dh_size")
     config.val_size = max(1, config.train_size // 5)
-    if DATASETS[dataset].family == "faces":
-        config.data_dir = "celeba"
+    config.data_dir = DATASETS[dataset].default_data_dir or None
 c1, c2, c3, c4 = st.columns(4)
 folds = c1.number_input("Folds (k)", 2, 10, 3, key="dh_folds")
 config.epochs = c2.number_input("Epochs per fold", 1, 20, 2, key="dh_epochs")
@@ -48,8 +45,7 @@ check_labels = c4.checkbox("Check labels (trains k models)", True, key="dh_label
 
 if st.button("Run health check", type="primary", key="dh_run"):
     try:
-        resolved = config.resolved().to_json()
-        st.session_state["dh_job"] = (start_check(config, folds, check_labels), resolved)
+        st.session_state["dh_job"] = (start_check(config, folds, check_labels), config.to_json())
     except UserError as exc:
         show_user_error(exc)
 
@@ -65,9 +61,8 @@ def watch(key: str, config_json: str) -> None:
     if status["state"] == "failed":
         st.session_state["dh_failed"] = status["message"]
     else:
-        job_config = TrainConfig.from_dict(json.loads(config_json))
-        data = health_data(job_config)
-        st.session_state["dh_result"] = (job_config.resolved().to_json(), status["report"], data)
+        data = health_data(TrainConfig.from_dict(status["config"]))  # as the check resolved it
+        st.session_state["dh_result"] = (config_json, status["report"], data)
     st.rerun()
 
 
@@ -81,7 +76,7 @@ if result is None:
     st.info("Choose a dataset and run the check.", icon="🩺")
     st.stop()
 config_json, report, data = result
-if config_json != config.resolved().to_json():
+if config_json != config.to_json():
     st.caption(
         "These findings are for the settings of the last check; run it again for the current ones."
     )

@@ -21,6 +21,7 @@ from cnn_core.concepts.convolution import (
     receptive_field,
 )
 from cnn_core.config import TrainConfig
+from cnn_core.data import DataSpec
 from cnn_core.errors import ConfigError
 from cnn_core.models import conv_layers
 from ui import learn_charts as lc
@@ -72,7 +73,7 @@ def choose_input() -> np.ndarray:
         cols = st.columns(2)
         name = cols[0].selectbox("Dataset", lw.DATASETS, key=key("dataset"))
         cols[1].number_input("Validation image #", 0, 99_999, key=key("index"))
-        x, caption = lw.dataset_image(TrainConfig(dataset=name), LINK.value("index"))
+        x, caption = lw.dataset_image(DataSpec.of(TrainConfig(dataset=name)), LINK.value("index"))
         st.caption(caption)
         return x[0, 0].numpy()
     if "explain_input" not in st.session_state:

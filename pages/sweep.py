@@ -10,11 +10,11 @@ import plotly.graph_objects as go
 import streamlit as st
 from optuna.visualization import plot_parallel_coordinate
 
-from cnn_core import sweeps
-from cnn_core.config import OPTIMIZERS, TrainConfig
-from cnn_core.data import DATASETS, dataset_names
+from cnn_core import config, sweeps
+from cnn_core.data import DATASETS, DatasetInfo, dataset_names
 from cnn_core.errors import UserError
-from cnn_core.models import model_names, model_title
+from cnn_core.models import model_title
+from ui.config_form import bounds, field_widget
 from ui.router import ensure_routed
 from ui.widgets import show_user_error
 
@@ -22,70 +22,52 @@ ensure_routed()
 
 STATE_ICONS = {"complete": "✅", "pruned": "✂️", "fail": "❌", "running": "🏃", "waiting": "⏳"}
 LIVE = ("created", "running", "stopping")
-BATCH_SIZES = [16, 32, 64, 128, 256]
-WEIGHT_DECAYS = [0.0, 1e-5, 1e-4, 1e-3, 1e-2]
 MARGIN = {"t": 30, "b": 10, "l": 10, "r": 10}
 
 
-# ---- the search space: one row per setting, fixed or searched ---------------------------------
-LABELS = {
-    "lr": "Learning rate",
-    "batch_size": "Batch size",
-    "weight_decay": "Weight decay",
-    "dropout": "Dropout",
-    "optimizer": "Optimizer",
-    "model": "Architecture",
-    "augment": "Augmentation",
-}
-SPACE = sweeps.default_space()  # what a setting searches by default: the sweep space's own
-FIXED = TrainConfig()  # what it is fixed to by default: the config's own default
-OPTIONS = {"batch_size": BATCH_SIZES, "weight_decay": WEIGHT_DECAYS, "optimizer": list(OPTIMIZERS)}
-
-
-def setting(name: str, searched: bool, key: str) -> Any:
-    """The widget of one setting: its search spec when ``searched``, else its fixed value."""
-    spec, value = SPACE[name], getattr(FIXED, name)
-    if name in OPTIONS or name == "model":
-        options = OPTIONS.get(name) or model_names()
-        fmt = (lambda m: f"{m} — {model_title(m)}") if name == "model" else sweeps.value_text
-        if searched:
-            return {"choices": st.multiselect("choices", options, spec["choices"], fmt, key=key)}
-        value = 64 if value is None else value  # batch size: the digits default
-        return st.selectbox("value", options, options.index(value), fmt, key=key)
-    if name == "lr" and searched:
-        c1, c2 = st.columns(2)
-        low = c1.number_input("from", 1e-6, 1.0, spec["low"], format="%.5f", key=f"{key}_low")
-        high = c2.number_input("to (log scale)", 1e-6, 1.0, spec["high"], format="%.5f", key=key)
-        return {"low": low, "high": high, "log": True}
-    if name == "lr":
-        return st.number_input("value", 1e-6, 1.0, value, format="%.5f", key=key)
-    if name == "dropout" and searched:
-        low, high = st.slider("range", 0.0, 0.9, (spec["low"], spec["high"]), 0.05, key=key)
-        return {"low": low, "high": high}
-    if name == "dropout":
-        return st.slider("value", 0.0, 0.9, value, 0.05, key=key)
-    if searched:  # augmentation
+# ---- the search space: one row per searchable setting, fixed or searched ----------------------
+def searched_widget(name: str, key: str) -> dict[str, Any]:
+    """The search spec of one setting: choices from its allowed (or offered) values, or a
+    range within the field's bounds; the sweep space's default is preselected."""
+    k, kind, spec = config.knobs()[name], sweeps.searchable()[name], sweeps.default_space()[name]
+    if kind == "bool":
         st.caption("tries it off and on")
         return {"choices": spec["choices"]}
-    return st.checkbox("on", key=key)
+    if "choices" in spec:
+        options = list(k.search_options) or sweeps.allowed_values(name) or spec["choices"]
+        fmt = (lambda m: f"{m} — {model_title(m)}") if k.names == "models" else sweeps.value_text
+        return {"choices": st.multiselect("choices", options, spec["choices"], fmt, key=key)}
+    low, high = bounds(name)
+    if k.widget == "slider":
+        picked = st.slider("range", low, high, (spec["low"], spec["high"]), k.step, key=key)
+        return {"low": picked[0], "high": picked[1], "log": spec["log"]}
+    c1, c2 = st.columns(2)
+    to = "to (log scale)" if spec["log"] else "to"
+    start = c1.number_input("from", low, high, spec["low"], format=k.format, key=f"{key}_low")
+    end = c2.number_input(to, low, high, spec["high"], format=k.format, key=key)
+    return {"low": start, "high": end, "log": spec["log"]}
 
 
-def space_form() -> tuple[dict[str, Any], dict[str, Any]]:
+def space_form(info: DatasetInfo) -> tuple[dict[str, Any], dict[str, Any]]:
     """(search space, fixed values) from one row per searchable setting."""
     space, fixed = {}, {}
-    for name, label in LABELS.items():
+    for name in sweeps.searchable():
         c1, c2 = st.columns([1, 3], vertical_alignment="center")
+        label = config.knobs()[name].label or name
         searched = c1.toggle(label, True, key=f"sw_on_{name}", help="on: search it; off: fix it")
         with c2:
-            value = setting(name, searched, f"sw_{'space' if searched else 'fixed'}_{name}")
-        (space if searched else fixed)[name] = value
+            if searched:
+                space[name] = searched_widget(name, f"sw_space_{name}")
+            else:
+                fixed[name] = field_widget(name, f"sw_fixed_{name}", info)
     return space, fixed
 
 
 def launch(base: dict[str, Any], space: dict, budget: dict[str, Any]) -> None:
     """Create the sweep and start its detached driver (which starts the worker)."""
     try:
-        sweep_id = sweeps.create_sweep(TrainConfig.from_dict(base), space, **budget)
+        base_config = config.config_class().from_dict(base)
+        sweep_id = sweeps.create_sweep(base_config, space, **budget)
         sweeps.start_sweep(sweep_id)
     except UserError as exc:
         show_user_error(exc)
@@ -98,19 +80,18 @@ def new_sweep_form() -> None:
     with st.expander("New sweep", icon=":material/tune:", expanded=not sweeps.list_sweeps()):
         c = st.columns(4)
         dataset = c[0].selectbox("Dataset", dataset_names(), key="sw_dataset")
+        size = bounds("train_size")[1]
         base = {
             "dataset": dataset,
-            "epochs": int(c[1].number_input("Epochs per trial", 1, 100, 2, key="sw_epochs")),
-            "train_size": int(c[2].number_input("Training images (0 = all)", 0, 10**7, 10_000))
-            or None,
-            "val_size": int(c[3].number_input("Validation images (0 = default)", 0, 10**6, 2000))
-            or None,
+            "epochs": c[1].number_input("Epochs per trial", *bounds("epochs"), 2, key="sw_epochs"),
+            "train_size": c[2].number_input("Training images (0 = all)", 0, size, 10_000) or None,
+            "val_size": c[3].number_input("Validation images (0 = default)", 0, size, 2000) or None,
         }
         if DATASETS[dataset].needs_data_dir:
             folder = st.text_input("Data folder", DATASETS[dataset].default_data_dir)
             base["data_dir"] = folder or None
         st.caption("Search space — toggle a setting off to fix it.")
-        space, fixed = space_form()
+        space, fixed = space_form(DATASETS[dataset])
         c = st.columns(5)
         budget = {
             "trials": int(c[0].number_input("Trials", 1, 1000, 12, key="sw_trials")),

@@ -5,165 +5,87 @@ import json
 import pandas as pd
 import streamlit as st
 
-from cnn_core import runs
-from cnn_core.config import BALANCE_MODES, LIMITS, LR_SCHEDULES, OPTIMIZERS, TrainConfig
-from cnn_core.data import DATASETS, dataset_names, input_geometry
-from cnn_core.data.celeba import ATTRIBUTES
+from cnn_core import config, runs
+from cnn_core.data import DATASETS, input_geometry
 from cnn_core.errors import ConfigError, UserError
-from cnn_core.models import describe_model, model_names, model_title, resolve_model_spec
+from cnn_core.models import describe_model, resolve_model_spec
 from cnn_core.recipes import recipe_fields, recipe_names
 from cnn_core.settings import ray_address, resolve_data_dir
+from ui.config_form import field_widget, group_fields, shown, state_values, to_widget
 from ui.diagram import model_blocks, show_diagram
 from ui.router import ensure_routed
 
 ensure_routed()
+PREFIX = "t_"
 
 
-def field_error(field: str) -> None:
-    """Show the launch error next to the widget it belongs to."""
+def launch_error(field: str, value: object = None) -> None:
+    """Show the launch error next to the widget it belongs to while the widget still holds
+    the value it was about (and does not already say why that value is not allowed)."""
     err = st.session_state.get("train_error")
-    if err and err[0] == field:
+    widget_says = field in config.knobs() and config.field_error(field, value)
+    if err and err[0] == field and err[2] == value and not widget_says:
         st.error(err[1], icon="🚫")
-
-
-def bounds(name: str, step: float = 0) -> tuple:
-    """(min, max) of a widget from TrainConfig's LIMITS; ``step`` keeps an open end inside."""
-    lo, hi = LIMITS[name]
-    return lo, hi - step
-
-
-RECIPE_WIDGETS = {  # TrainConfig field -> widget key, for the fields a recipe sets
-    "model": "t_model",
-    "epochs": "t_epochs",
-    "batch_size": "t_batch_size",
-    "lr": "t_lr",
-    "optimizer": "t_optimizer",
-    "lr_schedule": "t_lr_schedule",
-    "warmup": "t_warmup",
-    "label_smoothing": "t_label_smoothing",
-    "evals_per_epoch": "t_evals_per_epoch",
-    "dropout": "t_dropout",
-}
 
 
 def apply_recipe() -> None:
     """Recipe callback: fill the widgets with the preset's fields (the run stores the fields)."""
     s = st.session_state
     for field, value in recipe_fields(s.t_recipe).items():
-        if field == "batch_size" and value is None:
-            value = DATASETS[s.t_dataset].default_batch_size
-        s[RECIPE_WIDGETS[field]] = value
+        s[PREFIX + field] = to_widget(field, value, DATASETS[s.t_dataset])
 
 
-def build_config() -> TrainConfig:
+def build_config() -> config.TrainConfig:
+    """The config the widgets hold now (fields not shown keep the config's defaults); a
+    ConfigError names the first field whose value is not allowed."""
     s = st.session_state
-    info = DATASETS[s.t_dataset]
-    tags = [t.strip() for t in s.t_tags.split(",") if t.strip()]
-    config = TrainConfig(
-        dataset=s.t_dataset,
-        data_dir=s.get("t_data_dir") or None,
-        attribute=s.get("t_attribute", "Smiling"),
-        model=s.t_model,
-        epochs=int(s.t_epochs),
-        batch_size=int(s.t_batch_size),
-        lr=float(s.t_lr),
-        optimizer=s.t_optimizer,
-        weight_decay=float(s.t_weight_decay),
-        dropout=float(s.t_dropout),
-        seed=int(s.t_seed),
-        augment=bool(s.t_augment),
-        balance=s.t_balance,
-        train_size=int(s.t_train_size) or None,
-        val_size=int(s.t_val_size) or None,
-        image_size=int(s.get("t_image_size") or info.default_image_size or 0) or None,
-        name=s.t_name.strip(),
-        tags=tags,
-        workers=int(s.get("t_workers") or 1) if s.get("t_executor") == "ray" else 1,
-        lr_schedule=s.t_lr_schedule,
-        warmup=float(s.t_warmup),
-        label_smoothing=float(s.t_label_smoothing),
-        evals_per_epoch=int(s.t_evals_per_epoch),
-        target_accuracy=float(s.t_target_accuracy) or None,
-    )
-    config.validate()
-    if info.needs_data_dir:
-        folder = resolve_data_dir(config.data_dir)
+    values = state_values(s.get("t_shown", []), PREFIX)
+    if s.get("t_executor") != "ray":
+        values.pop("workers", None)
+    cfg = config.config_class()(**values).validate()
+    if DATASETS[cfg.dataset].needs_data_dir:
+        folder = resolve_data_dir(cfg.data_dir)
         if folder is None or not folder.is_dir():
-            raise ConfigError("data_dir", f"folder {config.data_dir or '(empty)'} does not exist")
-    return config
+            raise ConfigError("data_dir", f"folder {cfg.data_dir or '(empty)'} does not exist")
+    return cfg
 
 
 def launch() -> None:
     """Button callback: validate, queue, remember the run (errors go next to their widget)."""
-    st.session_state.pop("train_error", None)
+    s = st.session_state
+    s.pop("train_error", None)
     try:
-        run_id = runs.submit(build_config(), executor=st.session_state.get("t_executor", "local"))
-    except ConfigError as exc:
-        st.session_state["train_error"] = (exc.field, exc.message)
+        run_id = runs.submit(build_config(), executor=s.get("t_executor", "local"))
     except UserError as exc:
-        st.session_state["train_error"] = (
-            "data_dir" if "data dir" in str(exc) else "launch",
-            str(exc),
-        )
+        field = exc.field if isinstance(exc, ConfigError) else None
+        field = field or ("data_dir" if "data dir" in str(exc) else "launch")
+        field = field if field in s.get("t_shown", []) else "launch"  # no widget: by the button
+        s["train_error"] = (field, str(exc), state_values([field], PREFIX).get(field))
     else:
         st.session_state["launched"] = run_id
 
 
+def form_group(group: str, info, values: dict) -> None:
+    """The group's fields shown for this dataset, three to a row, each with its error."""
+    names = [n for n in group_fields(group) if n != "dataset" and shown(n, info)]
+    for start in range(0, len(names), 3):
+        for col, name in zip(st.columns(3), names[start : start + 3], strict=False):
+            with col:
+                values[name] = field_widget(name, PREFIX + name, info)
+                launch_error(name, values[name])
+
+
 st.title("Train")
+values: dict = {}
 left, right = st.columns([3, 2])
 with left:
     st.subheader("Data")
-    dataset = st.selectbox(
-        "Dataset",
-        dataset_names(),
-        key="t_dataset",
-        format_func=lambda n: f"{n} — {DATASETS[n].description}",
-    )
+    dataset = values["dataset"] = field_widget("dataset", "t_dataset", DATASETS["mnist"])
     info = DATASETS[dataset]
-    field_error("dataset")
-    if info.needs_data_dir:
-        st.text_input(
-            "Data folder (inside the allowed data roots)",
-            key="t_data_dir",
-            value=info.default_data_dir,
-        )
-        field_error("data_dir")
-    if dataset == "celeba":
-        st.selectbox("Attribute", ATTRIBUTES, index=ATTRIBUTES.index("Smiling"), key="t_attribute")
-        field_error("attribute")
+    launch_error("dataset", dataset)
+    form_group("Data", info, values)
     if info.train_note:
         st.caption(info.train_note)
-    if info.user_image_size:
-        st.number_input(
-            "Image size (pixels)",
-            *bounds("image_size"),
-            info.default_image_size or 28,
-            key="t_image_size",
-        )
-    c1, c2 = st.columns(2)
-    c1.number_input(
-        "Training images (0 = dataset default)",
-        0,
-        LIMITS["train_size"][1],
-        0,
-        step=1000,
-        key="t_train_size",
-    )
-    c2.number_input(
-        "Validation images (0 = default: 1/6 held out)",
-        0,
-        LIMITS["val_size"][1],
-        0,
-        step=500,
-        key="t_val_size",
-    )
-    field_error("train_size")
-    c1, c2 = st.columns(2)
-    c1.checkbox(
-        "Augmentation (random shifts / crops + flips)", value=info.default_augment, key="t_augment"
-    )
-    c2.selectbox("Class balancing", BALANCE_MODES, key="t_balance")
-
     st.subheader("Hyperparameters")
     st.selectbox(
         "Recipe",
@@ -175,62 +97,17 @@ with left:
         "smoothing). fast-faces: a short v5 recipe for CelebA attributes, checked only on test "
         "fixtures. Picking one fills the fields below; the run stores the fields.",
     )
-    c1, c2, c3 = st.columns(3)
-    c1.number_input("Epochs", *bounds("epochs"), 8, key="t_epochs")
-    c2.number_input(
-        "Batch size", *bounds("batch_size"), info.default_batch_size, key="t_batch_size"
-    )
-    c3.number_input("Learning rate", *bounds("lr"), 1e-3, format="%.5f", step=1e-4, key="t_lr")
-    field_error("lr")
-    c1, c2, c3 = st.columns(3)
-    c1.selectbox("Optimizer", OPTIMIZERS, key="t_optimizer")
-    c2.number_input(
-        "Weight decay", *bounds("weight_decay"), 0.0, format="%.5f", step=1e-4, key="t_weight_decay"
-    )
-    c3.slider("Dropout", *bounds("dropout"), 0.5, 0.05, key="t_dropout")
-    c1, c2, c3 = st.columns(3)
-    c1.selectbox("LR schedule", LR_SCHEDULES, key="t_lr_schedule")
-    c2.number_input(
-        "Warm-up (fraction of the run)", *bounds("warmup"), 0.0, step=0.05, key="t_warmup"
-    )
-    c3.number_input(
-        "Label smoothing",
-        *bounds("label_smoothing", step=0.01),
-        0.0,
-        step=0.05,
-        key="t_label_smoothing",
-    )
-    for name in ("lr_schedule", "warmup", "label_smoothing"):
-        field_error(name)
-    c1, c2 = st.columns(2)
-    c1.number_input("Validations per epoch", *bounds("evals_per_epoch"), 1, key="t_evals_per_epoch")
-    c2.number_input(
-        "Target accuracy (0 = none: run every epoch)",
-        0.0,
-        LIMITS["target_accuracy"][1],
-        0.0,
-        step=0.01,
-        format="%.3f",
-        key="t_target_accuracy",
-        help="Stop as soon as validation accuracy reaches it; the run records the training "
-        "time and images it took.",
-    )
-    for name in ("evals_per_epoch", "target_accuracy"):
-        field_error(name)
-    c1, c2, c3 = st.columns(3)
-    c1.number_input("Seed", *bounds("seed"), 1, key="t_seed")
-    c2.text_input("Run name", key="t_name", placeholder="optional")
-    c3.text_input("Tags (comma-separated)", key="t_tags")
-    field_error("tags")
-    field_error("name")
+    form_group("Hyperparameters", info, values)
+    form_group("Run", info, values)
 
 with right:
     st.subheader("Architecture")
-    model = st.selectbox(
-        "Model", model_names(), key="t_model", format_func=lambda m: f"{m} — {model_title(m)}"
-    )
+    model = values["model"] = field_widget("model", "t_model", info)
+    launch_error("model", model)
     st.page_link("pages/architect.py", label="Design your own in the Builder", icon="🧱")
-    channels, size, classes = input_geometry(dataset, st.session_state.get("t_image_size"))
+    size = values.get("image_size")
+    size = None if config.field_error("image_size", size) else size
+    channels, size, classes = input_geometry(dataset, size)
     try:
         desc = describe_model(model, channels, size, classes)
     except ConfigError as exc:  # a saved spec that does not fit this dataset's input
@@ -258,15 +135,19 @@ if runs.ray_available():  # Ray installed: offer the cluster too
         help="Set CNN_LAB_RAY_ADDRESS to choose the cluster; see the README's Ray section.",
     )
     if st.session_state.t_executor == "ray":
-        st.number_input(
-            "Data-parallel workers",
-            *bounds("workers"),
-            1,
-            key="t_workers",
-            help="Ray Train: this many processes share every batch (DDP); 1 = a single task.",
-        )
-st.button("Launch training", type="primary", icon=":material/rocket_launch:", on_click=launch)
-field_error("launch")
+        values["workers"] = field_widget("workers", "t_workers", info)
+        launch_error("workers", values["workers"])
+st.session_state["t_shown"] = list(values)
+invalid = config.config_class()(**values).errors()
+st.button(
+    "Launch training",
+    type="primary",
+    icon=":material/rocket_launch:",
+    on_click=launch,
+    disabled=bool(invalid),
+    help=f"Fix first: {', '.join(invalid)}" if invalid else None,
+)
+launch_error("launch")
 if run_id := st.session_state.pop("launched", None):
     st.success(f"Run {run_id} queued — the background worker picks it up in a moment.")
     st.page_link(

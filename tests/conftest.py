@@ -43,7 +43,7 @@ def fashion_small():
     """The dataset bundle of ``small_fashion_config()`` loaded once per session."""
     if not FASHION_DIR.is_dir():
         pytest.skip(f"real Fashion-MNIST not found at {FASHION_DIR}")
-    from cnn_core.data import load_dataset
+    from cnn_core.data import DataSpec, load_dataset
 
     os.environ.setdefault("CNN_LAB_DATA_ROOTS", str(SHARED_DATA))
-    return load_dataset(small_fashion_config())
+    return load_dataset(DataSpec.of(small_fashion_config()))

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from cnn_core.config import TrainConfig
-from cnn_core.data import builder, load_dataset
+from cnn_core.data import DataSpec, builder, load_dataset
 from cnn_core.errors import UserError
 from cnn_core.trainer import fit
 from tests.run_fixtures import cli_here
@@ -75,7 +75,7 @@ def test_a_good_zip_is_imported_listed_and_trains():
     config = TrainConfig(
         dataset="image-folder", data_dir=report.data_dir, epochs=1, threads=1, batch_size=8
     )
-    data = load_dataset(config)
+    data = load_dataset(DataSpec.of(config))
     assert data.class_names == ["cat", "dog"] and len(data.train) + len(data.val) == 24
     result = fit(config, data=data)
     assert result.completed and result.history[-1]["val_accuracy"] >= 0.5

@@ -13,7 +13,7 @@ import torch
 
 from cnn_core.cli.main import main
 from cnn_core.config import TrainConfig
-from cnn_core.data import celeba_fetch, download, load_dataset
+from cnn_core.data import DataSpec, celeba_fetch, download, load_dataset
 from cnn_core.data.celeba_fetch import fetch_celeba
 from tests import celeba_fixtures as fx
 from tests.fetch_server import DRIVE_NAMES, serve_celeba
@@ -35,7 +35,7 @@ def reference(source, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CNN_LAB_DATA_ROOTS", str(source.parent))
         mp.setenv("CNN_LAB_CACHE_DIR", str(tmp_path_factory.mktemp("ref-cache")))
-        return load_dataset(TrainConfig(**CONFIG))
+        return load_dataset(DataSpec.of(TrainConfig(**CONFIG)))
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def server(source, tmp_path, monkeypatch):
 
 
 def same_as_reference(reference):
-    bundle = load_dataset(TrainConfig(**CONFIG))
+    bundle = load_dataset(DataSpec.of(TrainConfig(**CONFIG)))
     for split in ("train", "val", "test"):
         assert torch.equal(bundle.split(split).images, reference.split(split).images)
         assert torch.equal(bundle.split(split).labels, reference.split(split).labels)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cnn_core.config import TrainConfig
-from cnn_core.data import celeba, load_dataset
+from cnn_core.data import DataSpec, celeba, load_dataset
 from cnn_core.data.celeba_layouts import STAGING_PREFIX
 from cnn_core.errors import DataError
 from tests import celeba_fixtures as fx
@@ -19,7 +19,7 @@ CONFIG = dict(dataset="celeba", image_size=16, train_size=12, val_size=5, attrib
 
 def load_from(root, monkeypatch, **values):
     monkeypatch.setenv("CNN_LAB_DATA_ROOTS", str(root))
-    return load_dataset(TrainConfig(**{**CONFIG, **values}))
+    return load_dataset(DataSpec.of(TrainConfig(**{**CONFIG, **values})))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,9 @@ from cnn_core import compare, evaluation
 from cnn_core.config import TrainConfig
 from cnn_core.data import load_dataset
 from cnn_core.errors import UserError
+from cnn_core.evaluation import run_data_spec
 from cnn_core.models import MODELS, describe_model
+from cnn_core.resolve import resolve
 from cnn_core.runs import api
 from cnn_core.runs.store import RunStore
 from tests.conftest import FASHION_DIR, small_fashion_config
@@ -79,7 +81,7 @@ def test_evaluate_run_matches_evaluate_checkpoint_and_is_cached(store, monkeypat
     a, _ = store
     checkpoint = Path(api.get_run(a)["checkpoint"])
     first = compare.evaluate_run(a)  # loads the dataset itself
-    data = load_dataset(compare.data_config(api.get_run(a)["config"]))
+    data = load_dataset(run_data_spec(api.get_run(a)["config"]))
     reference = evaluation.evaluate_checkpoint(checkpoint, "test", data=data)
     assert not first.cached and first.result.split == "test" and not first.fell_back
     assert first.result.confusion == reference.confusion
@@ -111,7 +113,7 @@ def test_evaluate_run_matches_evaluate_checkpoint_and_is_cached(store, monkeypat
 def test_cell_indices_are_exactly_the_misclassified_items(store):
     a, _ = store
     result = compare.evaluate_run(a).result
-    labels = load_dataset(compare.data_config(api.get_run(a)["config"])).test.labels.tolist()
+    labels = load_dataset(run_data_spec(api.get_run(a)["config"])).test.labels.tolist()
     cells = compare.confusion_cells(result)
     assert [n for _, _, n in cells] == sorted((n for _, _, n in cells), reverse=True)
     seen = []
@@ -131,7 +133,7 @@ def test_queue_architecture_sweep_keeps_data_seed_and_budget(monkeypatch):
     assert len(ids) == len(MODELS)
     queued = [api.get_run(i) for i in ids]
     assert [r["model"] for r in queued] == list(MODELS)
-    expected = base.resolved().to_dict()
+    expected = resolve(base).to_dict()
     for run in queued:
         assert run["status"] == "queued" and run["tags"] == ["compare-test"]
         config = dict(run["config"])

@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from cnn_core.config import TrainConfig
-from cnn_core.data import ImageSet, celeba, idx, load_dataset
+from cnn_core.data import DataSpec, ImageSet, celeba, idx, load_dataset
 from cnn_core.data.splits import apply_balance, split_train_val
 from cnn_core.data.transforms import (
     DigitsTransform,
@@ -52,7 +52,7 @@ def offline(monkeypatch):
 
 
 def load(**values):
-    return load_dataset(TrainConfig(**values))
+    return load_dataset(DataSpec.of(TrainConfig(**values)))
 
 
 def image_set(labels, size=4):

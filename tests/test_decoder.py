@@ -14,7 +14,7 @@ from PIL import Image
 from torch import nn
 
 from cnn_core.config import TrainConfig
-from cnn_core.data import builder, load_dataset
+from cnn_core.data import DataSpec, builder, load_dataset
 from cnn_core.errors import ImageError
 from cnn_core.health.report import check_health
 from cnn_core.images import DECODER_VERSION
@@ -92,13 +92,13 @@ def test_exif_rotated_celeba_photos_decode_upright_and_a_new_decoder_is_not_serv
         exif[0x0112] = 6
         stored.save(path, quality=95, exif=exif.tobytes())
     config = TrainConfig(dataset="celeba", image_size=16, train_size=4, val_size=2)
-    images = load_dataset(config).train.images.numpy().astype(int)  # [4, 3, 19, 16]
+    images = load_dataset(DataSpec.of(config)).train.images.numpy().astype(int)  # [4, 3, 19, 16]
     assert (images[:, 0, :8] > 180).all() and (images[:, 2, :8] < 80).all()  # red on top
     assert (images[:, 2, -8:] > 180).all() and (images[:, 0, -8:] < 80).all()  # blue below
     caches = sorted((tmp_path / "cache").glob("celeba-*.npy"))
     assert len(caches) == 3
     monkeypatch.setattr("cnn_core.data.celeba.DECODER_VERSION", DECODER_VERSION + 1)
-    load_dataset(config)
+    load_dataset(DataSpec.of(config))
     assert len(list((tmp_path / "cache").glob("celeba-*.npy"))) == 6  # decoded again, new keys
 
 
@@ -113,7 +113,7 @@ def test_exif_rotated_photos_train_on_the_upright_pixels_predict_and_thumbnails_
             path.write_bytes(phone_photo(k, orientation))
             files.append((path, upright(k)))
     config = folder_config("phone")
-    bundle = load_dataset(config)
+    bundle = load_dataset(DataSpec.of(config))
     trained = torch.cat([bundle.train.images, bundle.val.images]).numpy()
     assert trained.shape == (len(files), 3, SIZE, SIZE)
     model = predictor(config)
@@ -142,7 +142,7 @@ def test_a_bad_file_gets_the_same_one_line_reason_from_every_entry_point(tmp_pat
     for name, (data, _) in BAD_FILES.items():
         (root / "a" / name).write_bytes(data)
     config = folder_config("mixed")
-    bundle = load_dataset(config)
+    bundle = load_dataset(DataSpec.of(config))
     assert len(bundle.train) + len(bundle.val) == 8
     health = check_health(config, labels=False)
     unreadable = {row["file"]: row["reason"] for row in health["unreadable"]}

@@ -11,6 +11,7 @@ from PIL import Image
 
 from cnn_core.checkpoints import load_checkpoint
 from cnn_core.cli import main
+from cnn_core.data import DataSpec
 from cnn_core.data.idx import load_mnist_sample
 from cnn_core.demo import DEMO_CHECKPOINT, DEMO_CONFIG, DEMO_NOTE, build_demo_model
 from cnn_core.predict import Predictor
@@ -20,7 +21,7 @@ from cnn_core.scoring import evaluate
 @pytest.fixture(scope="module")
 def held_out():
     """The part of the 5,000-digit sample the demo model never trained on (833 digits)."""
-    return load_mnist_sample(DEMO_CONFIG.resolved(), DEMO_NOTE).val
+    return load_mnist_sample(DataSpec.of(DEMO_CONFIG), DEMO_NOTE).val
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,9 @@ def test_shipped_checkpoint_is_small_and_describes_itself(demo):
 
 
 def test_shipped_model_is_right_on_held_out_digits(demo, held_out):
-    result = evaluate(demo.model, held_out, load_mnist_sample(DEMO_CONFIG.resolved()).transform, 10)
+    result = evaluate(
+        demo.model, held_out, load_mnist_sample(DataSpec.of(DEMO_CONFIG)).transform, 10
+    )
     assert result.n == 833 and result.accuracy >= 0.97
 
 

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 from cnn_core.config import TrainConfig
-from cnn_core.data import load_dataset
+from cnn_core.data import DataSpec, load_dataset
 from cnn_core.data.choices import latest_version, load_choices, save_choices
 from cnn_core.errors import DataError, UserError
 from cnn_core.health.duplicates import find_pairs, group_pairs, phash
@@ -18,6 +18,7 @@ from cnn_core.health.embedding import embedding_map, project
 from cnn_core.health.jobs import job_status, start_check
 from cnn_core.health.report import check_health
 from cnn_core.health.source import HealthData
+from cnn_core.resolve import resolve
 from cnn_core.runs import api
 from cnn_core.settings import default_data_dir
 from tests.run_fixtures import cli_here, finished_run, run_here, wait_for
@@ -131,17 +132,17 @@ def test_exclusions_and_relabels_are_honoured_and_recorded_by_runs():
     name = write_folder(per_class=10)
     root = default_data_dir() / name
     config = folder_config(name, epochs=1)
-    assert config.resolved().data_choices is None and latest_version(root) is None
-    before = load_dataset(config)
+    assert resolve(config).data_choices == 0 and latest_version(root) is None
+    before = load_dataset(DataSpec.of(resolve(config)))
     n = len(before.train) + len(before.val)
     v1 = save_choices(root, {"dark/dark0.png", "dark/dark1.png"}, {"light/dark3.png": "dark"})
     v2 = save_choices(root, {"stripes/stripes2.png"}, {"dark/light5.png": "light"})
     assert (v1.version, v2.version, latest_version(root)) == (1, 2, 2)
-    assert config.resolved().data_choices == 2
-    data = load_dataset(config)
+    assert resolve(config).data_choices == 2
+    data = load_dataset(DataSpec.of(resolve(config)))
     assert len(data.train) + len(data.val) == n - 1
     assert "data choices v2: 1 excluded, 1 relabelled" in data.note
-    old = load_dataset(folder_config(name, epochs=1, data_choices=1))
+    old = load_dataset(DataSpec.of(folder_config(name, epochs=1, data_choices=1)))
     assert len(old.train) + len(old.val) == n - 2
     counts = [
         c1 + c2 for c1, c2 in zip(data.train.class_counts(3), data.val.class_counts(3), strict=True)
@@ -152,7 +153,7 @@ def test_exclusions_and_relabels_are_honoured_and_recorded_by_runs():
     assert api.get_run(run_id)["config"]["data_choices"] == 2
     assert run_here(run_id) == 0
     with pytest.raises(DataError, match="no data choices version 9"):
-        load_dataset(folder_config(name, data_choices=9))
+        load_dataset(DataSpec.of(folder_config(name, data_choices=9)))
     with pytest.raises(UserError, match="unknown class"):
         save_choices(root, set(), {"dark/dark0.png": "cats"})
     assert load_choices(root).version == 2

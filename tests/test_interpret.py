@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from cnn_core.config import TrainConfig
-from cnn_core.data import idx, load_dataset
+from cnn_core.data import DataSpec, idx, load_dataset
 from cnn_core.errors import ConfigError
 from cnn_core.interpret import (
     METHODS,
@@ -249,7 +249,7 @@ def trained_digits(tmp_path_factory):
         patch.setenv("CNN_LAB_DATA_ROOTS", str(tmp_path_factory.mktemp("no-mnist-files")))
         patch.setattr(idx, "_download", offline)
         config = small_fashion_config(dataset="mnist", model="v2", train_size=2000, val_size=100)
-        bundle = load_dataset(config)
+        bundle = load_dataset(DataSpec.of(config))
     assert bundle.is_sample
     model = fit(config, data=bundle).state.model.eval()
     return model, bundle.val.images[:8].float() / 255

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnn_core import compare, runs
 from cnn_core.data import load_dataset
-from cnn_core.evaluation import evaluate_checkpoint
+from cnn_core.evaluation import evaluate_checkpoint, run_data_spec
 from cnn_core.models import MODELS
 from cnn_core.runs import api
 from tests.conftest import FASHION_DIR, PROJECT
@@ -110,7 +110,7 @@ def test_selection_diff_csv_evaluation_and_gallery(downloads, monkeypatch):
     cells.select_index(len(cells.options) - 1).run()  # the rarest confusion
     true, predicted = at.selectbox(key="cmp_cell").value
     reference = evaluate_checkpoint(api.get_run(b)["checkpoint"], "test")
-    labels = load_dataset(compare.data_config(api.get_run(b)["config"])).test.labels.tolist()
+    labels = load_dataset(run_data_spec(api.get_run(b)["config"])).test.labels.tolist()
     expected = [
         i
         for i in reference.misclassified

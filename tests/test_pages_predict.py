@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnn_core.cli import main
 from cnn_core.config import TrainConfig
+from cnn_core.data import DataSpec
 from cnn_core.data.idx import load_mnist_sample
 from cnn_core.demo import DEMO_CONFIG, DEMO_LABEL
 from cnn_core.faces import locate_faces
@@ -74,7 +75,7 @@ def face_run(isolated_dirs) -> str:
 
 def digit_photo() -> tuple[bytes, int]:
     """A held-out MNIST digit as a photo: dark ink on light paper, 5× larger."""
-    held_out = load_mnist_sample(DEMO_CONFIG.resolved()).val
+    held_out = load_mnist_sample(DataSpec.of(DEMO_CONFIG)).val
     image = Image.fromarray(255 - held_out.images[0, 0].numpy()).resize((140, 140), Image.BICUBIC)
     return encode(image, "PNG"), int(held_out.labels[0])
 

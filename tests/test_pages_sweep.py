@@ -23,8 +23,9 @@ def test_launch_creates_the_sweep_from_the_form(monkeypatch):
     started = []
     monkeypatch.setattr(sweeps, "start_sweep", started.append)
     at = open_page(PAGE)
-    for name in ("lr", "batch_size", "weight_decay", "dropout", "augment"):
-        at.toggle(key=f"sw_on_{name}").set_value(False)
+    for name in sweeps.searchable():
+        if name not in ("optimizer", "model"):
+            at.toggle(key=f"sw_on_{name}").set_value(False)
     at.run()
     at.multiselect(key="sw_space_model").set_value(["v1", "v2"])
     at.number_input(key="sw_trials").set_value(3)

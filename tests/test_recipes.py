@@ -11,7 +11,7 @@ import pytest
 from cnn_core import schedule
 from cnn_core.cli import main
 from cnn_core.cli.common import config_from_args
-from cnn_core.config import LIMITS, TrainConfig
+from cnn_core.config import TrainConfig, field_type, knobs
 from cnn_core.errors import ConfigError
 from cnn_core.recipes import RECIPES, apply_recipe, recipe_fields
 from cnn_core.runs import api
@@ -42,15 +42,26 @@ def test_bad_recipe_fields_name_the_field(field, value, message):
     assert info.value.field == field and message in info.value.message
 
 
-def test_limits_are_the_bounds_validate_uses():
-    for name, (lo, hi) in LIMITS.items():
-        if name in ("label_smoothing", "target_accuracy"):
-            continue  # one open end each, checked above
-        TrainConfig(**{name: type(lo)(lo)}).validate()
-        TrainConfig(**{name: type(hi)(hi)}).validate()
-        below = lo - (1 if isinstance(lo, int) else 1e-9)
+def test_knob_bounds_are_the_bounds_validate_uses():
+    bounded = {n: k for n, k in knobs().items() if k.low is not None and not k.open_end}
+    assert {"epochs", "lr", "dropout", "seed", "data_choices"} <= set(bounded)
+    for name, k in bounded.items():
+        kind, _ = field_type(name)
+        TrainConfig(**{name: kind(k.low)}).validate()
+        TrainConfig(**{name: kind(k.high)}).validate()
+        below = k.low - (1 if kind is int else 1e-9)
         with pytest.raises(ConfigError, match=name):
-            TrainConfig(**{name: below}).validate()
+            TrainConfig(**{name: kind(below) if kind is int else below}).validate()
+
+
+def test_every_recipe_is_checked_against_the_fields():
+    from cnn_core.recipes import check_recipes
+
+    check_recipes(RECIPES)
+    with pytest.raises(ConfigError, match="lr: must be between"):
+        check_recipes({"broken": {"lr": 50.0}})
+    with pytest.raises(ConfigError, match="learning_rate: recipe 'typo' sets a field"):
+        check_recipes({"typo": {"learning_rate": 1e-3}})
 
 
 def test_schedules_rise_then_fall_to_zero():

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from cnn_core.cli import main
 from cnn_core.config import TrainConfig
 from cnn_core.errors import ConfigError, UserError
+from cnn_core.resolve import resolve
 from cnn_core.settings import data_roots, resolve_data_dir, resolve_within
 from tests.image_corpus import BAD
 
@@ -82,8 +83,9 @@ def test_config_validation_only_ever_raises_config_errors(data):
     ],
 )
 def test_bad_config_values_name_the_field(field, value):
+    """Each field alone (from_dict validates) or, for names, against its registry (resolve)."""
     with pytest.raises(ConfigError) as info:
-        TrainConfig.from_dict({field: value})
+        resolve(TrainConfig.from_dict({field: value}))
     assert info.value.field == field
 
 

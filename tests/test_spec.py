@@ -32,6 +32,7 @@ from cnn_core.models.summary import (
     time_training_step,
 )
 from cnn_core.predict import Predictor
+from cnn_core.resolve import resolve
 from cnn_core.runs import api
 from cnn_core.runs.export import export_run
 from cnn_core.sweeps.space import validate_space
@@ -232,13 +233,13 @@ def test_saved_specs_are_model_choices_stored_atomically_inside_the_runs_dir():
 
 def test_a_run_stores_the_spec_itself_and_its_checkpoint_loads_like_v1():
     save_spec(SMALL, list(MODELS))
-    cfg = TrainConfig(dataset="fashion-mnist", model="tiny").resolved()
+    cfg = resolve(TrainConfig(dataset="fashion-mnist", model="tiny"))
     assert cfg.model_spec == SMALL
-    assert TrainConfig(model="v2", model_spec=SMALL).resolved().model_spec is None  # stale spec
+    assert resolve(TrainConfig(model="v2", model_spec=SMALL)).model_spec is None  # stale spec
     run_id = finished_run(model="tiny", name="spec run")
     delete_saved("tiny")  # the run no longer needs the file
     with pytest.raises(ConfigError, match="unknown model 'tiny'"):
-        TrainConfig(model="tiny").validate()
+        resolve(TrainConfig(model="tiny"))
     stored = api.get_run(run_id)["config"]
     assert stored["model_spec"] == SMALL and stored["model"] == "tiny"
     predictor = Predictor.from_checkpoint(api.get_run(run_id)["checkpoint"])

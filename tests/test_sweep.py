@@ -13,6 +13,7 @@ import pytest
 import cnn_core.runs
 from cnn_core.config import TrainConfig
 from cnn_core.errors import ConfigError, UserError
+from cnn_core.resolve import resolve
 from cnn_core.runs import api as runs_api
 from cnn_core.runs.supervisor import worker_pid
 from cnn_core.sweeps import (
@@ -73,7 +74,7 @@ def stop_drivers():
 
 # ---- no training ------------------------------------------------------------------------------
 def test_space_validation_and_grid():
-    base = tiny().resolved()
+    base = resolve(tiny())
     assert validate_space(default_space(), base)["lr"] == {"low": 1e-4, "high": 1e-2, "log": True}
     for bad, field in (
         ({"seed": {"choices": [1]}}, "seed"),

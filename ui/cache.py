@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,8 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from cnn_core import runs
-from cnn_core.config import TrainConfig
-from cnn_core.data import DatasetBundle, load_dataset
+from cnn_core.data import DatasetBundle, DataSpec, load_dataset
 from cnn_core.predict import Predictor
 from ui.charts import CURVE_KEYS, learning_curves, step_curves
 
@@ -41,13 +39,13 @@ def predictor(path: str | Path) -> Predictor:
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading dataset…")
-def _dataset(config_json: str) -> DatasetBundle:
-    return load_dataset(TrainConfig.from_dict(json.loads(config_json), strict=False))
+def _dataset(spec_json: str) -> DatasetBundle:
+    return load_dataset(DataSpec.from_json(spec_json))
 
 
-def dataset(config: TrainConfig) -> DatasetBundle:
-    """A loaded dataset bundle, shared across sessions (read-only use only)."""
-    return _dataset(config.resolved().to_json())
+def dataset(spec: DataSpec) -> DatasetBundle:
+    """The images ``spec`` describes, loaded once and shared across sessions (read-only use)."""
+    return _dataset(spec.to_json())
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)

@@ -20,12 +20,13 @@ import numpy as np
 import streamlit as st
 import torch
 
-from cnn_core import compare, runs
+from cnn_core import runs
 from cnn_core.concepts import optimizers
 from cnn_core.concepts.layer import LayerByHand, LayerRecord, channel_by_hand, record_layer
-from cnn_core.config import TrainConfig
+from cnn_core.data import DataSpec
 from cnn_core.demo import DEMO_CHECKPOINT, DEMO_LABEL
 from cnn_core.errors import ConfigError, UserError
+from cnn_core.evaluation import run_data_spec
 from cnn_core.predict import Predictor
 from ui import cache
 from ui.explain_widgets import feature_map
@@ -191,19 +192,19 @@ def pick_model(link: Linked, name: str = "run") -> tuple[LearnedModel, Predictor
     return models[key], cache.predictor(models[key].path)
 
 
-def dataset_image(config: TrainConfig, index: int) -> tuple[torch.Tensor, str]:
-    """Validation image ``index`` (clamped) of ``config``'s dataset as a model sees it:
-    [1, C, S, S] in [0, 1] and a caption."""
-    data = cache.dataset(config)
+def dataset_image(spec: DataSpec, index: int) -> tuple[torch.Tensor, str]:
+    """Validation image ``index`` (clamped) of the images ``spec`` describes as a model sees
+    them: [1, C, S, S] in [0, 1] and a caption."""
+    data = cache.dataset(spec)
     images = data.split("val")
     index = min(max(index, 0), len(images.labels) - 1)
     x = data.transform.eval(images.images[index : index + 1])
-    return x, f"{config.dataset} val #{index} · {data.class_names[int(images.labels[index])]}"
+    return x, f"{spec.dataset} val #{index} · {data.class_names[int(images.labels[index])]}"
 
 
 def run_image(predictor: Predictor, index: int) -> tuple[torch.Tensor, str]:
     """Validation image ``index`` of the dataset the model was trained on."""
-    return dataset_image(compare.data_config(predictor.config.to_dict()), index)
+    return dataset_image(run_data_spec(predictor.config), index)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -1,5 +1,5 @@
 """What every command shares: JSON/text output, the runs-dir option, sub-command registration,
-and the training options, generated from :class:`~cnn_core.config.TrainConfig`'s fields (as
+and the training options, generated from the config class's fields and their Knobs (as
 nanoGPT's configurator reads its config), so a new config field appears on the CLI by itself."""
 
 from __future__ import annotations
@@ -8,32 +8,10 @@ import argparse
 import dataclasses
 import json
 import os
-import types
-import typing
 from pathlib import Path
 from typing import Any
 
-from ..config import CHOICES, TrainConfig
-
-HELP = {
-    "dataset": "dataset name (see `datasets`)",
-    "data_dir": "folder holding the dataset (inside the allowed data roots)",
-    "attribute": "CelebA attribute name (default Smiling)",
-    "model": "architecture (see `models`)",
-    "threads": "torch threads (0 = all cores)",
-    "workers": "data-parallel workers for one run (with --executor ray)",
-    "tags": "a tag (repeatable)",
-    "name": "a name for the run",
-    "lr_schedule": "constant (the book), onecycle or cosine",
-    "warmup": "fraction of the run warming the lr up (onecycle, cosine)",
-    "label_smoothing": "in [0, 1); 0 = none (the book)",
-    "evals_per_epoch": "validations per epoch (1-20)",
-    "target_accuracy": "stop once validation accuracy reaches it, in (0, 1]",
-    **dict.fromkeys(
-        ("batch_size", "augment", "train_size", "val_size", "image_size"),
-        "default: the dataset's (see `datasets --json`)",
-    ),
-}
+from .. import config
 
 
 def emit(args: argparse.Namespace, payload: Any, text: str) -> None:
@@ -41,37 +19,63 @@ def emit(args: argparse.Namespace, payload: Any, text: str) -> None:
     print(json.dumps(payload, default=float) if getattr(args, "json", False) else text)
 
 
-def _option_type(hint: Any) -> tuple[type | None, bool]:
-    """(the scalar type, whether None is allowed) of a field's annotation."""
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        return (args[0] if len(args) == 1 else None), True
-    return hint, False
-
-
 def config_options() -> dict[str, dict[str, Any]]:
-    """``{field: argparse keyword arguments}`` for every TrainConfig field the CLI can take
-    (scalar fields and the tag list; structured fields get options of their own)."""
-    hints = typing.get_type_hints(TrainConfig)
+    """``{field: argparse keyword arguments}`` for every field of the config class the CLI can
+    take (scalar fields and the tag list; structured fields get options of their own), help
+    and choices from each field's Knob."""
+    cls = config.config_class()
     out: dict[str, dict[str, Any]] = {}
-    for f in dataclasses.fields(TrainConfig):
-        kind, _ = _option_type(hints[f.name])
-        default = f.default if f.default is not dataclasses.MISSING else None
-        help_text = HELP.get(f.name, f"default {default}" if default not in (None, "") else None)
+    for f in dataclasses.fields(cls):
+        knob = config.knobs(cls).get(f.name)
+        if knob is None:
+            continue
+        kind, _ = config.field_type(f.name, cls)
         if kind is bool:
             out[f.name] = {"action": argparse.BooleanOptionalAction, "default": None}
         elif kind in (int, float, str):
-            choices = CHOICES.get(f.name)  # shown, and checked by the config (one clear line)
+            choices = knob.choices  # shown, and checked by the config (one clear line)
             out[f.name] = {
                 "type": kind,
                 "metavar": "{" + ",".join(choices) + "}" if choices else None,
             }
-        elif typing.get_origin(hints[f.name]) is list:
+        elif kind is list:
             out[f.name] = {"action": "append", "flag": "--tag" if f.name == "tags" else None}
         else:
             continue
-        out[f.name]["help"] = help_text
+        out[f.name]["help"] = _help(knob, f)
     return out
+
+
+def _help(knob: config.Knob, f: dataclasses.Field) -> str:
+    """A field's help text, with its default and allowed values."""
+    default = f.default if f.default is not dataclasses.MISSING else None
+    if knob.dataset_default:
+        default = "the dataset's (see `datasets --json`)"
+    extra = [f"default {default}" if default not in (None, "") else "", knob.allowed()]
+    return "; ".join([knob.help, *(e for e in extra if e and e not in knob.help)])
+
+
+def option_flag(name: str) -> str:
+    """The command-line flag of config field ``name``."""
+    return config_options()[name].get("flag") or "--" + name.replace("_", "-")
+
+
+def options_table() -> str:
+    """The README's table of training options (a Markdown table), from the fields' Knobs."""
+    cls = config.config_class()
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    rows = ["| option | default | allowed | what it sets |", "| --- | --- | --- | --- |"]
+    for name in config_options():
+        knob = config.knobs(cls)[name]
+        default = defaults[name]
+        if knob.dataset_default:
+            shown = "the dataset's"
+        elif default in (None, "", dataclasses.MISSING):  # the tags' default is a factory
+            shown = "—"
+        else:
+            shown = f"`{default}`"
+        rows.append(f"| `{option_flag(name)}` | {shown} | {knob.allowed()} | {knob.help} |")
+    return "\n".join(rows)
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
@@ -94,7 +98,7 @@ def given_config_fields(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k) for k in config_options() if getattr(args, k, None) is not None}
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
+def config_from_args(args: argparse.Namespace) -> config.TrainConfig:
     """A validated TrainConfig from the options that were given (a ``--model-spec`` file is
     checked against the dataset's input shape and stored whole in the config)."""
     from ..recipes import apply_recipe
@@ -103,10 +107,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if getattr(args, "recipe", None):
         values = apply_recipe(args.recipe, values)
     if getattr(args, "model_spec", None):
-        dataset = values.get("dataset", TrainConfig.dataset)
+        dataset = values.get("dataset", config.config_class().dataset)
         values["model_spec"] = spec_file_for(args.model_spec, dataset, values.get("image_size"))
         values.setdefault("model", values["model_spec"]["name"])
-    return TrainConfig.from_dict(values)
+    return config.config_class().from_dict(values)
 
 
 def spec_file_for(path: str, dataset: str, image_size: int | None = None) -> dict[str, Any]:

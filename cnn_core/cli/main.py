@@ -15,7 +15,10 @@ from .common import (
     add_runs_dir,
     apply_runs_dir,
     config_from_args,
+    config_options,
     emit,
+    option_flag,
+    options_table,
     spec_file_for,
 )
 
@@ -46,17 +49,18 @@ def target_text(run: dict[str, Any]) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     from ..callbacks import ProgressBar
     from ..checkpoints import CHECKPOINT_NAME, run_dir
-    from ..data import load_dataset
+    from ..data import DataSpec, load_dataset
+    from ..resolve import resolve
     from ..runs import api as runs_api
     from ..runs.store import RunStore
     from ..runs.worker import recorded, start_foreground_run, train_run
 
-    config = config_from_args(args).resolved()
+    config = resolve(config_from_args(args))
     store = RunStore()
     run_id = start_foreground_run(store, config)
     path = run_dir(run_id) / CHECKPOINT_NAME
     with recorded(store, run_id):  # visible in the app; stoppable from there too
-        data = load_dataset(config)
+        data = load_dataset(DataSpec.of(config))
         if data.note:
             print(f"NOTE: {data.note}", file=sys.stderr)
         result = train_run(
@@ -158,6 +162,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
         out.append(record)
         lines.append(line)
     emit(args, out, "\n".join(lines))
+    return 0
+
+
+def cmd_options(args: argparse.Namespace) -> int:
+    """The training options of train / submit / sweep: the README's table (or JSON)."""
+    rows = [
+        {"field": name, "flag": option_flag(name), **kwargs}
+        for name, kwargs in config_options().items()
+    ]
+    emit(args, [{k: r[k] for k in ("field", "flag", "help")} for r in rows], options_table())
     return 0
 
 
@@ -325,6 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, func, text in (
         ("datasets", cmd_datasets, "list datasets"),
+        ("options", cmd_options, "list the training options (the README's table)"),
         ("models", cmd_models, "list models; print or check an architecture spec"),
     ):
         p = sub.add_parser(name, help=text)

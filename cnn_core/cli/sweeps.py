@@ -11,7 +11,7 @@ from typing import Any
 from ..errors import UserError
 from ..sweeps import api
 from ..sweeps.driver import params_text, value_text
-from ..sweeps.space import SEARCHABLE, default_space
+from ..sweeps.space import default_space, searchable
 from ..sweeps.study import PRUNERS, SAMPLERS
 from .common import (
     add_config_args,
@@ -39,7 +39,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, help="time budget in seconds (no new trial after it)")
     p.add_argument("--sampler", choices=tuple(SAMPLERS), default="tpe")
     p.add_argument("--pruner", choices=tuple(PRUNERS), default="median")
-    p.add_argument("--search", help=f"comma-separated settings to search ({','.join(SEARCHABLE)})")
+    p.add_argument(
+        "--search", help=f"comma-separated settings to search ({','.join(searchable())})"
+    )
     p.add_argument("--models", help="architectures to search, e.g. v1,v3")
     p.add_argument(
         "--space", help='JSON ranges, e.g. \'{"lr": {"low": 1e-4, "high": 1e-2, "log": true}}\''
@@ -78,7 +80,7 @@ def space_from_args(args: argparse.Namespace) -> dict[str, Any]:
     names = args.search.split(",") if args.search else [n for n in defaults if n not in explicit]
     unknown = [n for n in names if n not in defaults]
     if unknown:
-        raise UserError(f"cannot search {unknown[0]!r}; searchable: {', '.join(SEARCHABLE)}")
+        raise UserError(f"cannot search {unknown[0]!r}; searchable: {', '.join(searchable())}")
     space = {n: defaults[n] for n in names}
     if args.models:
         space["model"] = {"choices": [m.strip() for m in args.models.split(",") if m.strip()]}

@@ -1,4 +1,4 @@
-"""Dataset registry: ``load_dataset(config)`` → :class:`DatasetBundle` of uint8 tensors.
+"""Dataset registry: ``load_dataset(spec)`` → :class:`DatasetBundle` of uint8 tensors.
 
 Adding a dataset = one loader module + one entry in ``DATASETS``: the entry tells pages and
 checkpoints everything they need before the data is loaded (see :class:`DatasetInfo`).
@@ -7,14 +7,11 @@ checkpoints everything they need before the data is loaded (see :class:`DatasetI
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from . import celeba, celeba_fetch, folder, idx
 from .base import INPUT_KINDS, BatchTransform, DatasetBundle, DatasetInfo, ImageSet
-
-if TYPE_CHECKING:
-    from ..config import TrainConfig
+from .spec import DataSpec
 
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
@@ -64,6 +61,7 @@ DATASETS: dict[str, DatasetInfo] = {
             fetch_terms=celeba_fetch.LICENCE,
             fetch_label="Get CelebA",
             train_note=celeba.ERRATUM,
+            attributes=celeba.ATTRIBUTES,
         ),
         DatasetInfo(
             "image-folder",
@@ -76,6 +74,7 @@ DATASETS: dict[str, DatasetInfo] = {
             recognises="your own classes",
             needs_data_dir=True,
             user_image_size=True,
+            data_choices=True,
             source_status=folder.source_status,
             default_batch_size=32,
             default_image_size=28,
@@ -105,10 +104,11 @@ def input_geometry(name: str, image_size: int | None = None) -> tuple[int, int, 
     return channels, side, classes or 2
 
 
-def load_dataset(config: TrainConfig) -> DatasetBundle:
-    """Load, split, subset and balance the dataset a config describes."""
-    cfg = config.resolved()
-    return dataset_info(cfg.dataset).loader(cfg)
+def load_dataset(spec: DataSpec) -> DatasetBundle:
+    """Load, split, subset and balance the images ``spec`` describes."""
+    if not isinstance(spec, DataSpec):
+        raise TypeError(f"load_dataset takes a DataSpec (DataSpec.of(config)), got {type(spec)}")
+    return dataset_info(spec.dataset).loader(spec)
 
 
 __all__ = [
@@ -116,6 +116,7 @@ __all__ = [
     "DATASETS",
     "INPUT_KINDS",
     "BatchTransform",
+    "DataSpec",
     "DatasetBundle",
     "DatasetInfo",
     "ImageSet",

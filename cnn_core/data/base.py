@@ -111,7 +111,7 @@ class DatasetInfo:
     name: str
     family: str
     description: str
-    loader: Callable  # (TrainConfig) -> DatasetBundle
+    loader: Callable  # (DataSpec) -> DatasetBundle
     in_channels: int = 3
     num_classes: int | None = None  # None: known once loaded (a folder's sub-folders)
     input_size: int = 28  # side of the model input unless the config sets image_size
@@ -120,6 +120,8 @@ class DatasetInfo:
     needs_data_dir: bool = False
     default_data_dir: str = ""  # pre-filled where a page asks for the data folder
     user_image_size: bool = False  # the user chooses the image size (pages ask for it)
+    attributes: tuple[str, ...] = ()  # the attributes it can learn (pages ask which one)
+    data_choices: bool = False  # exclude / relabel choices can be saved for its folder
     source_status: Callable[[], dict[str, Any]] = no_source_status  # available, source, note
     default_batch_size: int = 64
     default_augment: bool = False
@@ -135,6 +137,16 @@ class DatasetInfo:
     def __post_init__(self) -> None:
         if self.input_kind not in INPUT_KINDS:
             raise ValueError(f"{self.name}: input_kind must be one of {', '.join(INPUT_KINDS)}")
+
+    def defaults(self) -> dict[str, Any]:
+        """The config values this dataset gives the fields a config leaves unset."""
+        return {
+            "batch_size": self.default_batch_size,
+            "augment": self.default_augment,
+            "train_size": self.default_train_size,
+            "val_size": self.default_val_size,
+            "image_size": self.default_image_size,
+        }
 
     def input_geometry(self, image_size: int | None = None) -> tuple[int, int, int | None]:
         """(channels, side, classes) of a model input for this dataset, before loading it."""

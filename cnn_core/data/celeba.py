@@ -33,7 +33,7 @@ from .splits import clamp_size, finish_bundle, subset_index
 from .transforms import FacesTransform, faces_stored_height
 
 if TYPE_CHECKING:
-    from ..config import TrainConfig
+    from .spec import DataSpec
 
 # fmt: off
 ATTRIBUTES = (
@@ -240,14 +240,14 @@ def _cached_images(files: CelebaFiles, names: list[str], split: str, width: int)
     return torch.from_numpy(array)
 
 
-def load_celeba(cfg: TrainConfig) -> DatasetBundle:
-    """CelebA faces labelled by ``cfg.attribute``; images stored at width S, height 218·S/178."""
-    attr = cfg.attribute
+def load_celeba(spec: DataSpec) -> DatasetBundle:
+    """CelebA faces labelled by ``spec.attribute``; images stored at width S, height 218·S/178."""
+    attr = spec.attribute
     if attr not in ATTRIBUTES:
         raise ConfigError(
             "attribute", f"unknown CelebA attribute {attr!r}; choose one of {', '.join(ATTRIBUTES)}"
         )
-    files = find_celeba(cfg.data_dir)
+    files = find_celeba(spec.data_dir)
     header, names, matrix = _attributes(files)
     if attr not in header:
         raise DataError(
@@ -256,7 +256,7 @@ def load_celeba(cfg: TrainConfig) -> DatasetBundle:
     labels = torch.from_numpy((matrix[:, header.index(attr)] == 1).astype(np.int64))
     partition = _partitions(files, names)
     notes: list[str] = []
-    sizes = {"train": cfg.train_size, "val": cfg.val_size, "test": cfg.val_size}
+    sizes = {"train": spec.train_size, "val": spec.val_size, "test": spec.val_size}
     sets: dict[str, ImageSet | None] = {}
     for p, split in enumerate(("train", "val", "test")):
         rows = np.flatnonzero(partition == p)
@@ -272,18 +272,18 @@ def load_celeba(cfg: TrainConfig) -> DatasetBundle:
             if split == "val"
             else sizes[split]
         )
-        chosen = torch.from_numpy(rows)[subset_index(len(rows), size, cfg.seed, stream=p)]
-        images = _cached_images(files, [names[i] for i in chosen], split, cfg.image_size)
+        chosen = torch.from_numpy(rows)[subset_index(len(rows), size, spec.seed, stream=p)]
+        images = _cached_images(files, [names[i] for i in chosen], split, spec.image_size)
         sets[split] = ImageSet(images, labels[chosen])
     return finish_bundle(
-        cfg,
+        spec,
         name="celeba",
         family="faces",
         train=sets["train"],
         val=sets["val"],
         test=sets["test"],
         class_names=[f"not {attr}", attr],
-        transform=FacesTransform(cfg.image_size, bool(cfg.augment)),
+        transform=FacesTransform(spec.image_size, bool(spec.augment)),
         source=str(files.root),
         notes=notes,
     )

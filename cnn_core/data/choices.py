@@ -3,8 +3,8 @@
 ``<folder>/.cnnlab-choices.json`` keeps every saved version (append-only): each one lists the
 files to leave out and the files to train under another class, by path relative to the
 folder (``class/file.png``). Training applies the version its config names
-(``TrainConfig.data_choices``; unset = the latest when the run is resolved), so a run records
-which choices it used and can be reproduced after they change.
+(``TrainConfig.data_choices``, pinned to the latest when the run is created; 0 = none), so a
+run records which choices it used and can be reproduced after they change.
 """
 
 from __future__ import annotations
@@ -58,7 +58,10 @@ def latest_version(folder: Path) -> int | None:
 
 
 def load_choices(folder: Path, version: int | None = None) -> Choices:
-    """Version ``version`` of the choices (None: the latest; an empty Choices if none)."""
+    """Version ``version`` of the choices (None: the latest; 0 or none saved: an empty
+    Choices)."""
+    if version == 0:
+        return Choices()
     versions = _versions(folder)
     if not versions:
         if version:
@@ -102,13 +105,11 @@ def save_choices(folder: Path, exclude: set[str], relabel: dict[str, str]) -> Ch
     return choices
 
 
-def config_choices_version(dataset: str, data_dir: str | None) -> int | None:
-    """The latest choices version of an image-folder config's folder (None when there are
-    none, the dataset is not a folder, or the folder cannot be resolved)."""
-    if dataset != "image-folder" or not data_dir:
-        return None
+def pinned_version(data_dir: str | None) -> int:
+    """The version a run created now applies: the latest saved for the folder ``data_dir``
+    (0 when none is saved or the folder cannot be resolved)."""
     try:
         folder = settings.resolve_data_dir(data_dir)
-        return latest_version(folder) if folder and folder.is_dir() else None
+        return (latest_version(folder) or 0) if folder and folder.is_dir() else 0
     except UserError:
-        return None
+        return 0

@@ -26,7 +26,7 @@ from .splits import finish_bundle
 from .transforms import FolderTransform
 
 if TYPE_CHECKING:
-    from ..config import TrainConfig
+    from .spec import DataSpec
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 
@@ -120,15 +120,15 @@ def read_folder(root: Path, size: int, choices_version: int | None = None) -> Fo
     )
 
 
-def load_image_folder(cfg: TrainConfig) -> DatasetBundle:
-    """Load ``cfg.data_dir`` as an image-classification dataset (test split: none), with the
-    exclude / relabel choices of version ``cfg.data_choices`` applied."""
-    if not cfg.data_dir:
+def load_image_folder(spec: DataSpec) -> DatasetBundle:
+    """Load ``spec.data_dir`` as an image-classification dataset (test split: none), with the
+    exclude / relabel choices of version ``spec.data_choices`` applied."""
+    if not spec.data_dir:
         raise ConfigError(
             "data_dir", "the image-folder dataset needs a folder with one sub-folder per class"
         )
-    root = settings.resolve_data_dir(cfg.data_dir)
-    found = read_folder(root, cfg.image_size, cfg.data_choices)
+    root = settings.resolve_data_dir(spec.data_dir)
+    found = read_folder(root, spec.image_size, spec.data_choices)
     notes = []
     if found.skipped:
         skipped = found.skipped
@@ -143,12 +143,12 @@ def load_image_folder(cfg: TrainConfig) -> DatasetBundle:
             f"data choices v{c.version}: {len(c.exclude)} excluded, {len(c.relabel)} relabelled"
         )
     return finish_bundle(
-        cfg,
+        spec,
         name="image-folder",
         family="folder",
         train=ImageSet(found.images, found.labels),
         class_names=found.class_names,
-        transform=FolderTransform(cfg.image_size, bool(cfg.augment)),
+        transform=FolderTransform(spec.image_size, bool(spec.augment)),
         source=str(root),
         notes=notes,
     )

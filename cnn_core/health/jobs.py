@@ -14,6 +14,7 @@ from typing import Any
 from .. import settings
 from ..config import TrainConfig
 from ..errors import UserError
+from ..resolve import resolve
 
 _CHILDREN: dict[str, subprocess.Popen] = {}  # reaped by job_status (no zombies in the app)
 
@@ -30,7 +31,7 @@ def _write(path: Path, payload: dict[str, Any]) -> None:
 
 def start_check(config: TrainConfig, folds: int = 3, labels: bool = True) -> str:
     """Start ``check_health`` for ``config`` in a new process; returns the job's key."""
-    request = {"config": config.resolved().to_dict(), "folds": folds, "labels": labels}
+    request = {"config": resolve(config).to_dict(), "folds": folds, "labels": labels}
     key = hashlib.sha1(json.dumps(request, sort_keys=True).encode()).hexdigest()[:16]
     folder = jobs_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -49,7 +50,8 @@ def start_check(config: TrainConfig, folds: int = 3, labels: bool = True) -> str
 
 
 def job_status(key: str) -> dict[str, Any]:
-    """``{"state": "running" | "done" | "failed", "message"}`` plus ``"report"`` when done."""
+    """``{"state": "running" | "done" | "failed", "message"}`` plus, when done, ``"report"``
+    and ``"config"`` (the resolved config it checked)."""
     folder = jobs_dir()
     path = folder / f"{key}.state.json"
     if not key.isalnum() or not path.is_file():
@@ -67,6 +69,7 @@ def job_status(key: str) -> dict[str, Any]:
             }
     if state["state"] == "done":
         state["report"] = json.loads((folder / f"{key}.report.json").read_text())
+        state["config"] = json.loads((folder / f"{key}.request.json").read_text())["config"]
     return state
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import TrainConfig
+from ..data import DataSpec
 from ..data.folder import EXTENSIONS
 from ..errors import ImageError
 from ..images import read_header
@@ -22,7 +23,7 @@ DEFAULT_EPOCHS = 2
 
 def health_data(config: TrainConfig) -> HealthData:
     """The pool of images the report is about (see :func:`.source.load_health_data`)."""
-    return load_health_data(config)
+    return load_health_data(DataSpec.of(config))
 
 
 def check_health(
@@ -40,7 +41,7 @@ def check_health(
     started = time.perf_counter()
     if config.epochs == TrainConfig.epochs:
         config = dataclasses.replace(config, epochs=DEFAULT_EPOCHS)
-    data = data or load_health_data(config)
+    data = data or health_data(config)
     say = progress or (lambda message: None)
     report: dict[str, Any] = {
         "dataset": config.dataset,

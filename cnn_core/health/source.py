@@ -10,8 +10,7 @@ from typing import Any
 import torch
 
 from .. import settings
-from ..config import TrainConfig
-from ..data import load_dataset
+from ..data import DataSpec, load_dataset
 from ..data.base import BatchTransform
 from ..data.folder import read_folder
 from ..data.splits import STREAM_VAL, clamp_size, default_val_size, permutation
@@ -57,18 +56,17 @@ class HealthData:
         return {"file": self.files[i], **ref} if self.files is not None else ref
 
 
-def load_health_data(config: TrainConfig) -> HealthData:
-    """The whole dataset a config describes as one pool (image folders: every file, with the
+def load_health_data(spec: DataSpec) -> HealthData:
+    """The whole dataset ``spec`` describes as one pool (image folders: every file, with the
     train / val assignment the trainer would make; others: the configured splits)."""
-    cfg = config.resolved()
-    if cfg.dataset == "image-folder":
-        return _folder_data(cfg)
-    bundle = load_dataset(cfg)
+    if spec.dataset == "image-folder":
+        return _folder_data(spec)
+    bundle = load_dataset(spec)
     parts = [("train", bundle.train), ("val", bundle.val)]
     if bundle.test is not None:
         parts.append(("test", bundle.test))
     return HealthData(
-        name=cfg.dataset,
+        name=spec.dataset,
         images=torch.cat([s.images for _, s in parts]),
         labels=torch.cat([s.labels for _, s in parts]),
         splits=[name for name, s in parts for _ in range(len(s))],
@@ -78,7 +76,7 @@ def load_health_data(config: TrainConfig) -> HealthData:
     )
 
 
-def _folder_data(cfg: TrainConfig) -> HealthData:
+def _folder_data(cfg: DataSpec) -> HealthData:
     root = settings.resolve_data_dir(cfg.data_dir)
     found = read_folder(root, cfg.image_size, cfg.data_choices)
     n = len(found.labels)

@@ -14,6 +14,7 @@ from typing import Any
 from ..checkpoints import CHECKPOINT_NAME, new_run_id, run_dir, validate_run_id
 from ..config import TrainConfig, check_name, check_tags
 from ..errors import ConfigError, UserError
+from ..resolve import resolve
 from .reporting import TARGET_EPOCH
 from .series import decode_snapshots
 from .store import FINISHED, RunStore, recover_stale
@@ -143,7 +144,7 @@ def submit(
 ) -> str:
     """Validate ``config``, queue it as a new run for ``executor`` ("local" or "ray") and make
     sure a worker will pick it up."""
-    resolved = config.resolved()
+    resolved = resolve(config)
     tags = list(tags) if tags is not None else resolved.tags
     check_tags(tags)
     check_executor(executor)

@@ -19,19 +19,20 @@ from .api import (
     train_best_longer,
 )
 from .driver import value_text
-from .space import SEARCHABLE, default_space
+from .space import allowed_values, default_space, searchable
 from .study import PRUNERS, SAMPLERS, sweep_tag
 
 __all__ = [
     "PRUNERS",
     "SAMPLERS",
-    "SEARCHABLE",
+    "allowed_values",
     "create_sweep",
     "default_space",
     "list_sweeps",
     "load_study",
     "param_importances",
     "run_sweep",
+    "searchable",
     "start_sweep",
     "stop_sweep",
     "sweep_status",

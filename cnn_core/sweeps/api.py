@@ -13,8 +13,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from .. import runs
 from ..checkpoints import new_run_id
-from ..config import TrainConfig
+from ..config import TrainConfig, check_value
 from ..errors import ConfigError, UserError
+from ..resolve import resolve
 from . import space as spaces
 from .driver import POLL_S, drive, stderr_log, stop_run
 from .study import (
@@ -69,7 +70,7 @@ def create_sweep(
     (e.g. ``{"name": "median", "n_startup_trials": 2}``). A grid sweep is capped at its size.
     Trials train on ``executor`` ("local" or "ray"), ``parallel`` at a time.
     """
-    base = base_config.resolved()
+    base = resolve(base_config)
     checked = spaces.validate_space(space or spaces.default_space(), base)
     _whole("trials", trials, 1, MAX_TRIALS)
     _whole("parallel", parallel, 1, MAX_PARALLEL)
@@ -269,7 +270,7 @@ def list_sweeps() -> list[dict[str, Any]]:
 
 def train_best_longer(sweep_id: str, epochs: int) -> str:
     """Queue the best trial's config as a normal run trained for ``epochs`` epochs; its id."""
-    _whole("epochs", epochs, 1, 1000)
+    check_value("epochs", epochs)
     status = sweep_status(sweep_id, importances=False)
     if status["best"] is None:
         raise UserError(f"sweep {sweep_id} has no complete trial yet")

@@ -18,61 +18,68 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from ..config import LR_SCHEDULES, OPTIMIZERS, TrainConfig
+from .. import config
+from ..data import dataset_names
 from ..errors import ConfigError
+from ..models import MODELS, model_names
+from ..resolve import resolve
 
-# field -> kind: ranges are allowed for "float" and "int" fields, choices for every field
-SEARCHABLE = {
-    "lr": "float",
-    "batch_size": "int",
-    "weight_decay": "float",
-    "dropout": "float",
-    "optimizer": "choice",
-    "model": "choice",
-    "augment": "bool",
-    "lr_schedule": "choice",
-    "warmup": "float",
-    "label_smoothing": "float",
-}
 GRID_POINTS = 3  # values a range is cut into for the grid sampler
 
 
+def searchable() -> dict[str, str]:
+    """``{field: kind}`` of the fields a sweep may search (their Knob has a ``search``): ranges
+    are allowed for "float" and "int" fields, choices for every field ("choice", "bool")."""
+    out = {}
+    for name, knob in config.knobs().items():
+        if knob.search is None:
+            continue
+        kind, _ = config.field_type(name)
+        out[name] = {float: "float", int: "int", bool: "bool"}.get(kind, "choice")
+    return out
+
+
+def allowed_values(name: str, *, registered: bool = False) -> list[Any]:
+    """Every value field ``name`` may take when it has a fixed set: its choices, or the names
+    in its registry (models: saved specs too, unless ``registered``)."""
+    knob = config.knobs()[name]
+    if knob.choices:
+        return list(knob.choices)
+    if knob.names == "models":
+        return list(MODELS) if registered else model_names()
+    return dataset_names() if knob.names == "datasets" else []
+
+
 def default_space() -> dict[str, dict[str, Any]]:
-    """Every searchable field with the ranges the Train page allows (every registered model — a
-    saved architecture spec is a valid model choice too, by its name; the schedule, its warm-up
-    and label smoothing from the time-to-accuracy recipes)."""
-    from ..models import MODELS
-
-    return {
-        "lr": {"low": 1e-4, "high": 1e-2, "log": True},
-        "batch_size": {"choices": [32, 64, 128]},
-        "weight_decay": {"choices": [0.0, 1e-5, 1e-4, 1e-3]},
-        "dropout": {"low": 0.0, "high": 0.6, "log": False},
-        "optimizer": {"choices": list(OPTIMIZERS)},
-        "model": {"choices": list(MODELS)},
-        "augment": {"choices": [False, True]},
-        "lr_schedule": {"choices": list(LR_SCHEDULES)},
-        "warmup": {"choices": [0.0, 0.1, 0.25]},
-        "label_smoothing": {"choices": [0.0, 0.05, 0.1, 0.2]},
-    }
+    """Every searchable field with its Knob's default search (``"choices": None``: every
+    allowed value; for models every registered one — a saved spec is a valid choice too)."""
+    out = {}
+    for name in searchable():
+        spec = dict(config.knobs()[name].search or {})
+        if "choices" in spec and spec["choices"] is None:
+            spec["choices"] = allowed_values(name, registered=True)
+        out[name] = spec
+    return out
 
 
-def _check_value(base: TrainConfig, name: str, value: Any) -> None:
-    """Validate one value of ``name`` the way TrainConfig does (ConfigError naming the field)."""
-    if SEARCHABLE[name] == "bool" and not isinstance(value, bool):
+def _check_value(base: config.TrainConfig, name: str, value: Any) -> None:
+    """Check one value of ``name`` as a run created with it would be (ConfigError naming the
+    field): the field's own rules, then the registries."""
+    if searchable()[name] == "bool" and not isinstance(value, bool):
         raise ConfigError(name, f"choices must be true or false, got {value!r}")
-    dataclasses.replace(base, **{name: value}).validate()
+    resolve(dataclasses.replace(base, **{name: value}))
 
 
-def validate_space(space: dict[str, Any], base: TrainConfig) -> dict[str, dict[str, Any]]:
+def validate_space(space: dict[str, Any], base: config.TrainConfig) -> dict[str, dict[str, Any]]:
     """A checked, normalised copy of ``space`` (ConfigError naming the first bad field)."""
     if not isinstance(space, dict) or not space:
         raise ConfigError("space", "choose at least one setting to search")
+    kinds = searchable()
     out: dict[str, dict[str, Any]] = {}
     for name, spec in space.items():
-        if name not in SEARCHABLE:
+        if name not in kinds:
             raise ConfigError(
-                name, f"cannot be searched; searchable settings are {', '.join(SEARCHABLE)}"
+                name, f"cannot be searched; searchable settings are {', '.join(kinds)}"
             )
         if not isinstance(spec, dict):
             raise ConfigError(name, "give {'choices': [...]} or {'low': a, 'high': b}")
@@ -84,7 +91,7 @@ def validate_space(space: dict[str, Any], base: TrainConfig) -> dict[str, dict[s
                 _check_value(base, name, value)
             out[name] = {"choices": list(dict.fromkeys(choices))}
             continue
-        if SEARCHABLE[name] not in ("float", "int"):
+        if kinds[name] not in ("float", "int"):
             raise ConfigError(name, "can only be searched over a list of choices")
         low, high, log = spec.get("low"), spec.get("high"), bool(spec.get("log", False))
         for value in (low, high):
@@ -103,7 +110,7 @@ def distributions(space: dict[str, dict[str, Any]]) -> dict[str, BaseDistributio
     for name, spec in space.items():
         if "choices" in spec:
             out[name] = CategoricalDistribution(spec["choices"])
-        elif SEARCHABLE[name] == "int":
+        elif searchable()[name] == "int":
             out[name] = IntDistribution(spec["low"], spec["high"], log=spec["log"])
         else:
             out[name] = FloatDistribution(spec["low"], spec["high"], log=spec["log"])
@@ -123,7 +130,7 @@ def grid(space: dict[str, dict[str, Any]], points: int = GRID_POINTS) -> dict[st
             low, high = math.log(low), math.log(high)
         values = [low + (high - low) * i / (points - 1) for i in range(points)]
         values = [math.exp(v) for v in values] if spec["log"] else values
-        if SEARCHABLE[name] == "int":
+        if searchable()[name] == "int":
             out[name] = list(dict.fromkeys(round(v) for v in values))
         else:
             out[name] = [min(max(float(f"{v:.4g}"), spec["low"]), spec["high"]) for v in values]
@@ -142,6 +149,8 @@ def grid_distributions(
     return {name: CategoricalDistribution(values) for name, values in grid(space, points).items()}
 
 
-def trial_config(base: TrainConfig, params: dict[str, Any], **fields: Any) -> TrainConfig:
-    """The validated config of one trial: ``base`` with the sampled ``params`` and ``fields``."""
-    return dataclasses.replace(base, **params, **fields).validate()
+def trial_config(
+    base: config.TrainConfig, params: dict[str, Any], **fields: Any
+) -> config.TrainConfig:
+    """The resolved config of one trial: ``base`` with the sampled ``params`` and ``fields``."""
+    return resolve(dataclasses.replace(base, **params, **fields))
