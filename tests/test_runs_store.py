@@ -89,7 +89,24 @@ def test_metric_upsert_never_duplicates_rows(tmp_path):
     )  # e.g. after a resume
     rows = store.metric_rows("run-1")
     assert [(r["name"], r["value"]) for r in rows] == [("val_accuracy", 0.9), ("val_loss", 0.4)]
-    assert store.get("run-1")["val_accuracy"] == 0.9
+
+
+def test_evaluations_keep_the_latest_and_the_first_best_accuracy(tmp_path):
+    store = RunStore(tmp_path / "runs.db")
+    store.add_run("run-1", CONFIG)
+    for accuracy, fraction in ((0.5, 0.5), (0.7, 1.0), (0.7, 1.5), (0.6, 2.0)):
+        store.record_evaluation("run-1", accuracy, fraction, {"train_seconds": fraction * 10})
+    row = store.get("run-1")
+    assert (row["val_accuracy"], row["best_val_accuracy"], row["best_epoch_fraction"]) == (
+        0.6,
+        0.7,
+        1.0,
+    )
+    assert row["train_seconds"] == 20.0
+    with pytest.raises(ValueError, match="best_val_accuracy"):
+        store.record_evaluation("run-1", 0.9, 3.0, {"best_val_accuracy": 0.1})
+    store.clear_metrics("run-1")  # it starts over: no results
+    assert store.get("run-1")["best_val_accuracy"] is None
 
 
 def test_claims_are_atomic_and_fifo(tmp_path):

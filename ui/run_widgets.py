@@ -16,6 +16,7 @@ from PIL import Image
 from cnn_core import runs
 from cnn_core.data import dataset_names
 from cnn_core.errors import UserError
+from cnn_core.runs.results import ENDED_BY
 from ui import cache
 from ui.charts import STEP_AXES, confusion_figure
 from ui.widgets import ACTIVE, STATUS_ICONS, data_uri, run_label, show_user_error, to_display
@@ -59,10 +60,12 @@ def table_rows(shown: Sequence[dict[str, Any]]) -> pd.DataFrame:
             "dataset": r["dataset"],
             "epochs": f"{r['progress']['epoch']}/{r['epochs']}",
             "best val acc": r["best_val_accuracy"],
+            "best at epoch": r["best_epoch_fraction"],
             "final val acc": r["val_accuracy"],
             "time to target (s)": r.get("time_to_target_s"),
             "train time (s)": r["train_seconds"],
             "images/s": r["progress"]["images_per_s"],
+            "ended by": ENDED_BY.get(r["ended_by"] or "", ""),
             "created": datetime.fromtimestamp(r["created_at"]),
             "tags": ", ".join(r["tags"]),
             "id": r["id"],
@@ -76,6 +79,7 @@ def table_rows(shown: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 TABLE_FORMAT = {
     "best val acc": st.column_config.NumberColumn(format="percent"),
+    "best at epoch": st.column_config.NumberColumn(format="%.2f"),
     "final val acc": st.column_config.NumberColumn(format="percent"),
     "time to target (s)": st.column_config.NumberColumn(format="%.1f"),
     "train time (s)": st.column_config.NumberColumn(format="%.1f"),
@@ -290,6 +294,26 @@ def step_chart(
     return True
 
 
+def results(run: dict[str, Any], history: Sequence[dict[str, Any]]) -> None:
+    """The run's headline numbers (its results as the store holds them, and the last finished
+    epoch's loss and speed) and a caption: where the best happened, how training ended."""
+    if run["best_val_accuracy"] is None:
+        return
+    c = st.columns(5)
+    c[0].metric("val accuracy", f"{run['val_accuracy']:.2%}")
+    c[1].metric("best val accuracy", f"{run['best_val_accuracy']:.2%}")
+    if history:
+        c[2].metric("val loss", f"{history[-1]['val_loss']:.4f}")
+        c[3].metric("images/s", f"{history[-1]['images_per_s']:,.0f}")
+    if run["time_to_target_s"] is not None:
+        c[4].metric("time to target", f"{run['time_to_target_s']:.1f} s")
+    ended = f" · ended by {ENDED_BY[run['ended_by']]}" if run["ended_by"] in ENDED_BY else ""
+    st.caption(
+        f"Best validation accuracy {run['best_val_accuracy']:.2%} at epoch "
+        f"{run['best_epoch_fraction']:.2f}{ended}"
+    )
+
+
 def live_panel(run_id: str, shown_status: str, x_key: str, weight: float) -> bool:
     """Progress, headline numbers and step curves of a run (the Runs page's live fragment,
     every ``LIVE_S`` while the run is active); False, with nothing drawn, once the run's status
@@ -302,15 +326,7 @@ def live_panel(run_id: str, shown_status: str, x_key: str, weight: float) -> boo
     elif current["status"] == "queued":
         st.info("Queued — waiting for the worker.", icon="⏳")
     version, steps, history = cache.run_series(run_id)
-    if history:
-        last = history[-1]
-        c = st.columns(5)
-        c[0].metric("val accuracy", f"{last['val_accuracy']:.2%}")
-        c[1].metric("best val accuracy", f"{max(m['val_accuracy'] for m in history):.2%}")
-        c[2].metric("val loss", f"{last['val_loss']:.4f}")
-        c[3].metric("images/s", f"{last['images_per_s']:,.0f}")
-        if current.get("time_to_target_s") is not None:
-            c[4].metric("time to target", f"{current['time_to_target_s']:.1f} s")
+    results(current, history)
     if step_chart(current, version, steps, x_key, weight):
         return True
     if history:  # a run from before step metrics: its per-epoch curves

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..runs import api
 from ..runs.export import FORMATS
+from ..runs.results import ENDED_BY
 from ..runs.store import STATUSES
 from ..runs.supervisor import EXECUTORS, Supervisor
 from ..runs.worker import default_threads, run_child
@@ -120,9 +121,46 @@ def _status_text(run: dict[str, Any]) -> str:
     return text + (f": {run['error']}" if run["error"] else "")
 
 
+def _accuracy(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def target_text(run: dict[str, Any]) -> str:
+    """'reached target 0.91 in 12.3 s (45,056 images)' or 'target 0.91 not reached'."""
+    if run["time_to_target_s"] is None:
+        return f"target {run['target_accuracy']:g} not reached"
+    return (
+        f"reached target {run['target_accuracy']:g} in {run['time_to_target_s']:.1f} s "
+        f"of training ({run['images_to_target']:,} images)"
+    )
+
+
+def results_text(run: dict[str, Any]) -> str:
+    """A run's results (:mod:`cnn_core.runs.results`) in one line."""
+    if run["best_val_accuracy"] is None:
+        return "no validation yet"
+    parts = [
+        f"val accuracy {run['val_accuracy']:.4f}, best {run['best_val_accuracy']:.4f} "
+        f"at epoch {run['best_epoch_fraction']:.2f}"
+    ]
+    if run["train_seconds"] is not None:
+        parts.append(f"{run['train_seconds']:.1f} s of training")
+    if run["ended_by"]:
+        parts.append(f"ended by {ENDED_BY.get(run['ended_by'], run['ended_by'])}")
+    if run["target_status"]:
+        parts.append(target_text(run))
+    return "; ".join(parts)
+
+
+LIST_HEAD = f"{'id':<22}  {'status':<11} {'val acc':>7} {'best':>7}  model dataset       name"
+
+
 def _list_line(run: dict[str, Any]) -> str:
-    acc = f"{run['val_accuracy']:.4f}" if run["val_accuracy"] is not None else "-"
-    return f"{run['id']}  {run['status']:<11} {acc:>6}  {run['model']:<3} {run['dataset']:<13} {run['name']}"
+    acc, best = _accuracy(run["val_accuracy"]), _accuracy(run["best_val_accuracy"])
+    return (
+        f"{run['id']:<22}  {run['status']:<11} {acc:>7} {best:>7}  {run['model']:<5} "
+        f"{run['dataset']:<13} {run['name']}"
+    )
 
 
 def _metrics_table(rows: list[dict[str, Any]]) -> str:
@@ -146,6 +184,7 @@ def _show_text(run: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"created:    {_when(run['created_at'])}  started: {_when(run['started_at'])}  "
         f"finished: {_when(run['finished_at'])}",
         f"tags:       {', '.join(run['tags']) or '-'}",
+        f"results:    {results_text(run)}",
         f"checkpoint: {run['checkpoint'] or '-'}",
         f"config:     {config}",
     ]
@@ -168,7 +207,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     runs = api.list_runs(
         status=args.status, dataset=args.dataset, model=args.model, tag=args.tag, search=args.search
     )
-    emit(args, runs, "\n".join(_list_line(r) for r in runs) or "no runs")
+    emit(args, runs, "\n".join([LIST_HEAD, *map(_list_line, runs)]) if runs else "no runs")
     return 0
 
 

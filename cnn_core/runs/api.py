@@ -14,7 +14,7 @@ from typing import Any
 from ..checkpoints import CHECKPOINT_NAME, new_run_id, run_dir, validate_run_id
 from ..config import TrainConfig, check_name, check_tags
 from ..errors import ConfigError, UserError
-from .reporting import TARGET_EPOCH
+from .results import TARGET_MISSED
 from .series import decode_snapshots
 from .store import FINISHED, RunStore, recover_stale
 from .supervisor import EXECUTORS, ensure_worker
@@ -77,7 +77,8 @@ def _row(store: RunStore, run_id: str) -> dict[str, Any]:
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
-    """A run as the app and CLI see it: the row plus progress and the checkpoint path."""
+    """A run as the app and CLI see it: the row (its results included: :mod:`.results`) plus
+    progress, the target accuracy it trains for and the checkpoint path."""
     cfg = row["config"]
     epochs, nb = cfg.get("epochs") or 1, row["num_batches"]
     done = row["epoch"] + (row["step"] / nb if nb else 0.0)
@@ -91,6 +92,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         dataset=cfg.get("dataset"),
         model=cfg.get("model"),
         epochs=epochs,
+        target_accuracy=cfg.get("target_accuracy"),
         progress={
             "epoch": row["epoch"],
             "epochs": epochs,
@@ -103,34 +105,6 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         checkpoint=str(checkpoint) if checkpoint.is_file() else None,
     )
     out.update(actions=allowed_actions(out), eta_s=eta_seconds(out))
-    return out
-
-
-def _with_target(store: RunStore, row: dict[str, Any]) -> dict[str, Any]:
-    """The public run plus its time to target: ``target_accuracy``, ``target_status`` ("reached
-    target", "target not reached" once completed without it, else None), ``time_to_target_s``
-    (training seconds) and ``images_to_target`` (None until reached)."""
-    out = _public(row)
-    target = row["config"].get("target_accuracy")
-    found = {
-        r["name"]: r["value"]
-        for r in store.query(
-            "SELECT name, value FROM metrics WHERE run_id = ? AND epoch = ?",
-            (row["id"], TARGET_EPOCH),
-        )
-    }
-    reached = target is not None and "time_to_target_s" in found
-    status = "reached target" if reached else None
-    if target is not None and not reached and row["status"] == "completed":
-        status = "target not reached"
-    images = found.get("images_to_target")
-    out.update(
-        target_accuracy=target,
-        target_status=status,
-        time_to_target_s=found.get("time_to_target_s") if reached else None,
-        images_to_target=int(images) if reached and images is not None else None,
-        target_epoch_fraction=found.get("epoch_fraction") if reached else None,
-    )
     return out
 
 
@@ -175,14 +149,14 @@ def list_runs(
     """Runs matching every given filter, newest first (see :func:`get_run` for the fields)."""
     store = _store()
     found = store.find(status=status, dataset=dataset, model=model, tag=tag, search=search)
-    return [_with_target(store, r) for r in found]
+    return [_public(r) for r in found]
 
 
 def get_run(run_id: str) -> dict[str, Any]:
-    """One run: status, config, tags, notes, error, progress, checkpoint path (or None) and
-    the time to target (see :func:`_with_target`)."""
+    """One run: status, config, tags, notes, error, progress, checkpoint path (or None) and its
+    results (best and latest validation accuracy, time to target, how it ended: :mod:`.results`)."""
     store = _store()
-    return _with_target(store, _row(store, run_id))
+    return _public(_row(store, run_id))
 
 
 def metrics(run_id: str) -> list[dict[str, Any]]:
@@ -191,8 +165,6 @@ def metrics(run_id: str) -> list[dict[str, Any]]:
     _row(store, run_id)
     epochs: dict[int, dict[str, Any]] = {}
     for r in store.metric_rows(run_id):
-        if r["epoch"] == TARGET_EPOCH:  # run-level rows (time to target), not an epoch
-            continue
         epochs.setdefault(r["epoch"], {"epoch": r["epoch"]})[r["name"]] = r["value"]
     return [epochs[e] for e in sorted(epochs)]
 
@@ -201,8 +173,7 @@ def epoch_end_times(run_id: str) -> dict[int, float]:
     """Wall-clock time at which each epoch's metrics were written (the epoch's end)."""
     ends: dict[int, float] = {}
     for r in _store().metric_rows(run_id):
-        if r["epoch"] != TARGET_EPOCH:
-            ends[r["epoch"]] = max(ends.get(r["epoch"], 0.0), r["wall_time"])
+        ends[r["epoch"]] = max(ends.get(r["epoch"], 0.0), r["wall_time"])
     return ends
 
 
@@ -280,6 +251,8 @@ def _requeue(run_id: str, action: str, verb: str, **fields: Any) -> dict[str, An
         started_at=None,
         finished_at=None,
         worker_pid=None,
+        ended_by=None,  # it trains on: how it ends is not known yet, nor a target missed
+        target_status=None if row["target_status"] == TARGET_MISSED else row["target_status"],
         **fields,
     ):
         raise UserError(f"run {run_id} changed status meanwhile: it cannot be {verb} now")

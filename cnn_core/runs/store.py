@@ -20,6 +20,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..settings import runs_dir
+from .results import RESULT_COLUMNS, ResultStore, migrate_v5
 from .series import SeriesStore, migrate_v4
 
 DB_NAME = "runs.db"
@@ -80,18 +81,19 @@ def _v3(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, migrate_v4]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, migrate_v4, migrate_v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 _COLUMN_NAMES = (
     "id name status config dataset_note created_at started_at finished_at worker_pid heartbeat_at "
     "error tags notes stop_requested executor epoch step num_batches images_per_s progress_at"
 )
-COLUMNS = tuple(_COLUMN_NAMES.split())
+COLUMNS = (*_COLUMN_NAMES.split(), *RESULT_COLUMNS)
+_SELECT = ", ".join(COLUMNS)
 
 
-class RunStore(SeriesStore):
-    """Runs, their metrics and step series in one SQLite file (created and migrated on first
-    use)."""
+class RunStore(SeriesStore, ResultStore):
+    """Runs (their results are columns: :mod:`.results`), their metrics and step series in one
+    SQLite file (created and migrated on first use)."""
 
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path is not None else runs_dir() / DB_NAME
@@ -297,9 +299,13 @@ class RunStore(SeriesStore):
         )
 
     def clear_metrics(self, run_id: str) -> None:
-        """Forget a run's epoch metrics, step points and snapshots (it starts over)."""
+        """Forget a run's epoch metrics, results, step points and snapshots (it starts over)."""
         with self.transaction() as conn:
             conn.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+            conn.execute(
+                f"UPDATE runs SET {', '.join(f'{k} = NULL' for k in RESULT_COLUMNS)} WHERE id = ?",
+                (run_id,),
+            )
         self.truncate_series(run_id, -1)
 
     # ---- evaluations ------------------------------------------------------------------
@@ -326,16 +332,6 @@ class RunStore(SeriesStore):
         if not rows:
             return None
         return {**dict(rows[0]), "result": json.loads(rows[0]["result"])}
-
-
-_SELECT = ", ".join(COLUMNS) + (
-    ", (SELECT value FROM metrics m WHERE m.run_id = runs.id AND m.name = "
-    "'val_accuracy' ORDER BY m.epoch DESC LIMIT 1) AS val_accuracy"
-    ", (SELECT MAX(value) FROM metrics m WHERE m.run_id = runs.id AND m.name = "
-    "'val_accuracy') AS best_val_accuracy"
-    ", (SELECT SUM(value) FROM metrics m WHERE m.run_id = runs.id AND m.name = "
-    "'seconds') AS train_seconds"
-)
 
 
 def _status_in(sql: str, params: list[Any], statuses: Iterable[str]) -> tuple[str, list[Any]]:
