@@ -54,6 +54,9 @@ def test_a_run_reaching_its_target_mid_epoch_shows_the_same_best_everywhere(caps
         assert value == run["best_val_accuracy"]
     assert out["best_epoch_fraction"] == shown["best_epoch_fraction"] == run["best_epoch_fraction"]
     assert f"{run['best_val_accuracy']:.4f}" in cli_here(capsys, "runs", "list")[1]
+    text = cli_here(capsys, "runs", "show", run_id)[1]
+    where = f"best {run['best_val_accuracy']:.4f} at epoch {run['best_epoch_fraction']:.2f}"
+    assert where in text and "ended by target reached; reached target 0.5 in" in text
 
     at = open_page("pages/runs.py", {"run": run_id})
     table = at.dataframe[0].value.set_index("id")

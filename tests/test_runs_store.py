@@ -14,7 +14,8 @@ import pytest
 from cnn_core.config import TrainConfig
 from cnn_core.errors import ConfigError, UserError
 from cnn_core.runs import api
-from cnn_core.runs.store import MIGRATIONS, SCHEMA_VERSION, RunStore, recover_stale
+from cnn_core.runs.liveness import recover_stale
+from cnn_core.runs.store import MIGRATIONS, SCHEMA_VERSION, RunStore
 from cnn_core.settings import runs_dir
 
 CONFIG = {"dataset": "fashion-mnist", "model": "v1", "epochs": 1}

@@ -10,11 +10,10 @@ from ui.widgets import ACTIVE, run_label
 
 
 def render_sidebar() -> None:
-    """Active runs with progress, and whether the background worker is alive."""
+    """Active runs with progress, and whether the background worker is alive (it only reads:
+    queued runs get a worker when they are queued, and at server start: app.py)."""
     with st.sidebar:
         active = [r for r in runs.list_runs() if r["status"] in ACTIVE]
-        if any(r["status"] == "queued" for r in active):
-            runs.ensure_worker()  # e.g. runs still queued after a reboot
         pid = worker_pid()
         st.caption(
             f"Worker: {'running (pid ' + str(pid) + ')' if pid else 'idle — starts when a run is queued'}"

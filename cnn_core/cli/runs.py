@@ -52,6 +52,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add("export", cmd_export, "export a run's model and check its outputs").add_argument(
         "--format", choices=FORMATS, default="onnx"
     )
+    add(
+        "recover",
+        cmd_recover,
+        "record runs whose process is gone as interrupted (reads only report them so)",
+        id_arg=None,
+    )
     add("rename", cmd_rename, "rename a run").add_argument("name")
     add("tag", cmd_tag, "replace a run's tags").add_argument("tags", nargs="*")
 
@@ -245,6 +251,13 @@ def cmd_tag(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     api.delete(args.run_id)
     emit(args, {"run_id": args.run_id, "deleted": True}, f"run {args.run_id} deleted")
+    return 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    marked = api.recover()
+    text = f"marked interrupted: {' '.join(marked)}" if marked else "no stale runs"
+    emit(args, {"interrupted": marked}, text)
     return 0
 
 

@@ -2,9 +2,10 @@
 
 ``submit(config)`` queues a run and starts a detached worker (``python -m cnn_core worker``)
 if none is alive; ``list_runs``, ``get_run``, ``metrics``, ``steps`` (``series_version``: have
-they changed?) and ``snapshots`` read the store (``allowed_actions`` and ``eta_seconds``: what a
-run allows now, how long it has left); ``stop``, ``resume``, ``extend``, ``delete``,
-``rename``, ``tag``, ``set_notes`` and ``export`` manage runs.
+they changed?) and ``snapshots`` only read the store (``allowed_actions`` and ``eta_seconds``:
+what a run allows now, how long it has left); ``stop``, ``resume``, ``extend``, ``delete``,
+``rename``, ``tag``, ``set_notes`` and ``export`` manage runs; ``recover`` records runs whose
+process is gone as interrupted (reads only report them so).
 """
 
 from . import export as _export_module  # noqa: F401  loaded first: `export` below stays the function
@@ -19,6 +20,7 @@ from .api import (
     list_runs,
     metrics,
     ray_available,
+    recover,
     rename,
     resume,
     series_version,
@@ -29,7 +31,8 @@ from .api import (
     submit,
     tag,
 )
-from .store import STATUSES, RunStore, recover_stale
+from .liveness import recover_stale
+from .store import STATUSES, RunStore
 from .supervisor import ensure_worker, worker_pid
 from .worker import error_text
 
@@ -48,6 +51,7 @@ __all__ = [
     "list_runs",
     "metrics",
     "ray_available",
+    "recover",
     "recover_stale",
     "rename",
     "resume",

@@ -1,7 +1,9 @@
 """The library API for background runs: submit, list, inspect, stop, resume, extend, delete.
 
-Every function takes run ids from outside through ``validate_run_id`` and first marks runs of
-dead workers interrupted (``recover_stale``, one cheap query), so what it returns is current.
+Every function takes run ids from outside through ``validate_run_id``. Reads never write: a
+run whose process is gone is *reported* interrupted (:func:`.liveness.stale_reason`); actions
+that depend on a run's status (stop, resume, extend, delete) and :func:`recover` first *record*
+such runs interrupted (:func:`.liveness.recover_stale`).
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from typing import Any
 from ..checkpoints import CHECKPOINT_NAME, new_run_id, run_dir, validate_run_id
 from ..config import TrainConfig, check_name, check_tags
 from ..errors import ConfigError, UserError
+from .liveness import recover_stale, stale_reason
 from .results import TARGET_MISSED
 from .series import decode_snapshots
-from .store import FINISHED, RunStore, recover_stale
+from .store import FINISHED, RunStore
 from .supervisor import EXECUTORS, ensure_worker
 
 RESUMABLE = ("stopped", "interrupted", "failed")
@@ -63,9 +66,12 @@ def _check_allowed(row: dict[str, Any], action: str, verb: str) -> None:
         )
 
 
-def _store() -> RunStore:
+def _store(recover: bool = False) -> RunStore:
+    """The run store; with ``recover`` (an action about to act on a status), stale runs are
+    recorded interrupted first."""
     store = RunStore()
-    recover_stale(store)
+    if recover:
+        recover_stale(store)
     return store
 
 
@@ -79,6 +85,9 @@ def _row(store: RunStore, run_id: str) -> dict[str, Any]:
 def _public(row: dict[str, Any]) -> dict[str, Any]:
     """A run as the app and CLI see it: the row (its results included: :mod:`.results`) plus
     progress, the target accuracy it trains for and the checkpoint path."""
+    reason = stale_reason(row)
+    if reason:  # its process is gone: report what recover_stale would record
+        row = {**row, "status": "interrupted", "error": reason}
     cfg = row["config"]
     epochs, nb = cfg.get("epochs") or 1, row["num_batches"]
     done = row["epoch"] + (row["step"] / nb if nb else 0.0)
@@ -146,17 +155,17 @@ def list_runs(
     tag: str | None = None,
     search: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Runs matching every given filter, newest first (see :func:`get_run` for the fields)."""
-    store = _store()
-    found = store.find(status=status, dataset=dataset, model=model, tag=tag, search=search)
-    return [_public(r) for r in found]
+    """Runs matching every given filter, newest first (see :func:`get_run` for the fields); the
+    status filter matches the status as reported (a dead "running" run reads "interrupted")."""
+    recorded = None if status == "interrupted" else status  # reported ones are recorded running
+    found = _store().find(status=recorded, dataset=dataset, model=model, tag=tag, search=search)
+    return [r for r in map(_public, found) if status is None or r["status"] == status]
 
 
 def get_run(run_id: str) -> dict[str, Any]:
     """One run: status, config, tags, notes, error, progress, checkpoint path (or None) and its
     results (best and latest validation accuracy, time to target, how it ended: :mod:`.results`)."""
-    store = _store()
-    return _public(_row(store, run_id))
+    return _public(_row(_store(), run_id))
 
 
 def metrics(run_id: str) -> list[dict[str, Any]]:
@@ -226,7 +235,7 @@ def snapshots(run_id: str) -> dict[str, Any]:
 def stop(run_id: str, wait: float = 0.0) -> dict[str, Any]:
     """Stop a queued run at once, or ask a running one to stop (it saves a resumable checkpoint
     within about a second); waits up to ``wait`` s for it to finish. Returns the run."""
-    store = _store()
+    store = _store(recover=True)
     _check_allowed(_row(store, run_id), "stop", "stopped")
     if not store.update(
         run_id, only_if=("queued",), status="stopped", finished_at=time.time()
@@ -239,7 +248,7 @@ def stop(run_id: str, wait: float = 0.0) -> dict[str, Any]:
 
 
 def _requeue(run_id: str, action: str, verb: str, **fields: Any) -> dict[str, Any]:
-    store = _store()
+    store = _store(recover=True)
     row = _row(store, run_id)
     _check_allowed(row, action, verb)
     if not store.update(
@@ -273,7 +282,7 @@ def extend(run_id: str, epochs: int) -> dict[str, Any]:
         raise ConfigError(
             "epochs", f"extend by a whole number of epochs of at least 1, got {epochs!r}"
         )
-    row = _row(_store(), run_id)
+    row = _row(_store(recover=True), run_id)
     _check_allowed(row, "extend", "extended")
     config = TrainConfig.from_dict(row["config"], strict=False)
     config.epochs += epochs
@@ -283,13 +292,18 @@ def extend(run_id: str, epochs: int) -> dict[str, Any]:
 
 def delete(run_id: str) -> None:
     """Remove a run's record, metrics and folder (a running run must be stopped first)."""
-    store = _store()
+    store = _store(recover=True)
     row = _row(store, run_id)
     if not store.delete(run_id, only_if=ACTIONS["delete"]):
         raise UserError(
             f"run {run_id} is {row['status']}: stop it first (python -m cnn_core runs stop {run_id})"
         )
     shutil.rmtree(run_dir(run_id), ignore_errors=True)
+
+
+def recover() -> list[str]:
+    """Record every run whose process is gone (or silent) as interrupted; returns their ids."""
+    return recover_stale(RunStore())
 
 
 def rename(run_id: str, name: str) -> dict[str, Any]:
@@ -350,6 +364,7 @@ __all__ = [
     "list_runs",
     "metrics",
     "ray_available",
+    "recover",
     "rename",
     "resume",
     "set_notes",

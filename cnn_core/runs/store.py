@@ -25,7 +25,6 @@ from .series import SeriesStore, migrate_v4
 
 DB_NAME = "runs.db"
 BUSY_TIMEOUT_MS = 10_000
-STALE_AFTER_S = 30.0
 STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
 FINISHED = ("completed", "stopped", "failed", "interrupted")
 JSON_COLUMNS = ("config", "tags")
@@ -163,12 +162,39 @@ class RunStore(SeriesStore, ResultStore):
         finally:
             conn.close()
 
+    def _reader(self) -> sqlite3.Connection:
+        """A connection that reads without changing any file: read-only, with the write-ahead
+        log's index (-shm) mapped read-only too, so that neither the checkpoint on closing the
+        last connection nor rebuilding the index after a killed writer touches runs.db, -wal or
+        -shm. Without those two files (nothing written since the last clean close: a plain
+        connection leaves none behind) or at another schema version: :meth:`connect`."""
+        wal, shm = (self.path.with_name(self.path.name + end) for end in ("-wal", "-shm"))
+        if wal.is_file() and shm.is_file():
+            uri = f"{self.path.resolve().as_uri()}?mode=ro&readonly_shm=1"
+            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+            conn.row_factory = sqlite3.Row
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                    return conn
+            except sqlite3.OperationalError:
+                pass  # e.g. the files went away meanwhile
+            conn.close()
+        return self.connect()
+
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        """Run one read statement and return all rows."""
-        conn = self.connect()
+        """Run one read statement and return all rows (no file changes: :meth:`_reader`; in the
+        rare race a read-only connection loses to a writer, read again through :meth:`connect`)."""
+        params = tuple(params)
+        try:
+            return self._read(self._reader(), sql, params)
+        except sqlite3.OperationalError:
+            return self._read(self.connect(), sql, params)
+
+    def _read(self, conn: sqlite3.Connection, sql: str, params: tuple) -> list[sqlite3.Row]:
         try:
             with self._translated():
-                return conn.execute(sql, tuple(params)).fetchall()
+                return conn.execute(sql, params).fetchall()
         finally:
             conn.close()
 
@@ -354,40 +380,3 @@ def _decode(row: sqlite3.Row) -> dict[str, Any]:
         out[key] = json.loads(out[key])
     out["stop_requested"] = bool(out["stop_requested"])
     return out
-
-
-def pid_alive(pid: int) -> bool:
-    """True if a process with this id exists (os.kill signal 0)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def recover_stale(store: RunStore, stale_after: float = STALE_AFTER_S) -> list[str]:
-    """Mark running runs whose process is gone or whose heartbeat is older than ``stale_after``
-    seconds as interrupted (resumable). Returns the ids it marked."""
-    now = time.time()
-    marked = []
-    for row in store.query(
-        "SELECT id, worker_pid, heartbeat_at FROM runs WHERE status = 'running'"
-    ):
-        pid, beat = row["worker_pid"], row["heartbeat_at"]
-        if pid is not None and not pid_alive(pid):
-            reason = f"worker process {pid} is gone"
-        elif beat is None or now - beat > stale_after:
-            reason = f"no heartbeat for {now - (beat or 0):.0f} s"
-        else:
-            continue
-        with store.transaction() as conn:  # only if nobody re-claimed it meanwhile
-            changed = conn.execute(
-                "UPDATE runs SET status = 'interrupted', error = ?, finished_at = ?, worker_pid = NULL "
-                "WHERE id = ? AND status = 'running' AND worker_pid IS ? AND heartbeat_at IS ?",
-                (reason, now, row["id"], pid, beat),
-            ).rowcount
-        if changed:
-            marked.append(row["id"])
-    return marked
