@@ -236,9 +236,16 @@ def snapshot_panel(run_id: str, panel: dict[str, Any], snap: dict[str, Any]) -> 
             cols[i % PANEL_COLUMNS].image(uri, caption=caption, width=64)  # passed on as it is
 
 
+def _slider_moved(key: str, follow: str, newest: int) -> None:
+    """The user moved the snapshot slider: follow the newest evaluation only if put there."""
+    st.session_state[follow] = st.session_state[key] == newest
+
+
 def snapshot_frame(run_id: str, playing: bool) -> None:
-    """One frame of the snapshot player: the slider over the run's evaluations (one further on
-    each call while ``playing``), the confusion matrix and the image panel."""
+    """One frame of the snapshot player: the slider over the run's evaluations, the confusion
+    matrix and the image panel. It shows the newest evaluation (also each new one while the
+    run trains) until the user moves the slider elsewhere or presses Play (one further on each
+    call while ``playing``)."""
     found = runs.snapshots(run_id)
     for note in found["notes"]:
         st.caption(f"⚠️ {note}")
@@ -246,9 +253,11 @@ def snapshot_frame(run_id: str, playing: bool) -> None:
     if not snaps or panel is None:
         st.caption("Evaluation snapshots appear after the first validation.")
         return
-    key = f"snap_i_{run_id}"
+    key, follow = f"snap_i_{run_id}", f"snap_follow_{run_id}"
     steps = [s["step"] for s in snaps]
-    if st.session_state.get(key) not in steps:
+    if playing:
+        st.session_state[follow] = False
+    if st.session_state.get(follow, True) or st.session_state.get(key) not in steps:
         st.session_state[key] = steps[-1]
     elif playing:
         st.session_state[key] = steps[(steps.index(st.session_state[key]) + 1) % len(steps)]
@@ -259,6 +268,8 @@ def snapshot_frame(run_id: str, playing: bool) -> None:
             steps,
             key=key,
             format_func=lambda s: f"epoch {by_step[s]['epoch_fraction']:.2f}",
+            on_change=_slider_moved,
+            args=(key, follow, steps[-1]),
         )
     snap = by_step[st.session_state[key]]
     st.caption(
