@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from cnn_core.callbacks import Callback
 from cnn_core.config import TrainConfig
@@ -18,7 +19,7 @@ from cnn_core.runs import api
 from cnn_core.runs.store import RunStore
 from cnn_core.runs.worker import recorded, train_run
 from cnn_core.settings import runs_dir
-from tests.conftest import small_fashion_config
+from tests.conftest import PROJECT, small_fashion_config
 from tests.run_fixtures import finished_run
 from tests.test_pages_app import no_worker, open_page  # noqa: F401 - the fixture is used
 
@@ -216,3 +217,40 @@ def test_play_stops_following_the_newest_evaluation():
     _evaluate(run_id)
     at.run()
     assert _shown(at) == "epoch 1.00"  # paused where Play left it
+
+
+def _progress_everywhere(at, run_id: str) -> tuple[str, str, str]:
+    """What the sidebar, the run table and the run panel say about a run's progress."""
+    (bar,) = [p.proto.text for p in at.sidebar.get("progress")]
+    table = at.dataframe[0].value.set_index("id")
+    (panel,) = [p.proto.text for p in at.main.get("progress")]
+    return bar.split(" — ")[-1], table.loc[run_id, "progress"], panel
+
+
+def _watch(run_id: str):
+    """A new session on the Runs page of ``run_id`` (its first run draws the sidebar too)."""
+    at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=60)
+    at.query_params["run"] = run_id
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception and at.sidebar.get("progress")
+    return at
+
+
+def test_sidebar_table_and_panel_read_the_same_progress_of_a_live_run():
+    run_id = _live_run(2)
+    store = RunStore()
+    store.update(run_id, epoch=2, step=5, images_per_s=500.0, progress_at=time.time())
+    at = _watch(run_id)
+    sidebar, table, panel = _progress_everywhere(at, run_id)
+    assert sidebar == table == "epoch 3/6 · batch 5/10" and panel.startswith(f"{table} · 500")
+    assert table == api.get_run(run_id)["progress"]["text"]  # what `runs show --json` says
+
+    store.update(run_id, epoch=3, step=2, progress_at=time.time(), heartbeat_at=time.time())
+    _evaluate(run_id)
+    at.run()  # the live view's refresh: table and panel from one reading
+    table = at.dataframe[0].value.set_index("id")
+    assert table.loc[run_id, "progress"] == "epoch 4/6 · batch 2/10"
+    assert table.loc[run_id, "final val acc"] == api.get_run(run_id)["val_accuracy"]
+    assert at.main.get("progress")[0].proto.text.startswith("epoch 4/6 · batch 2/10 · ")
+    sidebar, table, panel = _progress_everywhere(_watch(run_id), run_id)
+    assert sidebar == table == "epoch 4/6 · batch 2/10"

@@ -165,7 +165,7 @@ def test_eta_comes_from_progress_and_speed():
     }
     assert api.eta_seconds(run) == pytest.approx((2 * 20 - 10) * 50 / 100)
     shown = {**run, "eta_s": api.eta_seconds(run), "error": None}
-    assert "100 img/s, ETA 15 s)" in _status_text(shown)  # the CLI says what the page says
+    assert "100 images/s · ETA 15 s)" in _status_text(shown)  # the CLI says what the page says
     assert api.eta_seconds({**run, "status": "stopped"}) is None
     assert api.eta_seconds({**run, "progress": {**run["progress"], "images_per_s": None}}) is None
 

@@ -23,7 +23,6 @@ from ui.widgets import ACTIVE, STATUS_ICONS, data_uri, run_label, show_user_erro
 
 PANEL_COLUMNS = 6
 PLAY_S = 0.8  # seconds per evaluation while the snapshot slider plays
-LIVE_S = 1.0  # seconds between refreshes of an active run's progress and curves
 SNAPSHOT_S = 2.0  # seconds between refreshes of an active run's snapshots
 SMOOTHING = 0.6  # the EMA weight a session starts with
 WRONG, RIGHT = (214, 39, 40), (44, 160, 44)  # outline colours of the image panel
@@ -58,7 +57,7 @@ def table_rows(shown: Sequence[dict[str, Any]]) -> pd.DataFrame:
             "name": r["name"] or r["id"],
             "model": r["model"],
             "dataset": r["dataset"],
-            "epochs": f"{r['progress']['epoch']}/{r['epochs']}",
+            "progress": runs.progress_text(r),
             "best val acc": r["best_val_accuracy"],
             "best at epoch": r["best_epoch_fraction"],
             "final val acc": r["val_accuracy"],
@@ -86,6 +85,14 @@ TABLE_FORMAT = {
     "images/s": st.column_config.NumberColumn(format="%.0f"),
     "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
 }
+
+
+def run_table(shown: Sequence[dict[str, Any]]) -> None:
+    """The run table of ``shown`` runs (one row each: :func:`table_rows`)."""
+    table = table_rows(shown)
+    st.dataframe(
+        table, hide_index=True, column_config=TABLE_FORMAT, height=min(400, 38 + 35 * len(table))
+    )
 
 
 def act(fn: Callable[..., Any], *args: Any) -> None:
@@ -160,14 +167,6 @@ def bulk_actions(shown: Sequence[dict[str, Any]]) -> None:
 
 
 # ---- one run ----------------------------------------------------------------------------------
-def progress_text(run: dict[str, Any]) -> str:
-    """``epoch 1/3 · batch 12/94 · 1,234 images/s · ETA 40 s`` for a running run."""
-    p = run["progress"]
-    speed = f"{p['images_per_s']:,.0f} images/s" if p["images_per_s"] else "starting…"
-    eta = f" · ETA {run['eta_s']:.0f} s" if run["eta_s"] is not None else ""
-    return f"epoch {p['epoch'] + 1}/{p['epochs']} · batch {p['step']}/{p['num_batches']} · {speed}{eta}"
-
-
 def target_step(run: dict[str, Any], steps: Sequence[dict[str, Any]]) -> int | None:
     """The validation step where the run reached its target (from ``images_to_target``)."""
     images = run.get("images_to_target")
@@ -325,23 +324,19 @@ def results(run: dict[str, Any], history: Sequence[dict[str, Any]]) -> None:
     )
 
 
-def live_panel(run_id: str, shown_status: str, x_key: str, weight: float) -> bool:
-    """Progress, headline numbers and step curves of a run (the Runs page's live fragment,
-    every ``LIVE_S`` while the run is active); False, with nothing drawn, once the run's status
-    is no longer ``shown_status`` (the whole page must be redrawn: buttons, table)."""
-    current = runs.get_run(run_id)
-    if current["status"] != shown_status:
-        return False
+def live_panel(current: dict[str, Any], x_key: str, weight: float) -> None:
+    """Progress, headline numbers and step curves of a run (as the Runs page's live fragment
+    read it, with the run table, every ``LIVE_S`` while a run is active)."""
+    run_id = current["id"]
     if current["status"] == "running":
-        st.progress(current["progress"]["fraction"], text=progress_text(current))
+        st.progress(current["progress"]["fraction"], text=runs.progress_text(current, speed=True))
     elif current["status"] == "queued":
         st.info("Queued — waiting for the worker.", icon="⏳")
     version, steps, history = cache.run_series(run_id)
     results(current, history)
     if step_chart(current, version, steps, x_key, weight):
-        return True
+        return
     if history:  # a run from before step metrics: its per-epoch curves
         st.plotly_chart(cache.curves(history), key=f"curves-{run_id}")
     elif current["status"] in ACTIVE:
         st.caption("Curves appear after the first few batches.")
-    return True

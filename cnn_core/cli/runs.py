@@ -114,16 +114,7 @@ def _when(ts: float | None) -> str:
 
 
 def _status_text(run: dict[str, Any]) -> str:
-    p = run["progress"]
-    text = run["status"]
-    if run["status"] == "running":
-        rate = f", {p['images_per_s']:,.0f} img/s" if p["images_per_s"] else ""
-        rate += f", ETA {run['eta_s']:.0f} s" if run.get("eta_s") is not None else ""
-        text += f" (epoch {min(p['epoch'] + 1, p['epochs'])}/{p['epochs']}, batch {p['step']}/{p['num_batches']}{rate})"
-    elif run["status"] != "queued" and p["step"]:
-        text += f" in epoch {p['epoch'] + 1}/{p['epochs']} (batch {p['step']}/{p['num_batches']})"
-    elif run["status"] != "queued":
-        text += f" after {p['epoch']}/{p['epochs']} epochs"
+    text = f"{run['status']} ({api.progress_text(run, speed=True)})"
     return text + (f": {run['error']}" if run["error"] else "")
 
 

@@ -2,8 +2,8 @@
 
 ``submit(config)`` queues a run and starts a detached worker (``python -m cnn_core worker``)
 if none is alive; ``list_runs``, ``get_run``, ``metrics``, ``steps`` (``series_version``: have
-they changed?) and ``snapshots`` only read the store (``allowed_actions`` and ``eta_seconds``:
-what a run allows now, how long it has left); ``stop``, ``resume``, ``extend``, ``delete``,
+they changed?) and ``snapshots`` only read the store (``allowed_actions``, ``eta_seconds`` and
+``progress_text``: what a run allows now, how long it has left, how far it got); ``stop``, ``resume``, ``extend``, ``delete``,
 ``rename``, ``tag``, ``set_notes`` and ``export`` manage runs; ``recover`` records runs whose
 process is gone as interrupted (reads only report them so).
 """
@@ -19,6 +19,7 @@ from .api import (
     get_run,
     list_runs,
     metrics,
+    progress_text,
     ray_available,
     recover,
     rename,
@@ -50,6 +51,7 @@ __all__ = [
     "get_run",
     "list_runs",
     "metrics",
+    "progress_text",
     "ray_available",
     "recover",
     "recover_stale",

@@ -55,6 +55,23 @@ def eta_seconds(run: dict[str, Any]) -> float | None:
     return max(0.0, left * batch / p["images_per_s"])
 
 
+def progress_text(run: dict[str, Any], speed: bool = False) -> str:
+    """How far a run got, in the words every view uses (sidebar, run table, run panel, CLI):
+    "epoch 2/3 · batch 12/94" while an epoch is under way (and where a run stopped inside one),
+    "3/3 epochs" between epochs. With ``speed``, a running run's speed and time left follow:
+    "· 1,234 images/s · ETA 40 s" ("· starting…" before its first batches)."""
+    p = run["progress"]
+    if p["step"] or (run["status"] == "running" and p["epoch"] < p["epochs"]):
+        text = f"epoch {p['epoch'] + 1}/{p['epochs']} · batch {p['step']}/{p['num_batches']}"
+    else:
+        text = f"{p['epoch']}/{p['epochs']} epochs"
+    if speed and run["status"] == "running":
+        eta = eta_seconds(run)
+        text += f" · {p['images_per_s']:,.0f} images/s" if p["images_per_s"] else " · starting…"
+        text += "" if eta is None else f" · ETA {eta:.0f} s"
+    return text
+
+
 def _check_allowed(row: dict[str, Any], action: str, verb: str) -> None:
     if action not in allowed_actions(row):
         statuses = ACTIONS[action]
@@ -114,6 +131,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         checkpoint=str(checkpoint) if checkpoint.is_file() else None,
     )
     out.update(actions=allowed_actions(out), eta_s=eta_seconds(out))
+    out["progress"]["text"] = progress_text(out)
     return out
 
 
@@ -363,6 +381,7 @@ __all__ = [
     "get_run",
     "list_runs",
     "metrics",
+    "progress_text",
     "ray_available",
     "recover",
     "rename",
