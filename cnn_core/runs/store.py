@@ -177,8 +177,8 @@ class RunStore(SeriesStore, ResultStore):
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
                     return conn
-            except sqlite3.OperationalError:
-                pass  # e.g. the files went away meanwhile
+            except sqlite3.DatabaseError:
+                pass  # e.g. the files went away meanwhile; connect() says what is wrong
             conn.close()
         return self.connect()
 
