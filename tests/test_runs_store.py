@@ -72,9 +72,12 @@ def test_newer_schema_is_refused(tmp_path):
         RunStore(path).find()
 
 
-def test_corrupt_database_gives_a_clear_message(tmp_path):
+@pytest.mark.parametrize("left_over", [(), ("-wal", "-shm")])
+def test_corrupt_database_gives_a_clear_message(tmp_path, left_over):
     path = tmp_path / "runs.db"
     path.write_bytes(b"this is not sqlite at all" * 100)
+    for end in left_over:  # reads then try a read-only connection first
+        (tmp_path / f"runs.db{end}").write_bytes(b"\0" * 32768)
     with pytest.raises(UserError, match=r"^runs\.db is not a database"):
         RunStore(path).find()
 
