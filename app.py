@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from cnn_core import runs
+from cnn_core.settings import runs_dir
 from ui.router import mark_routed
 from ui.sidebar import render_sidebar
 
@@ -34,7 +36,16 @@ PAGES = {
     ],
 }
 
+
+@st.cache_resource(show_spinner=False)
+def start_queued_runs(folder: str) -> None:
+    """Once per app server and runs folder: runs still queued (e.g. after a reboot) get a
+    worker. Pages and the sidebar never start one."""
+    runs.ensure_worker()
+
+
 page = st.navigation(PAGES, expanded=True)  # all 16 pages, no "View more" fold
+start_queued_runs(str(runs_dir()))
 render_sidebar()
 mark_routed()
 page.run()

@@ -86,7 +86,6 @@ def model_size(
 def summary_row(run: dict[str, Any]) -> dict[str, Any]:
     """One table row: accuracies, cached test accuracy, size, speed and the config fields."""
     history = runs.metrics(run["id"])
-    val = [m["val_accuracy"] for m in history if m.get("val_accuracy") is not None]
     speeds = [m["images_per_s"] for m in history if m.get("images_per_s")]
     geometry = model_geometry(run)
     spec = json.dumps(run["config"].get("model_spec") or "")
@@ -98,11 +97,11 @@ def summary_row(run: dict[str, Any]) -> dict[str, Any]:
         "name": run["name"] or run["id"],
         "status": run["status"],
         "epochs_done": len(history),
-        "best_val_accuracy": max(val) if val else None,
-        "final_val_accuracy": val[-1] if val else None,
+        "best_val_accuracy": run["best_val_accuracy"],  # the run's results (runs/results.py)
+        "final_val_accuracy": run["val_accuracy"],
         "test_accuracy": evaluation.result.accuracy if evaluation else None,
         "evaluated_on": evaluation.result.split if evaluation else None,
-        **interval_columns("best_val", max(val) if val else None, val_images),
+        **interval_columns("best_val", run["best_val_accuracy"], val_images),
         **interval_columns(
             "test",
             evaluation.result.accuracy if evaluation else None,
@@ -110,7 +109,7 @@ def summary_row(run: dict[str, Any]) -> dict[str, Any]:
         ),
         "params": params,
         "flops": flops,
-        "train_seconds": sum(m.get("seconds") or 0.0 for m in history),
+        "train_seconds": run["train_seconds"],
         "images_per_s": sum(speeds) / len(speeds) if speeds else None,
         "time_to_target_s": run.get("time_to_target_s"),  # training seconds; None: not reached
         "target_status": run.get("target_status"),

@@ -9,17 +9,15 @@ from cnn_core import runs
 from cnn_core.errors import UserError
 from ui.router import ensure_routed
 from ui.run_widgets import (
-    LIVE_S,
-    TABLE_FORMAT,
     act,
     bulk_actions,
     curve_controls,
     live_panel,
+    run_table,
     snapshot_view,
     table_filters,
-    table_rows,
 )
-from ui.widgets import ACTIVE, run_label, show_user_error
+from ui.widgets import ACTIVE, LIVE_S, run_label, show_user_error
 
 ensure_routed()
 
@@ -32,14 +30,8 @@ if not all_runs:
 
 filters = table_filters(all_runs)
 shown = runs.list_runs(**filters) if any(filters.values()) else all_runs
+table_slot = st.container()  # the run table, drawn (and refreshed) by the live view below
 if shown:
-    table = table_rows(shown)
-    st.dataframe(
-        table,
-        hide_index=True,
-        column_config=TABLE_FORMAT,
-        height=min(400, 38 + 35 * len(table)),
-    )
     bulk_actions(shown)
 else:
     st.caption("No run matches these filters.")
@@ -54,14 +46,23 @@ run_id = st.selectbox(
 )
 st.query_params["run"] = run_id
 st.session_state["run_id"] = run_id
-run = runs.get_run(run_id)
+run = next(r for r in all_runs if r["id"] == run_id)
+statuses = {r["id"]: r["status"] for r in all_runs}
 
 
-@st.fragment(run_every=LIVE_S if run["status"] in ACTIVE else None)
-def live_view(run_id: str, shown_status: str, x_key: str, weight: float) -> None:
-    """Progress, headline numbers and step curves, refreshed every second while active."""
-    if not live_panel(run_id, shown_status, x_key, weight):
-        st.rerun()  # status changed: redraw the whole page (buttons, table)
+@st.fragment(run_every=LIVE_S if any(s in ACTIVE for s in statuses.values()) else None)
+def live_view(run_id: str, shown: set[str], statuses: dict, x_key: str, weight: float) -> None:
+    """One reading of every run feeds the run table (the ``shown`` ones) and the selected run's
+    progress, numbers and step curves (with the sidebar, every ``LIVE_S`` while a run is
+    active). A run that appeared, went or changed status redraws the whole page (buttons,
+    filters, actions)."""
+    now = runs.list_runs()
+    if {r["id"]: r["status"] for r in now} != statuses:
+        st.rerun()
+    if shown:
+        with table_slot:
+            run_table([r for r in now if r["id"] in shown])
+    live_panel(next(r for r in now if r["id"] == run_id), x_key, weight)
 
 
 st.subheader(run_label(run))
@@ -76,7 +77,7 @@ if run["status"] == "interrupted":
 if run.get("dataset_note"):
     st.warning(run["dataset_note"], icon="⚠️")
 x_key, weight = curve_controls()
-live_view(run_id, run["status"], x_key, weight)
+live_view(run_id, {r["id"] for r in shown}, statuses, x_key, weight)
 
 with st.expander("Evaluation snapshots: watch the network learn", expanded=True):
     snapshot_view(run_id, run["status"] in ACTIVE)

@@ -32,7 +32,7 @@ def open_page(page: str, query: dict | None = None) -> AppTest:
 def no_worker(monkeypatch):
     """Queue runs without starting a background worker process (tests inspect the queue)."""
     monkeypatch.setattr(api, "ensure_worker", lambda *a, **k: None)
-    monkeypatch.setattr(runs, "ensure_worker", lambda *a, **k: None)  # the sidebar's call
+    monkeypatch.setattr(runs, "ensure_worker", lambda *a, **k: None)  # app.py's, at server start
 
 
 @pytest.mark.parametrize("page", PAGES)

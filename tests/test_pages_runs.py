@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
+import numpy as np
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from cnn_core.callbacks import Callback
 from cnn_core.config import TrainConfig
@@ -16,7 +19,7 @@ from cnn_core.runs import api
 from cnn_core.runs.store import RunStore
 from cnn_core.runs.worker import recorded, train_run
 from cnn_core.settings import runs_dir
-from tests.conftest import small_fashion_config
+from tests.conftest import PROJECT, small_fashion_config
 from tests.run_fixtures import finished_run
 from tests.test_pages_app import no_worker, open_page  # noqa: F401 - the fixture is used
 
@@ -124,3 +127,130 @@ def test_run_table_filters_and_acts_on_several_runs():
     next(b for b in at.button if b.label == "Delete for good").click().run()
     assert [r["id"] for r in api.list_runs()] == [done]
     assert not (runs_dir() / queued[0]).exists()
+
+
+# ---- a run watched live, evaluation by evaluation ----------------------------------------------
+BATCHES = 10  # batches an epoch of the synthetic run below
+
+
+def _live_run(evaluations: int) -> str:
+    """A run this test process "trains" (running, its pid, a fresh heartbeat) with an image
+    panel and ``evaluations`` end-of-epoch evaluation snapshots (synthetic numbers)."""
+    store = RunStore()
+    run_id = api.submit(small_fashion_config(epochs=6), start_worker=False)
+    store.claim_next(os.getpid())
+    rng = np.random.default_rng(0)
+    store.save_panel(
+        run_id,
+        list(range(24)),
+        [int(v) for v in rng.integers(0, 10, 24)],
+        [str(i) for i in range(10)],
+        rng.integers(0, 255, (24, 1, 28, 28), dtype=np.uint8),
+    )
+    for _ in range(evaluations):
+        _evaluate(run_id)
+    return run_id
+
+
+def _evaluate(run_id: str) -> int:
+    """One more evaluation of the live run: the next epoch's end; returns its step."""
+    store = RunStore()
+    epoch = len(store.snapshot_rows(run_id)) + 1
+    step = epoch * BATCHES
+    point = {"step": step, "epoch_fraction": float(epoch), "images_seen": step * 64}
+    accuracy = 0.5 + 0.05 * epoch
+    store.save_snapshot(
+        run_id,
+        point,
+        {
+            "accuracy": accuracy,
+            "loss": 1 / epoch,
+            "confusion": np.eye(10, dtype=int).tolist(),
+            "predicted": list(range(10)) * 2 + [0] * 4,
+            "confidence": [0.9] * 24,
+        },
+    )
+    store.record_evaluation(run_id, accuracy, float(epoch), {})
+    store.update(run_id, epoch=epoch, num_batches=BATCHES, heartbeat_at=time.time())
+    return step
+
+
+def _shown(at) -> str:
+    return next(c.value for c in at.caption if c.value.startswith("epoch ")).split(" ·")[0]
+
+
+def test_snapshots_follow_the_newest_evaluation_until_the_user_moves_the_slider():
+    run_id = _live_run(2)
+    at = open_page("pages/runs.py", {"run": run_id})
+    assert "running" in at.subheader[0].value and _shown(at) == "epoch 2.00"
+    _evaluate(run_id)
+    at.run()  # a refresh while it trains: the newest evaluation
+    assert at.select_slider[0].value == 3 * BATCHES and _shown(at) == "epoch 3.00"
+
+    at.select_slider[0].set_value(BATCHES).run()  # the user looks back: it stays there
+    _evaluate(run_id)
+    at.run()
+    assert at.select_slider[0].value == BATCHES and _shown(at) == "epoch 1.00"
+    at.select_slider[0].set_value(4 * BATCHES).run()  # back to the newest: following again
+    _evaluate(run_id)
+    at.run()
+    assert _shown(at) == "epoch 5.00"
+
+    RunStore().finish(run_id, "completed")
+    at = open_page("pages/runs.py", {"run": run_id})  # a finished run opens on its last one
+    assert _shown(at) == "epoch 5.00"
+    assert api.extend(run_id, 2)["status"] == "queued"  # Extend: still the newest, not the first
+    at.run()
+    RunStore().claim_next(os.getpid())
+    _evaluate(run_id)
+    at.run()
+    assert at.select_slider[0].value == 6 * BATCHES and _shown(at) == "epoch 6.00"
+
+
+def test_play_stops_following_the_newest_evaluation():
+    run_id = _live_run(3)
+    at = open_page("pages/runs.py", {"run": run_id})
+    assert _shown(at) == "epoch 3.00"
+    at.toggle(key="snap_play").set_value(True).run()  # from the newest, round to the first
+    assert _shown(at) == "epoch 1.00"
+    at.toggle(key="snap_play").set_value(False).run()
+    _evaluate(run_id)
+    at.run()
+    assert _shown(at) == "epoch 1.00"  # paused where Play left it
+
+
+def _progress_everywhere(at, run_id: str) -> tuple[str, str, str]:
+    """What the sidebar, the run table and the run panel say about a run's progress."""
+    (bar,) = [p.proto.text for p in at.sidebar.get("progress")]
+    table = at.dataframe[0].value.set_index("id")
+    (panel,) = [p.proto.text for p in at.main.get("progress")]
+    return bar.split(" — ")[-1], table.loc[run_id, "progress"], panel
+
+
+def _watch(run_id: str):
+    """A new session on the Runs page of ``run_id`` (its first run draws the sidebar too)."""
+    at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=60)
+    at.query_params["run"] = run_id
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception and at.sidebar.get("progress")
+    return at
+
+
+def test_sidebar_table_and_panel_read_the_same_progress_of_a_live_run():
+    run_id = _live_run(2)
+    store = RunStore()
+    store.update(run_id, epoch=2, step=5, images_per_s=500.0, progress_at=time.time())
+    at = _watch(run_id)
+    sidebar, table, panel = _progress_everywhere(at, run_id)
+    assert sidebar == table == "epoch 3/6 · batch 5/10" and panel.startswith(f"{table} · 500")
+    assert table == api.get_run(run_id)["progress"]["text"]  # what `runs show --json` says
+
+    store.update(run_id, epoch=3, step=2, progress_at=time.time(), heartbeat_at=time.time())
+    _evaluate(run_id)
+    at.run()  # the live view's refresh: table and panel from one reading
+    table = at.dataframe[0].value.set_index("id")
+    assert table.loc[run_id, "progress"] == "epoch 4/6 · batch 2/10"
+    assert table.loc[run_id, "final val acc"] == api.get_run(run_id)["val_accuracy"]
+    assert at.main.get("progress")[0].proto.text.startswith("epoch 4/6 · batch 2/10 · ")
+    sidebar, table, panel = _progress_everywhere(_watch(run_id), run_id)
+    assert sidebar == table == "epoch 4/6 · batch 2/10"

@@ -88,6 +88,8 @@ def test_a_ray_run_reports_exactly_like_a_local_one():
     assert run["executor"] == "ray" and run["checkpoint"]
     assert_matches_reference(run_id, cfg)  # same numbers as an uninterrupted local fit
     assert run["progress"]["epoch"] == 2 and run["progress"]["images_per_s"] > 0
+    best = max(m["val_accuracy"] for m in api.metrics(run_id))  # results cross the boundary
+    assert run["best_val_accuracy"] == pytest.approx(best) and run["ended_by"] == "epochs"
 
 
 def test_stop_and_resume_cross_the_boundary_and_a_lost_worker_is_resumable():

@@ -46,7 +46,7 @@ def test_a_schema_3_store_is_migrated_and_its_runs_still_load():
     conn.close()
 
     run = api.get_run("20250101-000000-abcdef")
-    assert RunStore().query("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 4
+    assert RunStore().query("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 5
     assert run["name"] == "old" and run["val_accuracy"] == 0.65
     assert run["best_val_accuracy"] == 0.7 and run["actions"] == ["extend", "delete"]
     assert [m["val_accuracy"] for m in api.metrics(run["id"])] == [0.7, 0.65]
@@ -165,7 +165,7 @@ def test_eta_comes_from_progress_and_speed():
     }
     assert api.eta_seconds(run) == pytest.approx((2 * 20 - 10) * 50 / 100)
     shown = {**run, "eta_s": api.eta_seconds(run), "error": None}
-    assert "100 img/s, ETA 15 s)" in _status_text(shown)  # the CLI says what the page says
+    assert "100 images/s · ETA 15 s)" in _status_text(shown)  # the CLI says what the page says
     assert api.eta_seconds({**run, "status": "stopped"}) is None
     assert api.eta_seconds({**run, "progress": {**run["progress"], "images_per_s": None}}) is None
 

@@ -14,7 +14,8 @@ import pytest
 from cnn_core.config import TrainConfig
 from cnn_core.errors import ConfigError, UserError
 from cnn_core.runs import api
-from cnn_core.runs.store import MIGRATIONS, SCHEMA_VERSION, RunStore, recover_stale
+from cnn_core.runs.liveness import recover_stale
+from cnn_core.runs.store import MIGRATIONS, SCHEMA_VERSION, RunStore
 from cnn_core.settings import runs_dir
 
 CONFIG = {"dataset": "fashion-mnist", "model": "v1", "epochs": 1}
@@ -71,9 +72,12 @@ def test_newer_schema_is_refused(tmp_path):
         RunStore(path).find()
 
 
-def test_corrupt_database_gives_a_clear_message(tmp_path):
+@pytest.mark.parametrize("left_over", [(), ("-wal", "-shm")])
+def test_corrupt_database_gives_a_clear_message(tmp_path, left_over):
     path = tmp_path / "runs.db"
     path.write_bytes(b"this is not sqlite at all" * 100)
+    for end in left_over:  # reads then try a read-only connection first
+        (tmp_path / f"runs.db{end}").write_bytes(b"\0" * 32768)
     with pytest.raises(UserError, match=r"^runs\.db is not a database"):
         RunStore(path).find()
 
@@ -89,7 +93,24 @@ def test_metric_upsert_never_duplicates_rows(tmp_path):
     )  # e.g. after a resume
     rows = store.metric_rows("run-1")
     assert [(r["name"], r["value"]) for r in rows] == [("val_accuracy", 0.9), ("val_loss", 0.4)]
-    assert store.get("run-1")["val_accuracy"] == 0.9
+
+
+def test_evaluations_keep_the_latest_and_the_first_best_accuracy(tmp_path):
+    store = RunStore(tmp_path / "runs.db")
+    store.add_run("run-1", CONFIG)
+    for accuracy, fraction in ((0.5, 0.5), (0.7, 1.0), (0.7, 1.5), (0.6, 2.0)):
+        store.record_evaluation("run-1", accuracy, fraction, {"train_seconds": fraction * 10})
+    row = store.get("run-1")
+    assert (row["val_accuracy"], row["best_val_accuracy"], row["best_epoch_fraction"]) == (
+        0.6,
+        0.7,
+        1.0,
+    )
+    assert row["train_seconds"] == 20.0
+    with pytest.raises(ValueError, match="best_val_accuracy"):
+        store.record_evaluation("run-1", 0.9, 3.0, {"best_val_accuracy": 0.1})
+    store.clear_metrics("run-1")  # it starts over: no results
+    assert store.get("run-1")["best_val_accuracy"] is None
 
 
 def test_claims_are_atomic_and_fifo(tmp_path):

@@ -131,8 +131,11 @@ def test_stop_then_sigkill_then_resume_matches_an_uninterrupted_run():
     )
     assert run["status"] == "running" and run["progress"]["epoch"] == 1
     os.kill(run["worker_pid"], signal.SIGKILL)
-    run = wait_finished(run_id, 10)
-    assert run["status"] == "interrupted" and "SIGKILL" in run["error"]
+    assert wait_finished(run_id, 10)["status"] == "interrupted"  # reported at once
+    run = wait_for(  # then recorded by the supervisor, saying how it died
+        lambda: (r := RunStore().get(run_id))["status"] == "interrupted" and r, 10, "the record"
+    )
+    assert "SIGKILL" in run["error"]
 
     # 3. resume from the epoch-1 checkpoint to the end: same numbers, no duplicate metric rows
     api.resume(run_id)

@@ -16,6 +16,7 @@ from PIL import Image
 from cnn_core import runs
 from cnn_core.data import dataset_names
 from cnn_core.errors import UserError
+from cnn_core.runs.results import ENDED_BY
 from cnn_core.stats import interval_text
 from ui import cache
 from ui.charts import STEP_AXES, confusion_figure
@@ -23,7 +24,6 @@ from ui.widgets import ACTIVE, STATUS_ICONS, data_uri, run_label, show_user_erro
 
 PANEL_COLUMNS = 6
 PLAY_S = 0.8  # seconds per evaluation while the snapshot slider plays
-LIVE_S = 1.0  # seconds between refreshes of an active run's progress and curves
 SNAPSHOT_S = 2.0  # seconds between refreshes of an active run's snapshots
 SMOOTHING = 0.6  # the EMA weight a session starts with
 WRONG, RIGHT = (214, 39, 40), (44, 160, 44)  # outline colours of the image panel
@@ -58,12 +58,14 @@ def table_rows(shown: Sequence[dict[str, Any]]) -> pd.DataFrame:
             "name": r["name"] or r["id"],
             "model": r["model"],
             "dataset": r["dataset"],
-            "epochs": f"{r['progress']['epoch']}/{r['epochs']}",
+            "progress": runs.progress_text(r),
             "best val acc": r["best_val_accuracy"],
+            "best at epoch": r["best_epoch_fraction"],
             "final val acc": r["val_accuracy"],
             "time to target (s)": r.get("time_to_target_s"),
             "train time (s)": r["train_seconds"],
             "images/s": r["progress"]["images_per_s"],
+            "ended by": ENDED_BY.get(r["ended_by"] or "", ""),
             "created": datetime.fromtimestamp(r["created_at"]),
             "tags": ", ".join(r["tags"]),
             "id": r["id"],
@@ -77,12 +79,21 @@ def table_rows(shown: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 TABLE_FORMAT = {
     "best val acc": st.column_config.NumberColumn(format="percent"),
+    "best at epoch": st.column_config.NumberColumn(format="%.2f"),
     "final val acc": st.column_config.NumberColumn(format="percent"),
     "time to target (s)": st.column_config.NumberColumn(format="%.1f"),
     "train time (s)": st.column_config.NumberColumn(format="%.1f"),
     "images/s": st.column_config.NumberColumn(format="%.0f"),
     "created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm"),
 }
+
+
+def run_table(shown: Sequence[dict[str, Any]]) -> None:
+    """The run table of ``shown`` runs (one row each: :func:`table_rows`)."""
+    table = table_rows(shown)
+    st.dataframe(
+        table, hide_index=True, column_config=TABLE_FORMAT, height=min(400, 38 + 35 * len(table))
+    )
 
 
 def act(fn: Callable[..., Any], *args: Any) -> None:
@@ -157,14 +168,6 @@ def bulk_actions(shown: Sequence[dict[str, Any]]) -> None:
 
 
 # ---- one run ----------------------------------------------------------------------------------
-def progress_text(run: dict[str, Any]) -> str:
-    """``epoch 1/3 · batch 12/94 · 1,234 images/s · ETA 40 s`` for a running run."""
-    p = run["progress"]
-    speed = f"{p['images_per_s']:,.0f} images/s" if p["images_per_s"] else "starting…"
-    eta = f" · ETA {run['eta_s']:.0f} s" if run["eta_s"] is not None else ""
-    return f"epoch {p['epoch'] + 1}/{p['epochs']} · batch {p['step']}/{p['num_batches']} · {speed}{eta}"
-
-
 def target_step(run: dict[str, Any], steps: Sequence[dict[str, Any]]) -> int | None:
     """The validation step where the run reached its target (from ``images_to_target``)."""
     images = run.get("images_to_target")
@@ -233,9 +236,16 @@ def snapshot_panel(run_id: str, panel: dict[str, Any], snap: dict[str, Any]) -> 
             cols[i % PANEL_COLUMNS].image(uri, caption=caption, width=64)  # passed on as it is
 
 
+def _slider_moved(key: str, follow: str, newest: int) -> None:
+    """The user moved the snapshot slider: follow the newest evaluation only if put there."""
+    st.session_state[follow] = st.session_state[key] == newest
+
+
 def snapshot_frame(run_id: str, playing: bool) -> None:
-    """One frame of the snapshot player: the slider over the run's evaluations (one further on
-    each call while ``playing``), the confusion matrix and the image panel."""
+    """One frame of the snapshot player: the slider over the run's evaluations, the confusion
+    matrix and the image panel. It shows the newest evaluation (also each new one while the
+    run trains) until the user moves the slider elsewhere or presses Play (one further on each
+    call while ``playing``)."""
     found = runs.snapshots(run_id)
     for note in found["notes"]:
         st.caption(f"⚠️ {note}")
@@ -243,9 +253,11 @@ def snapshot_frame(run_id: str, playing: bool) -> None:
     if not snaps or panel is None:
         st.caption("Evaluation snapshots appear after the first validation.")
         return
-    key = f"snap_i_{run_id}"
+    key, follow = f"snap_i_{run_id}", f"snap_follow_{run_id}"
     steps = [s["step"] for s in snaps]
-    if st.session_state.get(key) not in steps:
+    if playing:
+        st.session_state[follow] = False
+    if st.session_state.get(follow, True) or st.session_state.get(key) not in steps:
         st.session_state[key] = steps[-1]
     elif playing:
         st.session_state[key] = steps[(steps.index(st.session_state[key]) + 1) % len(steps)]
@@ -256,6 +268,8 @@ def snapshot_frame(run_id: str, playing: bool) -> None:
             steps,
             key=key,
             format_func=lambda s: f"epoch {by_step[s]['epoch_fraction']:.2f}",
+            on_change=_slider_moved,
+            args=(key, follow, steps[-1]),
         )
     snap = by_step[st.session_state[key]]
     st.caption(
@@ -291,37 +305,46 @@ def step_chart(
     return True
 
 
-def live_panel(run_id: str, shown_status: str, x_key: str, weight: float) -> bool:
-    """Progress, headline numbers and step curves of a run (the Runs page's live fragment,
-    every ``LIVE_S`` while the run is active); False, with nothing drawn, once the run's status
-    is no longer ``shown_status`` (the whole page must be redrawn: buttons, table)."""
-    current = runs.get_run(run_id)
-    if current["status"] != shown_status:
-        return False
+def results(run: dict[str, Any], history: Sequence[dict[str, Any]]) -> None:
+    """The run's headline numbers (its results as the store holds them, and the last finished
+    epoch's loss and speed) and a caption: where the best happened, how training ended."""
+    if run["best_val_accuracy"] is None:
+        return
+    c = st.columns(5)
+    c[0].metric("val accuracy", f"{run['val_accuracy']:.2%}")
+    c[1].metric("best val accuracy", f"{run['best_val_accuracy']:.2%}")
+    if history:
+        c[2].metric("val loss", f"{history[-1]['val_loss']:.4f}")
+        c[3].metric("images/s", f"{history[-1]['images_per_s']:,.0f}")
+    if run["time_to_target_s"] is not None:
+        c[4].metric("time to target", f"{run['time_to_target_s']:.1f} s")
+    ended = f" · ended by {ENDED_BY[run['ended_by']]}" if run["ended_by"] in ENDED_BY else ""
+    st.caption(
+        f"Best validation accuracy {run['best_val_accuracy']:.2%} at epoch "
+        f"{run['best_epoch_fraction']:.2f}{ended}"
+    )
+    if history and history[-1].get("val_images"):  # runs from before val_images: no interval
+        last = history[-1]
+        st.caption(
+            "Last validation: "
+            f"{interval_text(last['val_accuracy'], int(last['val_images']))} — the range "
+            "the accuracy on all such images would lie in, 19 times out of 20."
+        )
+
+
+def live_panel(current: dict[str, Any], x_key: str, weight: float) -> None:
+    """Progress, headline numbers and step curves of a run (as the Runs page's live fragment
+    read it, with the run table, every ``LIVE_S`` while a run is active)."""
+    run_id = current["id"]
     if current["status"] == "running":
-        st.progress(current["progress"]["fraction"], text=progress_text(current))
+        st.progress(current["progress"]["fraction"], text=runs.progress_text(current, speed=True))
     elif current["status"] == "queued":
         st.info("Queued — waiting for the worker.", icon="⏳")
     version, steps, history = cache.run_series(run_id)
-    if history:
-        last = history[-1]
-        c = st.columns(5)
-        c[0].metric("val accuracy", f"{last['val_accuracy']:.2%}")
-        c[1].metric("best val accuracy", f"{max(m['val_accuracy'] for m in history):.2%}")
-        c[2].metric("val loss", f"{last['val_loss']:.4f}")
-        c[3].metric("images/s", f"{last['images_per_s']:,.0f}")
-        if current.get("time_to_target_s") is not None:
-            c[4].metric("time to target", f"{current['time_to_target_s']:.1f} s")
-        if last.get("val_images"):  # runs recorded before val_images have no interval
-            st.caption(
-                "Last validation: "
-                f"{interval_text(last['val_accuracy'], int(last['val_images']))} — the range "
-                "the accuracy on all such images would lie in, 19 times out of 20."
-            )
+    results(current, history)
     if step_chart(current, version, steps, x_key, weight):
-        return True
+        return
     if history:  # a run from before step metrics: its per-epoch curves
         st.plotly_chart(cache.curves(history), key=f"curves-{run_id}")
     elif current["status"] in ACTIVE:
         st.caption("Curves appear after the first few batches.")
-    return True

@@ -6,24 +6,28 @@ import streamlit as st
 
 from cnn_core import runs
 from cnn_core.runs.supervisor import worker_pid
-from ui.widgets import ACTIVE, run_label
+from ui.widgets import ACTIVE, LIVE_S, run_label
+
+
+def active_runs() -> None:
+    """Whether the background worker is alive, and the active runs with their progress (as
+    ``runs.progress_text`` words it for every view)."""
+    active = [r for r in runs.list_runs() if r["status"] in ACTIVE]
+    pid = worker_pid()
+    st.caption(
+        f"Worker: {'running (pid ' + str(pid) + ')' if pid else 'idle — starts when a run is queued'}"
+    )
+    for run in active[:5]:
+        p = run["progress"]
+        st.progress(p["fraction"], text=f"{run_label(run)} — {runs.progress_text(run)}")
+    if not active:
+        st.caption("No active runs.")
 
 
 def render_sidebar() -> None:
-    """Active runs with progress, and whether the background worker is alive."""
+    """The sidebar's active runs, refreshed every ``LIVE_S`` while any run is active (with the
+    Runs page's table and panel). It only reads: queued runs get a worker when they are
+    queued, and at server start (app.py)."""
+    live = any(r["status"] in ACTIVE for r in runs.list_runs())
     with st.sidebar:
-        active = [r for r in runs.list_runs() if r["status"] in ACTIVE]
-        if any(r["status"] == "queued" for r in active):
-            runs.ensure_worker()  # e.g. runs still queued after a reboot
-        pid = worker_pid()
-        st.caption(
-            f"Worker: {'running (pid ' + str(pid) + ')' if pid else 'idle — starts when a run is queued'}"
-        )
-        for run in active[:5]:
-            p = run["progress"]
-            st.progress(
-                p["fraction"],
-                text=f"{run_label(run)} — epoch {p['epoch'] + (run['status'] == 'running')}/{p['epochs']}",
-            )
-        if not active:
-            st.caption("No active runs.")
+        st.fragment(active_runs, run_every=LIVE_S if live else None)()

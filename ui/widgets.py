@@ -26,6 +26,7 @@ STATUS_ICONS = {
     "interrupted": "⚠️",
 }
 ACTIVE = ("queued", "running")
+LIVE_S = 1.0  # seconds between refreshes of live views (sidebar, run table and panel) while active
 
 
 def to_display(image: torch.Tensor | np.ndarray) -> np.ndarray:

@@ -32,17 +32,17 @@ JSON_HISTORY_KEYS = (
     "seconds",
     "images_per_s",
 )
-TARGET_FIELDS = ("target_accuracy", "target_status", "time_to_target_s", "images_to_target")
-
-
-def target_text(run: dict[str, Any]) -> str:
-    """'reached target 0.91 in 12.3 s (45,056 images)' or 'target 0.91 not reached'."""
-    if run["time_to_target_s"] is None:
-        return f"target {run['target_accuracy']:g} not reached"
-    return (
-        f"reached target {run['target_accuracy']:g} in {run['time_to_target_s']:.1f} s "
-        f"of training ({run['images_to_target']:,} images)"
-    )
+# the run's results (cnn_core.runs.results) as `train --json` reports them
+RESULT_FIELDS = (
+    "val_accuracy",
+    "best_val_accuracy",
+    "best_epoch_fraction",
+    "ended_by",
+    "target_accuracy",
+    "target_status",
+    "time_to_target_s",
+    "images_to_target",
+)
 
 
 # ---- commands -------------------------------------------------------------------------------
@@ -54,6 +54,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..runs import api as runs_api
     from ..runs.store import RunStore
     from ..runs.worker import recorded, start_foreground_run, train_run
+    from .runs import results_text
 
     config = resolve(config_from_args(args))
     store = RunStore()
@@ -67,20 +68,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             store, run_id, config, data=data, extra_callbacks=[] if args.quiet else [ProgressBar()]
         )
     history = [{k: m[k] for k in JSON_HISTORY_KEYS} for m in result.history]
-    last, target = result.state.last_evaluation, runs_api.get_run(run_id)
+    run = runs_api.get_run(run_id)
     payload = {
         "run_id": run_id,
         "checkpoint": str(path),
         "dataset_note": data.note,
         "status": "completed" if result.completed else "stopped",
-        "val_accuracy": last["val_accuracy"] if last else None,
-        **{k: target[k] for k in TARGET_FIELDS},
+        **{k: run[k] for k in RESULT_FIELDS},
         "history": history,
     }
-    accuracy = f"val accuracy {payload['val_accuracy']:.4f}" if last else "no validation yet"
-    if payload["target_status"]:
-        accuracy += f", {target_text(payload)}"
-    emit(args, payload, f"run {run_id} {payload['status']}: {accuracy}, checkpoint {path}")
+    text = f"run {run_id} {payload['status']}: {results_text(run)}; checkpoint {path}"
+    emit(args, payload, text)
     return 0
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..runs import api
 from ..runs.export import FORMATS
+from ..runs.results import ENDED_BY
 from ..runs.store import STATUSES
 from ..runs.supervisor import EXECUTORS, Supervisor
 from ..runs.worker import default_threads, run_child
@@ -50,6 +51,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     add("delete", cmd_delete, "remove a run's record, metrics and files")
     add("export", cmd_export, "export a run's model and check its outputs").add_argument(
         "--format", choices=FORMATS, default="onnx"
+    )
+    add(
+        "recover",
+        cmd_recover,
+        "record runs whose process is gone as interrupted (reads only report them so)",
+        id_arg=None,
     )
     add("rename", cmd_rename, "rename a run").add_argument("name")
     add("tag", cmd_tag, "replace a run's tags").add_argument("tags", nargs="*")
@@ -107,22 +114,50 @@ def _when(ts: float | None) -> str:
 
 
 def _status_text(run: dict[str, Any]) -> str:
-    p = run["progress"]
-    text = run["status"]
-    if run["status"] == "running":
-        rate = f", {p['images_per_s']:,.0f} img/s" if p["images_per_s"] else ""
-        rate += f", ETA {run['eta_s']:.0f} s" if run.get("eta_s") is not None else ""
-        text += f" (epoch {min(p['epoch'] + 1, p['epochs'])}/{p['epochs']}, batch {p['step']}/{p['num_batches']}{rate})"
-    elif run["status"] != "queued" and p["step"]:
-        text += f" in epoch {p['epoch'] + 1}/{p['epochs']} (batch {p['step']}/{p['num_batches']})"
-    elif run["status"] != "queued":
-        text += f" after {p['epoch']}/{p['epochs']} epochs"
+    text = f"{run['status']} ({api.progress_text(run, speed=True)})"
     return text + (f": {run['error']}" if run["error"] else "")
 
 
+def _accuracy(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def target_text(run: dict[str, Any]) -> str:
+    """'reached target 0.91 in 12.3 s (45,056 images)' or 'target 0.91 not reached'."""
+    if run["time_to_target_s"] is None:
+        return f"target {run['target_accuracy']:g} not reached"
+    return (
+        f"reached target {run['target_accuracy']:g} in {run['time_to_target_s']:.1f} s "
+        f"of training ({run['images_to_target']:,} images)"
+    )
+
+
+def results_text(run: dict[str, Any]) -> str:
+    """A run's results (:mod:`cnn_core.runs.results`) in one line."""
+    if run["best_val_accuracy"] is None:
+        return "no validation yet"
+    parts = [
+        f"val accuracy {run['val_accuracy']:.4f}, best {run['best_val_accuracy']:.4f} "
+        f"at epoch {run['best_epoch_fraction']:.2f}"
+    ]
+    if run["train_seconds"] is not None:
+        parts.append(f"{run['train_seconds']:.1f} s of training")
+    if run["ended_by"]:
+        parts.append(f"ended by {ENDED_BY.get(run['ended_by'], run['ended_by'])}")
+    if run["target_status"]:
+        parts.append(target_text(run))
+    return "; ".join(parts)
+
+
+LIST_HEAD = f"{'id':<22}  {'status':<11} {'val acc':>7} {'best':>7}  model dataset       name"
+
+
 def _list_line(run: dict[str, Any]) -> str:
-    acc = f"{run['val_accuracy']:.4f}" if run["val_accuracy"] is not None else "-"
-    return f"{run['id']}  {run['status']:<11} {acc:>6}  {run['model']:<3} {run['dataset']:<13} {run['name']}"
+    acc, best = _accuracy(run["val_accuracy"]), _accuracy(run["best_val_accuracy"])
+    return (
+        f"{run['id']:<22}  {run['status']:<11} {acc:>7} {best:>7}  {run['model']:<5} "
+        f"{run['dataset']:<13} {run['name']}"
+    )
 
 
 def _metrics_table(rows: list[dict[str, Any]]) -> str:
@@ -146,6 +181,7 @@ def _show_text(run: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         f"created:    {_when(run['created_at'])}  started: {_when(run['started_at'])}  "
         f"finished: {_when(run['finished_at'])}",
         f"tags:       {', '.join(run['tags']) or '-'}",
+        f"results:    {results_text(run)}",
         f"checkpoint: {run['checkpoint'] or '-'}",
         f"config:     {config}",
     ]
@@ -168,7 +204,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     runs = api.list_runs(
         status=args.status, dataset=args.dataset, model=args.model, tag=args.tag, search=args.search
     )
-    emit(args, runs, "\n".join(_list_line(r) for r in runs) or "no runs")
+    emit(args, runs, "\n".join([LIST_HEAD, *map(_list_line, runs)]) if runs else "no runs")
     return 0
 
 
@@ -206,6 +242,13 @@ def cmd_tag(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     api.delete(args.run_id)
     emit(args, {"run_id": args.run_id, "deleted": True}, f"run {args.run_id} deleted")
+    return 0
+
+
+def cmd_recover(args: argparse.Namespace) -> int:
+    marked = api.recover()
+    text = f"marked interrupted: {' '.join(marked)}" if marked else "no stale runs"
+    emit(args, {"interrupted": marked}, text)
     return 0
 
 

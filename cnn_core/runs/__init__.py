@@ -2,9 +2,10 @@
 
 ``submit(config)`` queues a run and starts a detached worker (``python -m cnn_core worker``)
 if none is alive; ``list_runs``, ``get_run``, ``metrics``, ``steps`` (``series_version``: have
-they changed?) and ``snapshots`` read the store (``allowed_actions`` and ``eta_seconds``: what a
-run allows now, how long it has left); ``stop``, ``resume``, ``extend``, ``delete``,
-``rename``, ``tag``, ``set_notes`` and ``export`` manage runs.
+they changed?) and ``snapshots`` only read the store (``allowed_actions``, ``eta_seconds`` and
+``progress_text``: what a run allows now, how long it has left, how far it got); ``stop``, ``resume``, ``extend``, ``delete``,
+``rename``, ``tag``, ``set_notes`` and ``export`` manage runs; ``recover`` records runs whose
+process is gone as interrupted (reads only report them so).
 """
 
 from . import export as _export_module  # noqa: F401  loaded first: `export` below stays the function
@@ -18,7 +19,9 @@ from .api import (
     get_run,
     list_runs,
     metrics,
+    progress_text,
     ray_available,
+    recover,
     rename,
     resume,
     series_version,
@@ -29,7 +32,8 @@ from .api import (
     submit,
     tag,
 )
-from .store import STATUSES, RunStore, recover_stale
+from .liveness import recover_stale
+from .store import STATUSES, RunStore
 from .supervisor import ensure_worker, worker_pid
 from .worker import error_text
 
@@ -47,7 +51,9 @@ __all__ = [
     "get_run",
     "list_runs",
     "metrics",
+    "progress_text",
     "ray_available",
+    "recover",
     "recover_stale",
     "rename",
     "resume",

@@ -1,7 +1,9 @@
 """The library API for background runs: submit, list, inspect, stop, resume, extend, delete.
 
-Every function takes run ids from outside through ``validate_run_id`` and first marks runs of
-dead workers interrupted (``recover_stale``, one cheap query), so what it returns is current.
+Every function takes run ids from outside through ``validate_run_id``. Reads never write: a
+run whose process is gone is *reported* interrupted (:func:`.liveness.stale_reason`); actions
+that depend on a run's status (stop, resume, extend, delete) and :func:`recover` first *record*
+such runs interrupted (:func:`.liveness.recover_stale`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from ..checkpoints import CHECKPOINT_NAME, new_run_id, run_dir, validate_run_id
 from ..config import TrainConfig, check_name, check_tags
 from ..errors import ConfigError, UserError
 from ..resolve import resolve
-from .reporting import TARGET_EPOCH
+from .liveness import recover_stale, stale_reason
+from .results import TARGET_MISSED
 from .series import decode_snapshots
-from .store import FINISHED, RunStore, recover_stale
+from .store import FINISHED, RunStore
 from .supervisor import EXECUTORS, ensure_worker
 
 RESUMABLE = ("stopped", "interrupted", "failed")
@@ -53,6 +56,23 @@ def eta_seconds(run: dict[str, Any]) -> float | None:
     return max(0.0, left * batch / p["images_per_s"])
 
 
+def progress_text(run: dict[str, Any], speed: bool = False) -> str:
+    """How far a run got, in the words every view uses (sidebar, run table, run panel, CLI):
+    "epoch 2/3 · batch 12/94" while an epoch is under way (and where a run stopped inside one),
+    "3/3 epochs" between epochs. With ``speed``, a running run's speed and time left follow:
+    "· 1,234 images/s · ETA 40 s" ("· starting…" before its first batches)."""
+    p = run["progress"]
+    if p["step"] or (run["status"] == "running" and p["epoch"] < p["epochs"]):
+        text = f"epoch {p['epoch'] + 1}/{p['epochs']} · batch {p['step']}/{p['num_batches']}"
+    else:
+        text = f"{p['epoch']}/{p['epochs']} epochs"
+    if speed and run["status"] == "running":
+        eta = eta_seconds(run)
+        text += f" · {p['images_per_s']:,.0f} images/s" if p["images_per_s"] else " · starting…"
+        text += "" if eta is None else f" · ETA {eta:.0f} s"
+    return text
+
+
 def _check_allowed(row: dict[str, Any], action: str, verb: str) -> None:
     if action not in allowed_actions(row):
         statuses = ACTIONS[action]
@@ -64,9 +84,12 @@ def _check_allowed(row: dict[str, Any], action: str, verb: str) -> None:
         )
 
 
-def _store() -> RunStore:
+def _store(recover: bool = False) -> RunStore:
+    """The run store; with ``recover`` (an action about to act on a status), stale runs are
+    recorded interrupted first."""
     store = RunStore()
-    recover_stale(store)
+    if recover:
+        recover_stale(store)
     return store
 
 
@@ -78,7 +101,11 @@ def _row(store: RunStore, run_id: str) -> dict[str, Any]:
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
-    """A run as the app and CLI see it: the row plus progress and the checkpoint path."""
+    """A run as the app and CLI see it: the row (its results included: :mod:`.results`) plus
+    progress, the target accuracy it trains for and the checkpoint path."""
+    reason = stale_reason(row)
+    if reason:  # its process is gone: report what recover_stale would record
+        row = {**row, "status": "interrupted", "error": reason}
     cfg = row["config"]
     epochs, nb = cfg.get("epochs") or 1, row["num_batches"]
     done = row["epoch"] + (row["step"] / nb if nb else 0.0)
@@ -92,6 +119,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         dataset=cfg.get("dataset"),
         model=cfg.get("model"),
         epochs=epochs,
+        target_accuracy=cfg.get("target_accuracy"),
         progress={
             "epoch": row["epoch"],
             "epochs": epochs,
@@ -104,34 +132,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         checkpoint=str(checkpoint) if checkpoint.is_file() else None,
     )
     out.update(actions=allowed_actions(out), eta_s=eta_seconds(out))
-    return out
-
-
-def _with_target(store: RunStore, row: dict[str, Any]) -> dict[str, Any]:
-    """The public run plus its time to target: ``target_accuracy``, ``target_status`` ("reached
-    target", "target not reached" once completed without it, else None), ``time_to_target_s``
-    (training seconds) and ``images_to_target`` (None until reached)."""
-    out = _public(row)
-    target = row["config"].get("target_accuracy")
-    found = {
-        r["name"]: r["value"]
-        for r in store.query(
-            "SELECT name, value FROM metrics WHERE run_id = ? AND epoch = ?",
-            (row["id"], TARGET_EPOCH),
-        )
-    }
-    reached = target is not None and "time_to_target_s" in found
-    status = "reached target" if reached else None
-    if target is not None and not reached and row["status"] == "completed":
-        status = "target not reached"
-    images = found.get("images_to_target")
-    out.update(
-        target_accuracy=target,
-        target_status=status,
-        time_to_target_s=found.get("time_to_target_s") if reached else None,
-        images_to_target=int(images) if reached and images is not None else None,
-        target_epoch_fraction=found.get("epoch_fraction") if reached else None,
-    )
+    out["progress"]["text"] = progress_text(out)
     return out
 
 
@@ -173,17 +174,17 @@ def list_runs(
     tag: str | None = None,
     search: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Runs matching every given filter, newest first (see :func:`get_run` for the fields)."""
-    store = _store()
-    found = store.find(status=status, dataset=dataset, model=model, tag=tag, search=search)
-    return [_with_target(store, r) for r in found]
+    """Runs matching every given filter, newest first (see :func:`get_run` for the fields); the
+    status filter matches the status as reported (a dead "running" run reads "interrupted")."""
+    recorded = None if status == "interrupted" else status  # reported ones are recorded running
+    found = _store().find(status=recorded, dataset=dataset, model=model, tag=tag, search=search)
+    return [r for r in map(_public, found) if status is None or r["status"] == status]
 
 
 def get_run(run_id: str) -> dict[str, Any]:
-    """One run: status, config, tags, notes, error, progress, checkpoint path (or None) and
-    the time to target (see :func:`_with_target`)."""
-    store = _store()
-    return _with_target(store, _row(store, run_id))
+    """One run: status, config, tags, notes, error, progress, checkpoint path (or None) and its
+    results (best and latest validation accuracy, time to target, how it ended: :mod:`.results`)."""
+    return _public(_row(_store(), run_id))
 
 
 def metrics(run_id: str) -> list[dict[str, Any]]:
@@ -192,8 +193,6 @@ def metrics(run_id: str) -> list[dict[str, Any]]:
     _row(store, run_id)
     epochs: dict[int, dict[str, Any]] = {}
     for r in store.metric_rows(run_id):
-        if r["epoch"] == TARGET_EPOCH:  # run-level rows (time to target), not an epoch
-            continue
         epochs.setdefault(r["epoch"], {"epoch": r["epoch"]})[r["name"]] = r["value"]
     return [epochs[e] for e in sorted(epochs)]
 
@@ -202,8 +201,7 @@ def epoch_end_times(run_id: str) -> dict[int, float]:
     """Wall-clock time at which each epoch's metrics were written (the epoch's end)."""
     ends: dict[int, float] = {}
     for r in _store().metric_rows(run_id):
-        if r["epoch"] != TARGET_EPOCH:
-            ends[r["epoch"]] = max(ends.get(r["epoch"], 0.0), r["wall_time"])
+        ends[r["epoch"]] = max(ends.get(r["epoch"], 0.0), r["wall_time"])
     return ends
 
 
@@ -256,7 +254,7 @@ def snapshots(run_id: str) -> dict[str, Any]:
 def stop(run_id: str, wait: float = 0.0) -> dict[str, Any]:
     """Stop a queued run at once, or ask a running one to stop (it saves a resumable checkpoint
     within about a second); waits up to ``wait`` s for it to finish. Returns the run."""
-    store = _store()
+    store = _store(recover=True)
     _check_allowed(_row(store, run_id), "stop", "stopped")
     if not store.update(
         run_id, only_if=("queued",), status="stopped", finished_at=time.time()
@@ -269,7 +267,7 @@ def stop(run_id: str, wait: float = 0.0) -> dict[str, Any]:
 
 
 def _requeue(run_id: str, action: str, verb: str, **fields: Any) -> dict[str, Any]:
-    store = _store()
+    store = _store(recover=True)
     row = _row(store, run_id)
     _check_allowed(row, action, verb)
     if not store.update(
@@ -281,6 +279,8 @@ def _requeue(run_id: str, action: str, verb: str, **fields: Any) -> dict[str, An
         started_at=None,
         finished_at=None,
         worker_pid=None,
+        ended_by=None,  # it trains on: how it ends is not known yet, nor a target missed
+        target_status=None if row["target_status"] == TARGET_MISSED else row["target_status"],
         **fields,
     ):
         raise UserError(f"run {run_id} changed status meanwhile: it cannot be {verb} now")
@@ -301,7 +301,7 @@ def extend(run_id: str, epochs: int) -> dict[str, Any]:
         raise ConfigError(
             "epochs", f"extend by a whole number of epochs of at least 1, got {epochs!r}"
         )
-    row = _row(_store(), run_id)
+    row = _row(_store(recover=True), run_id)
     _check_allowed(row, "extend", "extended")
     config = TrainConfig.from_dict(row["config"], strict=False)
     config.epochs += epochs
@@ -311,13 +311,18 @@ def extend(run_id: str, epochs: int) -> dict[str, Any]:
 
 def delete(run_id: str) -> None:
     """Remove a run's record, metrics and folder (a running run must be stopped first)."""
-    store = _store()
+    store = _store(recover=True)
     row = _row(store, run_id)
     if not store.delete(run_id, only_if=ACTIONS["delete"]):
         raise UserError(
             f"run {run_id} is {row['status']}: stop it first (python -m cnn_core runs stop {run_id})"
         )
     shutil.rmtree(run_dir(run_id), ignore_errors=True)
+
+
+def recover() -> list[str]:
+    """Record every run whose process is gone (or silent) as interrupted; returns their ids."""
+    return recover_stale(RunStore())
 
 
 def rename(run_id: str, name: str) -> dict[str, Any]:
@@ -377,7 +382,9 @@ __all__ = [
     "get_run",
     "list_runs",
     "metrics",
+    "progress_text",
     "ray_available",
+    "recover",
     "rename",
     "resume",
     "set_notes",

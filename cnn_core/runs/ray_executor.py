@@ -104,7 +104,10 @@ class RemoteStore:
     def stop_requested(self, run_id: str) -> bool:
         return ray.get(self.channel.stop_requested.remote())
 
-    # the step series and snapshots (cnn_core.runs.step_writer), applied by the supervisor
+    # the step series, snapshots and results (step_writer, reporting), applied by the supervisor
+    def record_evaluation(self, run_id: str, *args: Any) -> None:
+        self._push("series", "record_evaluation", args)
+
     def write_point(self, run_id: str, *args: Any) -> None:
         self._push("series", "write_point", args)
 

@@ -1,5 +1,5 @@
 """The callbacks that report a training run to the run store: live progress and per-epoch
-metrics (:class:`StoreWriter`), the time to target (:class:`TargetWriter`) and the stop flag
+metrics (:class:`StoreWriter`), the run's results (:class:`ResultWriter`) and the stop flag
 (:class:`StopFlag`); the step series and snapshots are :class:`.step_writer.StepWriter`."""
 
 from __future__ import annotations
@@ -8,9 +8,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ..callbacks import Callback
+from .results import TARGET_MISSED, TARGET_REACHED, ended_by
 from .store import RunStore
 
 if TYPE_CHECKING:
+    from ..scoring import EvalResult
     from ..trainer import TrainState
 
 
@@ -55,21 +57,33 @@ class StoreWriter(Callback):
         self._progress(state)
 
 
-TARGET_EPOCH = 0  # metric rows of "epoch 0" hold run-level results: the time to target
-TARGET_KEYS = ("time_to_target_s", "images_to_target", "epoch_fraction", "val_accuracy")
-
-
-class TargetWriter(Callback):
-    """Records when the run reached its target accuracy, as metric rows of epoch
-    :data:`TARGET_EPOCH` (read back by :func:`cnn_core.runs.api.get_run`)."""
+class ResultWriter(Callback):
+    """Writes the run's results (:mod:`.results`) to its row: the latest and best validation
+    accuracy, training seconds and the time to target on every evaluation; how training ended
+    (and, with a target never reached after every epoch, that it was missed) at the end."""
 
     def __init__(self, store: RunStore, run_id: str):
         self.store, self.run_id = store, run_id
 
-    def on_fit_end(self, state: TrainState) -> None:
+    def on_evaluation(self, state: TrainState, metrics: dict[str, Any], result: EvalResult) -> None:
+        fields: dict[str, Any] = {"train_seconds": metrics["train_seconds"]}
         if state.target:
-            values = {k: state.target[k] for k in TARGET_KEYS}
-            self.store.write_metrics(self.run_id, TARGET_EPOCH, 0, values)
+            fields.update(
+                target_status=TARGET_REACHED,
+                time_to_target_s=state.target["time_to_target_s"],
+                images_to_target=int(state.target["images_to_target"]),
+                target_epoch_fraction=state.target["epoch_fraction"],
+            )
+        self.store.record_evaluation(
+            self.run_id, metrics["val_accuracy"], metrics["epoch_fraction"], fields
+        )
+
+    def on_fit_end(self, state: TrainState) -> None:
+        how = ended_by(state.stopped_by)
+        fields: dict[str, Any] = {"ended_by": how, "train_seconds": state.train_seconds()}
+        if how == "epochs" and state.config.target_accuracy is not None and not state.target:
+            fields["target_status"] = TARGET_MISSED
+        self.store.update(self.run_id, **fields)
 
 
 class StopFlag(Callback):

@@ -20,11 +20,11 @@ from typing import Any
 
 from ..errors import UserError
 from ..settings import runs_dir
+from .results import RESULT_COLUMNS, ResultStore, migrate_v5
 from .series import SeriesStore, migrate_v4
 
 DB_NAME = "runs.db"
 BUSY_TIMEOUT_MS = 10_000
-STALE_AFTER_S = 30.0
 STATUSES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
 FINISHED = ("completed", "stopped", "failed", "interrupted")
 JSON_COLUMNS = ("config", "tags")
@@ -80,18 +80,19 @@ def _v3(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, migrate_v4]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, migrate_v4, migrate_v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 _COLUMN_NAMES = (
     "id name status config dataset_note created_at started_at finished_at worker_pid heartbeat_at "
     "error tags notes stop_requested executor epoch step num_batches images_per_s progress_at"
 )
-COLUMNS = tuple(_COLUMN_NAMES.split())
+COLUMNS = (*_COLUMN_NAMES.split(), *RESULT_COLUMNS)
+_SELECT = ", ".join(COLUMNS)
 
 
-class RunStore(SeriesStore):
-    """Runs, their metrics and step series in one SQLite file (created and migrated on first
-    use)."""
+class RunStore(SeriesStore, ResultStore):
+    """Runs (their results are columns: :mod:`.results`), their metrics and step series in one
+    SQLite file (created and migrated on first use)."""
 
     def __init__(self, path: str | os.PathLike | None = None):
         self.path = Path(path) if path is not None else runs_dir() / DB_NAME
@@ -161,12 +162,39 @@ class RunStore(SeriesStore):
         finally:
             conn.close()
 
+    def _reader(self) -> sqlite3.Connection:
+        """A connection that reads without changing any file: read-only, with the write-ahead
+        log's index (-shm) mapped read-only too, so that neither the checkpoint on closing the
+        last connection nor rebuilding the index after a killed writer touches runs.db, -wal or
+        -shm. Without those two files (nothing written since the last clean close: a plain
+        connection leaves none behind) or at another schema version: :meth:`connect`."""
+        wal, shm = (self.path.with_name(self.path.name + end) for end in ("-wal", "-shm"))
+        if wal.is_file() and shm.is_file():
+            uri = f"{self.path.resolve().as_uri()}?mode=ro&readonly_shm=1"
+            conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+            conn.row_factory = sqlite3.Row
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                if conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+                    return conn
+            except sqlite3.DatabaseError:
+                pass  # e.g. the files went away meanwhile; connect() says what is wrong
+            conn.close()
+        return self.connect()
+
     def query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        """Run one read statement and return all rows."""
-        conn = self.connect()
+        """Run one read statement and return all rows (no file changes: :meth:`_reader`; in the
+        rare race a read-only connection loses to a writer, read again through :meth:`connect`)."""
+        params = tuple(params)
+        try:
+            return self._read(self._reader(), sql, params)
+        except sqlite3.OperationalError:
+            return self._read(self.connect(), sql, params)
+
+    def _read(self, conn: sqlite3.Connection, sql: str, params: tuple) -> list[sqlite3.Row]:
         try:
             with self._translated():
-                return conn.execute(sql, tuple(params)).fetchall()
+                return conn.execute(sql, params).fetchall()
         finally:
             conn.close()
 
@@ -297,9 +325,13 @@ class RunStore(SeriesStore):
         )
 
     def clear_metrics(self, run_id: str) -> None:
-        """Forget a run's epoch metrics, step points and snapshots (it starts over)."""
+        """Forget a run's epoch metrics, results, step points and snapshots (it starts over)."""
         with self.transaction() as conn:
             conn.execute("DELETE FROM metrics WHERE run_id = ?", (run_id,))
+            conn.execute(
+                f"UPDATE runs SET {', '.join(f'{k} = NULL' for k in RESULT_COLUMNS)} WHERE id = ?",
+                (run_id,),
+            )
         self.truncate_series(run_id, -1)
 
     # ---- evaluations ------------------------------------------------------------------
@@ -328,16 +360,6 @@ class RunStore(SeriesStore):
         return {**dict(rows[0]), "result": json.loads(rows[0]["result"])}
 
 
-_SELECT = ", ".join(COLUMNS) + (
-    ", (SELECT value FROM metrics m WHERE m.run_id = runs.id AND m.name = "
-    "'val_accuracy' ORDER BY m.epoch DESC LIMIT 1) AS val_accuracy"
-    ", (SELECT MAX(value) FROM metrics m WHERE m.run_id = runs.id AND m.name = "
-    "'val_accuracy') AS best_val_accuracy"
-    ", (SELECT SUM(value) FROM metrics m WHERE m.run_id = runs.id AND m.name = "
-    "'seconds') AS train_seconds"
-)
-
-
 def _status_in(sql: str, params: list[Any], statuses: Iterable[str]) -> tuple[str, list[Any]]:
     allowed = tuple(statuses)
     return f"{sql} AND status IN ({', '.join('?' * len(allowed))})", [*params, *allowed]
@@ -358,40 +380,3 @@ def _decode(row: sqlite3.Row) -> dict[str, Any]:
         out[key] = json.loads(out[key])
     out["stop_requested"] = bool(out["stop_requested"])
     return out
-
-
-def pid_alive(pid: int) -> bool:
-    """True if a process with this id exists (os.kill signal 0)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def recover_stale(store: RunStore, stale_after: float = STALE_AFTER_S) -> list[str]:
-    """Mark running runs whose process is gone or whose heartbeat is older than ``stale_after``
-    seconds as interrupted (resumable). Returns the ids it marked."""
-    now = time.time()
-    marked = []
-    for row in store.query(
-        "SELECT id, worker_pid, heartbeat_at FROM runs WHERE status = 'running'"
-    ):
-        pid, beat = row["worker_pid"], row["heartbeat_at"]
-        if pid is not None and not pid_alive(pid):
-            reason = f"worker process {pid} is gone"
-        elif beat is None or now - beat > stale_after:
-            reason = f"no heartbeat for {now - (beat or 0):.0f} s"
-        else:
-            continue
-        with store.transaction() as conn:  # only if nobody re-claimed it meanwhile
-            changed = conn.execute(
-                "UPDATE runs SET status = 'interrupted', error = ?, finished_at = ?, worker_pid = NULL "
-                "WHERE id = ? AND status = 'running' AND worker_pid IS ? AND heartbeat_at IS ?",
-                (reason, now, row["id"], pid, beat),
-            ).rowcount
-        if changed:
-            marked.append(row["id"])
-    return marked

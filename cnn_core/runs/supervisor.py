@@ -15,7 +15,8 @@ from typing import Any
 
 from ..processes import start_cnn_core, try_lock
 from ..settings import runs_dir
-from .store import RunStore, recover_stale
+from .liveness import recover_stale
+from .store import RunStore
 from .worker import default_threads, log
 
 EXECUTORS = ("local", "ray")  # where a run trains: a child process here, or a Ray task
@@ -28,7 +29,10 @@ def lock_path(executor: str = "local") -> Path:
 
 
 def worker_pid(executor: str = "local") -> int | None:
-    """The pid of the live supervisor of ``executor`` runs for this runs folder, or None."""
+    """The pid of the live supervisor of ``executor`` runs for this runs folder, or None (asking
+    creates no file)."""
+    if not lock_path(executor).is_file():
+        return None
     fh = try_lock(lock_path(executor))
     if fh is not None:
         fh.close()

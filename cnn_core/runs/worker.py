@@ -20,9 +20,10 @@ from ..checkpoints import CHECKPOINT_NAME, load_resumable, new_run_id, run_dir
 from ..config import TrainConfig
 from ..errors import UserError
 from ..processes import log_line
-from .reporting import StopFlag, StoreWriter, TargetWriter
+from .liveness import recover_stale
+from .reporting import ResultWriter, StopFlag, StoreWriter
 from .step_writer import StepWriter
-from .store import RunStore, recover_stale
+from .store import RunStore
 
 if TYPE_CHECKING:
     from ..data import DatasetBundle
@@ -97,7 +98,7 @@ def train_run(
         *extra_callbacks,
         StoreWriter(store, run_id),
         StepWriter(store, run_id),
-        TargetWriter(store, run_id),
+        ResultWriter(store, run_id),
         StopFlag(store, run_id),
     ]
     result = fit(config, callbacks, data=data, resume=resume)
