@@ -10,6 +10,7 @@ from cnn_core.config import TrainConfig
 from cnn_core.data import DATASETS, dataset_names
 from cnn_core.data.celeba import ATTRIBUTES, attribute_rates
 from cnn_core.errors import UserError
+from cnn_core.settings import browser_data_dir
 from ui import cache
 from ui.charts import class_balance
 from ui.router import ensure_routed
@@ -22,19 +23,18 @@ name = st.selectbox(
     "Dataset", dataset_names(), format_func=lambda n: f"{n} — {DATASETS[n].description}"
 )
 config = TrainConfig(dataset=name)
+folder = None
 if DATASETS[name].needs_data_dir:
-    config.data_dir = (
-        st.text_input(
-            "Data folder (inside the allowed data roots)",
-            value=DATASETS[name].default_data_dir,
-            help="A folder name relative to the first data root, or an absolute path inside a data root.",
-        )
-        or None
+    folder = st.text_input(
+        "Data folder (inside the allowed data roots)",
+        value=DATASETS[name].default_data_dir,
+        help="A folder name relative to the first data root, or an absolute path inside a data root.",
     )
 if name == "celeba":
     config.attribute = st.selectbox("Attribute", ATTRIBUTES, index=ATTRIBUTES.index("Smiling"))
 
 try:
+    config.data_dir = browser_data_dir(folder)
     data = cache.dataset(config)
 except UserError as exc:
     show_user_error(exc)

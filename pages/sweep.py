@@ -15,6 +15,7 @@ from cnn_core.config import OPTIMIZERS, TrainConfig
 from cnn_core.data import DATASETS, dataset_names
 from cnn_core.errors import UserError
 from cnn_core.models import model_names, model_title
+from cnn_core.settings import browser_data_dir
 from ui.router import ensure_routed
 from ui.widgets import show_user_error
 
@@ -85,6 +86,7 @@ def space_form() -> tuple[dict[str, Any], dict[str, Any]]:
 def launch(base: dict[str, Any], space: dict, budget: dict[str, Any]) -> None:
     """Create the sweep and start its detached driver (which starts the worker)."""
     try:
+        base = {**base, "data_dir": browser_data_dir(base.get("data_dir"))}
         sweep_id = sweeps.create_sweep(TrainConfig.from_dict(base), space, **budget)
         sweeps.start_sweep(sweep_id)
     except UserError as exc:

@@ -12,7 +12,7 @@ from cnn_core.data.celeba import ATTRIBUTES
 from cnn_core.errors import ConfigError, UserError
 from cnn_core.models import describe_model, model_names, model_title, resolve_model_spec
 from cnn_core.recipes import recipe_fields, recipe_names
-from cnn_core.settings import ray_address, resolve_data_dir
+from cnn_core.settings import browser_data_dir, ray_address, resolve_data_dir
 from ui.diagram import model_blocks, show_diagram
 from ui.router import ensure_routed
 
@@ -61,7 +61,7 @@ def build_config() -> TrainConfig:
     tags = [t.strip() for t in s.t_tags.split(",") if t.strip()]
     config = TrainConfig(
         dataset=s.t_dataset,
-        data_dir=s.get("t_data_dir") or None,
+        data_dir=browser_data_dir(s.get("t_data_dir")),
         attribute=s.get("t_attribute", "Smiling"),
         model=s.t_model,
         epochs=int(s.t_epochs),

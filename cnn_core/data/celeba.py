@@ -85,7 +85,7 @@ def _detect(folder: Path) -> CelebaFiles | None:
 
 
 def find_celeba(data_dir: str | os.PathLike | None = None) -> CelebaFiles:
-    """Locate CelebA in ``data_dir`` (checked against the data roots) or under ``R/celeba``."""
+    """Locate CelebA in ``data_dir`` or under ``R/celeba`` for each data root ``R``."""
     folder = settings.resolve_data_dir(data_dir)
     candidates = (
         [folder, folder / "celeba"] if folder else [r / "celeba" for r in settings.data_roots()]
