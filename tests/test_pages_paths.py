@@ -4,11 +4,14 @@ and nothing is read, queued or created; a folder inside them is used as the abso
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from cnn_core import sweeps
 from cnn_core.runs import api
 from cnn_core.settings import data_roots
+from tests.conftest import PROJECT
 from tests.data_fixtures import make_image_folder
 from tests.test_pages_app import no_worker, open_page  # noqa: F401 - no_worker: fixture
 
@@ -70,3 +73,16 @@ def test_sweep(tmp_path, where):
     ).run()
     next(b for b in at.button if b.label == "Launch sweep").click().run()
     assert refused(at) and sweeps.list_sweeps() == []
+
+
+def test_every_page_asking_for_a_folder_confines_it():
+    """A new page with a folder field is caught here until it calls the confining function
+    (and gets a test above)."""
+    asking = {
+        page.name
+        for page in (PROJECT / "pages").glob("*.py")
+        if re.search(r'text_input\(\s*"[^"]*folder', page.read_text(), flags=re.I)
+    }
+    assert asking == {"train.py", "data.py", "health.py", "sweep.py"}
+    for name in asking:
+        assert "browser_data_dir(" in (PROJECT / "pages" / name).read_text(), name
