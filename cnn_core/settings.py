@@ -1,4 +1,12 @@
-"""Where CNN Lab reads data and writes runs; every user-given path is checked against these roots.
+"""Where CNN Lab reads data and writes runs, and the one path policy.
+
+* A path typed on the command line is the user's own (:func:`cli_path`): relative to the
+  current folder, absolute anywhere readable.
+* A folder typed in the browser stays inside the data roots (:func:`browser_data_dir`, the one
+  confining function every page calls before a typed folder reaches the library).
+* The library reads the paths it is given (a relative ``data_dir`` of a stored config lies in
+  the first data root: :func:`resolve_data_dir`) and writes only under the runs dir and the
+  data roots (:func:`resolve_within`).
 
 ``CNN_LAB_DATA_ROOTS`` (os.pathsep-separated), ``CNN_LAB_RUNS_DIR``, ``CNN_LAB_CACHE_DIR`` and
 ``CNN_LAB_RAY_ADDRESS`` override the defaults.
@@ -9,7 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import UserError
+from .errors import ConfigError, UserError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEBIAN_DATASETS = Path("/usr/share/datasets")
@@ -61,11 +69,35 @@ def resolve_within(path: str | os.PathLike, roots: list[Path], what: str = "path
     )
 
 
+def cli_path(path: str | os.PathLike, what: str) -> Path:
+    """A path typed on the command line: ``~`` expanded, relative to the current folder,
+    anywhere the user can read. UserError, with the path as given and as resolved, when
+    nothing is there."""
+    resolved = Path(path).expanduser().resolve()
+    if not resolved.exists():
+        raise UserError(f"{what} {str(path)!r} does not exist (looked for {resolved})")
+    return resolved
+
+
 def resolve_data_dir(path: str | os.PathLike | None) -> Path | None:
-    """Check a user-given data directory against the data roots (None stays None)."""
+    """The folder a config's ``data_dir`` names (None stays None): absolute as it is; relative
+    inside the first data root, as pages stored it before they stored absolute folders."""
     if path is None or str(path) == "":
         return None
-    return resolve_within(path, data_roots(), "data dir")
+    p = Path(path).expanduser()
+    return (p if p.is_absolute() else data_roots()[0] / p).resolve()
+
+
+def browser_data_dir(path: str | None) -> str | None:
+    """A data folder typed in the browser, as the absolute folder a config stores (None or ""
+    stays None): relative to the first data root, and refused (ConfigError on ``data_dir``)
+    outside the data roots, symlinks resolved."""
+    if path is None or not str(path).strip():
+        return None
+    try:
+        return str(resolve_within(str(path).strip(), data_roots(), "data folder"))
+    except UserError as exc:
+        raise ConfigError("data_dir", str(exc)) from None
 
 
 def cache_dir() -> Path:

@@ -11,6 +11,7 @@ from cnn_core.data import DATASETS, DataSpec, dataset_names
 from cnn_core.data.celeba import attribute_rates
 from cnn_core.errors import UserError
 from cnn_core.resolve import resolve
+from cnn_core.settings import browser_data_dir
 from ui import cache
 from ui.charts import class_balance
 from ui.fetch_widgets import get_dataset_panel
@@ -24,14 +25,12 @@ name = st.selectbox(
     "Dataset", dataset_names(), format_func=lambda n: f"{n} — {DATASETS[n].description}"
 )
 config = TrainConfig(dataset=name)
+folder = None
 if DATASETS[name].needs_data_dir:
-    config.data_dir = (
-        st.text_input(
-            "Data folder (inside the allowed data roots)",
-            value=DATASETS[name].default_data_dir,
-            help="A folder name relative to the first data root, or an absolute path inside a data root.",
-        )
-        or None
+    folder = st.text_input(
+        "Data folder (inside the allowed data roots)",
+        value=DATASETS[name].default_data_dir,
+        help="A folder name relative to the first data root, or an absolute path inside a data root.",
     )
 if attributes := DATASETS[name].attributes:
     config.attribute = st.selectbox(
@@ -39,6 +38,7 @@ if attributes := DATASETS[name].attributes:
     )
 
 try:
+    config.data_dir = browser_data_dir(folder)
     data = cache.dataset(DataSpec.of(resolve(config)))  # as a run created now sees it
 except UserError as exc:
     show_user_error(exc)

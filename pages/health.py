@@ -10,6 +10,7 @@ from cnn_core.errors import UserError
 from cnn_core.health.jobs import job_status, start_check
 from cnn_core.health.report import health_data
 from cnn_core.models import model_names
+from cnn_core.settings import browser_data_dir
 from ui import owndata_widgets as ow
 from ui.charts import class_balance
 from ui.router import ensure_routed
@@ -31,8 +32,13 @@ folder = DATASETS[dataset].family == "folder"
 config = TrainConfig(dataset=dataset)
 if folder:
     own = [d["data_dir"] for d in list_datasets()]
-    config.data_dir = c2.text_input("Data folder", key="dh_data_dir") or None
+    typed = c2.text_input("Data folder", key="dh_data_dir")
     c3.caption("Your datasets: " + (", ".join(f"`{d}`" for d in own) or "none yet (see Your data)"))
+    try:
+        config.data_dir = browser_data_dir(typed)
+    except UserError as exc:
+        show_user_error(exc)
+        st.stop()
 else:
     config.train_size = c2.number_input("Training images", 100, 60_000, 2_000, 500, key="dh_size")
     config.val_size = max(1, config.train_size // 5)

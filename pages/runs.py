@@ -107,18 +107,23 @@ with st.expander("Download and export"):
     if run["checkpoint"]:
         fmt = st.selectbox("Format", ["checkpoint", "onnx", "torchscript"])
         if st.button("Prepare file"):
+            st.session_state.pop("runs_export", None)
             try:
                 with st.spinner("Exporting…"):
-                    out = runs.export(run_id, fmt)
+                    st.session_state["runs_export"] = {"run_id": run_id, **runs.export(run_id, fmt)}
             except UserError as exc:
                 show_user_error(exc)
-            else:
-                if out.get("max_abs_diff") is not None:  # None: the checkpoint as it is
-                    st.caption(f"Parity with PyTorch: max abs difference {out['max_abs_diff']:.2e}")
-                path = Path(out["path"])
-                st.download_button(
-                    f"Download {path.name}", path.read_bytes(), file_name=f"{run_id}-{path.name}"
-                )
+        out = st.session_state.get("runs_export")  # offered until "Prepare file" is pressed again
+        if out and out["run_id"] == run_id and Path(out["path"]).is_file():
+            if out["max_abs_diff"] is not None:  # None: the checkpoint as it is
+                st.caption(f"Parity with PyTorch: max abs difference {out['max_abs_diff']:.2e}")
+            path = Path(out["path"])
+            st.download_button(
+                f"Download {path.name}",
+                path.read_bytes(),
+                file_name=f"{run_id}-{path.name}",
+                on_click="ignore",
+            )
     else:
         st.caption("No checkpoint yet: it is written after the first epoch.")
 

@@ -14,6 +14,7 @@ from cnn_core import config, sweeps
 from cnn_core.data import DATASETS, DatasetInfo, dataset_names
 from cnn_core.errors import UserError
 from cnn_core.models import model_title
+from cnn_core.settings import browser_data_dir
 from ui.config_form import bounds, field_widget
 from ui.router import ensure_routed
 from ui.widgets import show_user_error
@@ -66,6 +67,7 @@ def space_form(info: DatasetInfo) -> tuple[dict[str, Any], dict[str, Any]]:
 def launch(base: dict[str, Any], space: dict, budget: dict[str, Any]) -> None:
     """Create the sweep and start its detached driver (which starts the worker)."""
     try:
+        base = {**base, "data_dir": browser_data_dir(base.get("data_dir"))}
         base_config = config.config_class().from_dict(base)
         sweep_id = sweeps.create_sweep(base_config, space, **budget)
         sweeps.start_sweep(sweep_id)

@@ -10,7 +10,7 @@ from cnn_core.data import DATASETS, input_geometry
 from cnn_core.errors import ConfigError, UserError
 from cnn_core.models import describe_model, resolve_model_spec
 from cnn_core.recipes import recipe_fields, recipe_names
-from cnn_core.settings import ray_address, resolve_data_dir
+from cnn_core.settings import browser_data_dir, ray_address, resolve_data_dir
 from ui.config_form import field_widget, group_fields, shown, state_values, to_widget
 from ui.diagram import model_blocks, show_diagram
 from ui.router import ensure_routed
@@ -42,6 +42,8 @@ def build_config() -> config.TrainConfig:
     values = state_values(s.get("t_shown", []), PREFIX)
     if s.get("t_executor") != "ray":
         values.pop("workers", None)
+    if "data_dir" in values:  # typed in the browser: confined to the data roots
+        values["data_dir"] = browser_data_dir(values["data_dir"])
     cfg = config.config_class()(**values).validate()
     if DATASETS[cfg.dataset].needs_data_dir:
         folder = resolve_data_dir(cfg.data_dir)

@@ -1,8 +1,16 @@
-"""Shared fixtures: every test gets its own runs/cache folders; torch uses 2 threads."""
+"""Shared fixtures: every test gets its own runs/cache folders; torch uses 2 threads.
+
+Before any test module is collected, runs, cache and data roots point at a temp folder of the
+session (plus the shared real data), so test parameters (``model_names()`` reads the saved
+specs) never see the user's own runs, specs or data.
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,15 +23,27 @@ SHARED_DATA = PROJECT.parent / "shared" / "data"
 FASHION_DIR = SHARED_DATA / "fashion-mnist"
 
 
+def isolated_env(root: Path) -> dict[str, str]:
+    """The settings variables putting runs, cache and data roots inside ``root`` (data roots:
+    ``root/data``, created, and the shared real data)."""
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    return {
+        "CNN_LAB_RUNS_DIR": str(root / "runs"),
+        "CNN_LAB_CACHE_DIR": str(root / "cache"),
+        "CNN_LAB_DATA_ROOTS": os.pathsep.join([str(root / "data"), str(SHARED_DATA)]),
+    }
+
+
+SESSION_DIR = Path(tempfile.mkdtemp(prefix="cnnlab-tests-"))
+atexit.register(shutil.rmtree, SESSION_DIR, ignore_errors=True)
+os.environ.update(isolated_env(SESSION_DIR))  # conftest is imported before any test module
+
+
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path, monkeypatch):
-    """Point runs, cache and data roots at temp folders (plus the shared real data)."""
-    (tmp_path / "data").mkdir()
-    monkeypatch.setenv("CNN_LAB_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("CNN_LAB_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv(
-        "CNN_LAB_DATA_ROOTS", os.pathsep.join([str(tmp_path / "data"), str(SHARED_DATA)])
-    )
+    """Point runs, cache and data roots at this test's temp folders (plus the shared real data)."""
+    for name, value in isolated_env(tmp_path).items():
+        monkeypatch.setenv(name, value)
     return tmp_path
 
 
@@ -45,5 +65,4 @@ def fashion_small():
         pytest.skip(f"real Fashion-MNIST not found at {FASHION_DIR}")
     from cnn_core.data import DataSpec, load_dataset
 
-    os.environ.setdefault("CNN_LAB_DATA_ROOTS", str(SHARED_DATA))
     return load_dataset(DataSpec.of(small_fashion_config()))

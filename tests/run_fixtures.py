@@ -34,6 +34,14 @@ def run_here(run_id: str) -> int:
         torch.set_num_threads(threads)
 
 
+def submit_inline(config, name=None, tags=None, start_worker=True, executor="local") -> str:
+    """``cnn_core.runs.submit`` that trains the run at once in this process (no worker): a
+    sweep driven here with it finishes without background processes."""
+    run_id = api.submit(config, name, tags, start_worker=False, executor=executor)
+    run_here(run_id)
+    return run_id
+
+
 def finished_run(name: str = "", tags: list[str] | None = None, **overrides) -> str:
     """Submit a tiny Fashion-MNIST run and train it here to completion; returns its id."""
     values = dict(train_size=400, val_size=200, threads=1)

@@ -138,7 +138,7 @@ def test_datasets_and_models_listings():
             "outside the allowed",
         ),
         (["train", "--dataset", "image-folder"], "data_dir"),
-        (["evaluate", "--checkpoint", "/etc/passwd"], "outside the allowed"),
+        (["evaluate", "--checkpoint", "/etc/passwd"], "not a readable CNN Lab checkpoint"),
         (["runs", "show", "../../etc"], "invalid run id"),
     ],
 )

@@ -75,6 +75,7 @@ def test_same_seed_gives_the_same_weights(tmp_path):
 @pytest.mark.slow
 def test_demo_model_command(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("CNN_LAB_RUNS_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # --out is relative to the current folder, written in the runs dir
     assert main(["demo-model", "--out", "demo.pt", "--epochs", "1", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["path"] == str(tmp_path / "demo.pt") and out["epochs"] == 1

@@ -167,7 +167,7 @@ def test_health_cli_json_last_line_is_the_report(capsys):
         "--dataset",
         "image-folder",
         "--data-dir",
-        name,
+        str(default_data_dir() / name),
         "--epochs",
         "1",
         "--folds",

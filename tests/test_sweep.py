@@ -30,7 +30,7 @@ from cnn_core.sweeps import (
 from cnn_core.sweeps.space import default_space, grid, grid_size, validate_space
 from cnn_core.sweeps.study import driver_alive
 from tests.conftest import FASHION_DIR
-from tests.run_fixtures import cli_here, run_here, wait_for
+from tests.run_fixtures import cli_here, submit_inline, wait_for
 from tests.test_runs_worker import stop_worker  # noqa: F401 - stop_worker is autouse
 
 pytestmark = pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")
@@ -46,13 +46,7 @@ def tiny(**overrides) -> TrainConfig:
 def inline_runs(monkeypatch):
     """Train every submitted run at once in this process (no worker): a sweep driven here
     then finishes without background processes."""
-
-    def submit(config, name=None, tags=None, start_worker=True, executor="local"):
-        run_id = runs_api.submit(config, name, tags, start_worker=False, executor=executor)
-        run_here(run_id)
-        return run_id
-
-    monkeypatch.setattr(cnn_core.runs, "submit", submit)
+    monkeypatch.setattr(cnn_core.runs, "submit", submit_inline)
 
 
 def finished_sweep(trials: int = 2, **create) -> str:

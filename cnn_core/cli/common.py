@@ -99,11 +99,15 @@ def given_config_fields(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def config_from_args(args: argparse.Namespace) -> config.TrainConfig:
-    """A validated TrainConfig from the options that were given (a ``--model-spec`` file is
-    checked against the dataset's input shape and stored whole in the config)."""
+    """A validated TrainConfig from the options that were given (``--data-dir`` stored as the
+    absolute folder it names; a ``--model-spec`` file is checked against the dataset's input
+    shape and stored whole in the config)."""
     from ..recipes import apply_recipe
+    from ..settings import cli_path
 
     values = given_config_fields(args)
+    if values.get("data_dir"):  # the worker reads it from another folder
+        values["data_dir"] = str(cli_path(values["data_dir"], "--data-dir"))
     if getattr(args, "recipe", None):
         values = apply_recipe(args.recipe, values)
     if getattr(args, "model_spec", None):
@@ -114,12 +118,14 @@ def config_from_args(args: argparse.Namespace) -> config.TrainConfig:
 
 
 def spec_file_for(path: str, dataset: str, image_size: int | None = None) -> dict[str, Any]:
-    """A spec file, checked for the dataset's input shape (SpecError naming the layer)."""
+    """A spec file typed on the command line, checked for the dataset's input shape (SpecError
+    naming the layer)."""
     from ..data import input_geometry
     from ..models.saved import read_spec_file
     from ..models.spec import analyze
+    from ..settings import cli_path
 
-    spec = read_spec_file(path)
+    spec = read_spec_file(cli_path(path, "spec file"))
     analyze(spec, *input_geometry(dataset, image_size))
     return spec
 

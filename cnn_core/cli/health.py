@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
@@ -21,7 +20,7 @@ def add_import_args(p: argparse.ArgumentParser) -> None:
         help="import a zip of <class>/<image>; fetch celeba: download CelebA",
     )
     p.add_argument("name", nargs="?", help="name of the dataset to create, add to or fetch")
-    p.add_argument("archive", nargs="?", help="zip file (inside a data root or this folder)")
+    p.add_argument("archive", nargs="?", help="zip file (relative to the current folder)")
     p.add_argument(
         "--source",
         choices=("auto", "hf", "kaggle", "drive"),
@@ -57,16 +56,16 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def cmd_import(args: argparse.Namespace) -> int:
     """Import a zip into a user dataset; skipped files listed with their reasons."""
     from ..data.builder import import_zip
-    from ..settings import data_roots, resolve_within
+    from ..settings import cli_path
 
     if not args.name or not args.archive:
         raise UserError("usage: datasets import NAME ARCHIVE.zip")
-    path = resolve_within(args.archive, [*data_roots(), Path.cwd().resolve()], "archive")
+    path = cli_path(args.archive, "archive")
     if not path.is_file():
-        raise UserError(f"archive {args.archive!r}: no such file")
+        raise UserError(f"archive {args.archive!r} is not a file")
     with open(path, "rb") as handle:
         report = import_zip(args.name, handle)
-    lines = [f"{report.total} images added to {report.name} (data_dir {report.data_dir})"]
+    lines = [f"{report.total} images added to {report.name} (--data-dir {report.path})"]
     lines += [f"  {cls}: {n}" for cls, n in report.added.items()]
     lines += [f"skipped {s['file']}: {s['reason']}" for s in report.skipped]
     _emit(args, report.to_dict(), "\n".join(lines))

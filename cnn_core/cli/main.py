@@ -82,25 +82,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def checkpoint_arg(value: str) -> Path:
-    """A user-given checkpoint path, confined to the checkpoint roots (the runs dir, which
-    ``--runs-dir`` sets, and the shipped checkpoints); outside them, say which --runs-dir to pass."""
-    from ..settings import checkpoint_roots, resolve_within
-
-    try:
-        return resolve_within(value, checkpoint_roots(), "checkpoint")
-    except UserError as exc:
-        runs = Path(value).expanduser().resolve().parent.parent
-        if not (runs / "runs.db").is_file():
-            raise
-        raise UserError(f"{exc}; this run's folder is in {runs}: pass --runs-dir {runs}") from None
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ..evaluation import evaluate_checkpoint
+    from ..settings import cli_path
 
+    data_dir = str(cli_path(args.data_dir, "--data-dir")) if args.data_dir else None
     result = evaluate_checkpoint(
-        checkpoint_arg(args.checkpoint), split=args.split, data_dir=args.data_dir
+        cli_path(args.checkpoint, "checkpoint"), split=args.split, data_dir=data_dir
     )
     summary = result.summary()
     emit(
@@ -144,13 +132,12 @@ def _predict_faces(predictor, image, name: str, align: bool) -> tuple[dict, str]
 def cmd_predict(args: argparse.Namespace) -> int:
     from ..images import open_image
     from ..predict import Predictor
-    from ..settings import data_roots, resolve_within
+    from ..settings import cli_path
 
-    predictor = Predictor.from_checkpoint(checkpoint_arg(args.checkpoint))
-    roots = [*data_roots(), Path.cwd().resolve()]
+    predictor = Predictor.from_checkpoint(cli_path(args.checkpoint, "checkpoint"))
     out, lines = [], []
     for name in args.files:
-        path = resolve_within(name, roots, "input file")
+        path = cli_path(name, "input file")
         if args.input == "face":
             image = open_image(path, name=name)
             record, line = _predict_faces(predictor, image, name, align=not args.no_align)
@@ -272,8 +259,11 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_demo_model(args: argparse.Namespace) -> int:
     from ..callbacks import ProgressBar
     from ..demo import DEMO_CHECKPOINT, build_demo_model
+    from ..settings import checkpoint_roots, resolve_within
 
-    path = checkpoint_arg(args.out) if args.out else DEMO_CHECKPOINT
+    # a write: relative to the current folder, but only inside the runs dir or checkpoints/
+    out_path = Path(args.out).expanduser().absolute() if args.out else None
+    path = resolve_within(out_path, checkpoint_roots(), "--out") if out_path else DEMO_CHECKPOINT
     overrides = {"epochs": args.epochs} if args.epochs is not None else {}
     out = build_demo_model(path, [] if args.json else [ProgressBar()], **overrides)
     emit(
@@ -355,7 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-size", type=int, help="input side in pixels (default: the dataset's)")
 
     p = sub.add_parser("demo-model", help="rebuild the shipped demo digits model")
-    p.add_argument("--out", help="checkpoint to write (default: checkpoints/demo/checkpoint.pt)")
+    p.add_argument(
+        "--out",
+        help="checkpoint to write, inside the runs dir or checkpoints/ "
+        "(default: checkpoints/demo/checkpoint.pt)",
+    )
     p.add_argument("--epochs", type=int, help="override the recipe's epochs (for quick checks)")
     p.add_argument("--json", action="store_true", help="print one JSON line instead of text")
     p.set_defaults(func=cmd_demo_model)

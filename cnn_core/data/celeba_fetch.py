@@ -94,8 +94,10 @@ def progress_text(event: dict[str, Any]) -> str:
 
 
 def celeba_folder(data_dir: str | os.PathLike | None = None) -> Path:
-    """Where CelebA is fetched to: ``data_dir`` (inside a data root) or ``R/celeba``."""
-    return settings.resolve_data_dir(data_dir) or settings.default_data_dir() / "celeba"
+    """Where CelebA is fetched to: ``data_dir`` (a write: it must lie inside a data root) or
+    ``R/celeba`` of the first data root ``R``."""
+    folder = settings.resolve_data_dir(data_dir) or settings.default_data_dir() / "celeba"
+    return settings.resolve_within(folder, settings.data_roots(), "fetch folder")
 
 
 # ---- sources ---------------------------------------------------------------------------------

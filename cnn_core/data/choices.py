@@ -83,7 +83,9 @@ def load_choices(folder: Path, version: int | None = None) -> Choices:
 
 
 def save_choices(folder: Path, exclude: set[str], relabel: dict[str, str]) -> Choices:
-    """Store a new version (atomically; earlier versions are kept) and return it."""
+    """Store a new version (atomically; earlier versions are kept) and return it; the folder
+    must lie in a data root (UserError otherwise: writes stay inside the data roots)."""
+    folder = settings.resolve_within(folder, settings.data_roots(), "data folder")
     classes = {p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}
     unknown = sorted(set(relabel.values()) - classes)
     if unknown:

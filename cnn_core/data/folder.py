@@ -59,7 +59,8 @@ def source_status() -> dict[str, Any]:
     return {
         "available": True,
         "source": "",
-        "note": f"Your own images as <folder>/<class>/*.png|jpg inside one of: {roots}.",
+        "note": f"Your own images as <folder>/<class>/*.png|jpg: in the app inside one of {roots}; "
+        "on the command line anywhere.",
     }
 
 

@@ -191,7 +191,8 @@ def _load_idx(spec: DataSpec, name: str, class_names: list[str]) -> DatasetBundl
     found = find_idx_files(name, data_dir)
     if found is None:
         target = data_dir or settings.default_data_dir()
-        try:
+        try:  # a download writes: only into a data root
+            settings.resolve_within(target, settings.data_roots(), "download folder")
             _download(name, target)
             found = find_idx_files(name, target)
             reason = "the download finished but the files were not found"

@@ -89,12 +89,10 @@ def delete_saved(name: str) -> None:
 
 
 def read_spec_file(path: str | os.PathLike) -> dict[str, Any]:
-    """A spec from a JSON file inside the data roots, the runs dir or the current folder."""
-    from ..settings import data_roots, resolve_within
-
-    resolved = resolve_within(path, [Path.cwd().resolve(), *data_roots(), runs_dir()], "spec file")
-    if not resolved.is_file():
-        raise UserError(f"spec file {path} does not exist")
-    if resolved.stat().st_size > MAX_SPEC_BYTES:
+    """A spec from a JSON file (the caller decides which paths it accepts)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"spec file {str(path)!r} is not a file")
+    if path.stat().st_size > MAX_SPEC_BYTES:
         raise SpecError(f"larger than {MAX_SPEC_BYTES:,} bytes")
-    return _checked(parse_spec(resolved.read_bytes()))
+    return _checked(parse_spec(path.read_bytes()))

@@ -1,8 +1,14 @@
-"""Export a run's model to ONNX or TorchScript and check the outputs match PyTorch's."""
+"""Export a run's model to ONNX or TorchScript and check the outputs match PyTorch's.
+
+An ONNX file is self-contained (its weights inside, no side file), so it loads wherever it is
+copied; the parity check loads the exported bytes alone in a temporary folder to prove it.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +24,7 @@ FORMATS = ("onnx", "torchscript", "checkpoint")
 FILE_NAMES = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
 EXAMPLE_BATCH = 2  # traced with this batch size ...
 CHECK_BATCH = 8  # ... and checked with another, so the batch dimension must really be dynamic
+ONNX_MAX_BYTES = 2**31 - 1  # protobuf's limit: weights beyond it need a side file
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
@@ -60,10 +67,16 @@ def export_run(run_id: str, fmt: str) -> dict[str, Any]:
 
 
 def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> Runner:
-    """Export with the dynamo exporter (dynamic batch) and return an onnxruntime runner."""
+    """Export with the dynamo exporter (dynamic batch, weights inside the file) and return an
+    onnxruntime runner of a copy of the file alone in a temporary folder."""
     import onnxruntime as ort
 
-    batch = torch.export.Dim("batch")
+    weights = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    if weights >= ONNX_MAX_BYTES:
+        raise UserError(
+            f"the model's weights take {weights / 2**30:.1f} GiB: an ONNX file holds at most "
+            "2 GiB; export torchscript instead"
+        )
     torch.onnx.export(
         model,
         (example,),
@@ -71,10 +84,13 @@ def _export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> Runner:
         input_names=["images"],
         output_names=["logits"],
         dynamo=True,
-        dynamic_shapes=({0: batch},),
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
+        external_data=False,
         verbose=False,
     )
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    with tempfile.TemporaryDirectory() as alone:
+        copy = shutil.copyfile(path, Path(alone) / FILE_NAMES["onnx"])
+        session = ort.InferenceSession(str(copy), providers=["CPUExecutionProvider"])
     return lambda x: torch.from_numpy(session.run(None, {"images": x.numpy()})[0])
 
 

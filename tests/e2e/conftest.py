@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT, SHARED_DATA
+from tests.conftest import PROJECT, isolated_env
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -68,14 +68,8 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> Non
 def app_env(tmp_path_factory) -> dict[str, str]:
     """Environment of the app under test: its own runs, cache and data folders."""
     root = tmp_path_factory.mktemp("e2e")
-    (root / "data").mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CNN_LAB_")}
-    env.update(
-        CNN_LAB_RUNS_DIR=str(root / "runs"),
-        CNN_LAB_CACHE_DIR=str(root / "cache"),
-        CNN_LAB_DATA_ROOTS=os.pathsep.join([str(root / "data"), str(SHARED_DATA)]),
-        CNN_LAB_E2E_ROOT=str(root),
-    )
+    env.update(isolated_env(root), CNN_LAB_E2E_ROOT=str(root))
     return env
 
 
