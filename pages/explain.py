@@ -26,6 +26,9 @@ from ui.widgets import show_user_error
 ensure_routed()
 
 DATASET, DRAWN, UPLOAD = xw.DATASET, xw.DRAWN, xw.UPLOAD
+# The first entry of the class pickers ("any class", "predicted: N"). Not None: Streamlit shows a
+# chosen None as its placeholder, "Choose an option".
+ANY = -1
 
 
 class Input(NamedTuple):
@@ -58,8 +61,8 @@ def open_link(options: dict[str, TrainedModel]) -> None:
 def move(labels: list[int], how: str) -> None:
     """Callback: jump to a random / the next / the first image of the chosen class."""
     state = st.session_state
-    wanted = state.get("ex_class")
-    pool = [i for i, y in enumerate(labels) if wanted is None or y == wanted]
+    wanted = state.get("ex_class", ANY)
+    pool = [i for i, y in enumerate(labels) if wanted == ANY or y == wanted]
     current = state.get("ex_index", 0)
     if pool and how == "random":
         state["ex_index"] = random.choice(pool)
@@ -87,8 +90,8 @@ def dataset_input(option: TrainedModel) -> Input | None:
         st.session_state["ex_index"] = 0
     cols[1].selectbox(
         "Class",
-        [None, *range(len(names))],
-        format_func=lambda c: "any class" if c is None else names[c],
+        [ANY, *range(len(names))],
+        format_func=lambda c: "any class" if c == ANY else names[c],
         key="ex_class",
         on_change=move,
         args=(labels, "first"),
@@ -217,12 +220,15 @@ def attributions_tab(
     method = cols[0].selectbox(
         "Method", list(interpret.METHODS), format_func=xw.method_name, key="ex_method"
     )
-    target = cols[1].selectbox(
+    if st.session_state.get("ex_target", ANY) == ANY:
+        st.session_state["ex_target"] = ANY  # resent, so the browser shows today's prediction
+    choice = cols[1].selectbox(
         "Explain class",
-        [None, *range(len(names))],
-        format_func=lambda t: f"predicted: {names[best]}" if t is None else names[t],
+        [ANY, *range(len(names))],
+        format_func=lambda t: f"predicted: {names[best]}" if t == ANY else names[t],
         key="ex_target",
     )
+    target = None if choice == ANY else choice
     opacity = cols[2].slider("Heatmap opacity", 0.0, 1.0, 0.6, 0.05, key="ex_opacity")
     title = xw.method_name(method)
     request = (option.path, method, target, xw.method_params(method, predictor))
@@ -279,9 +285,17 @@ def across_tab(
     fitting = {k: o for k, o in options.items() if o.geometry and o.geometry[:2] == geometry}
     if skipped := len(options) - len(fitting):
         st.caption(f"{skipped} model(s) take other image sizes or channels: not offered here.")
+    state = st.session_state
+    lead = state.get("ex_across_lead")
+    if lead != option.key or "ex_across" not in state:  # the page's model leads the rows
+        kept = [
+            k for k in state.get("ex_across", []) if k in fitting and k not in (lead, option.key)
+        ]
+        state["ex_across"] = [option.key, *kept]
+        state["ex_across_lead"] = option.key
     cols = st.columns([3, 1])
     picked = cols[0].multiselect(
-        "Models", list(fitting), [option.key], lambda k: fitting[k].label, key="ex_across"
+        "Models", list(fitting), format_func=lambda k: fitting[k].label, key="ex_across"
     )
     methods = list(interpret.METHODS)
     method = cols[1].selectbox(
