@@ -29,7 +29,7 @@ from ui.compare_widgets import (
     style_summary,
 )
 from ui.router import ensure_routed
-from ui.widgets import ACTIVE, run_label, show_user_error
+from ui.widgets import ACTIVE, optional_select, run_label, show_user_error
 
 ensure_routed()
 
@@ -69,11 +69,13 @@ def sweep_panel(selected: list[dict[str, Any]]) -> None:
     """Queue every registered architecture with the same data, seed and budget as a chosen run."""
     with st.expander(f"Train {'/'.join(MODELS)} on one dataset", icon=":material/add_task:"):
         by_id = {r["id"]: r for r in selected}
-        base_id = st.selectbox(
+        base_id = optional_select(
+            st,
             "Copy data, seed and budget from",
-            [None, *by_id],
-            format_func=lambda i: "defaults" if i is None else run_label(by_id[i]),
-            key="cmp_sweep_base",
+            list(by_id),
+            "defaults",
+            "cmp_sweep_base",
+            lambda i: run_label(by_id[i]),
         )
         name = st.selectbox(
             "Dataset (for defaults)",

@@ -21,14 +21,11 @@ from ui import cache
 from ui import explain_widgets as xw
 from ui.diagram import model_blocks, show_diagram
 from ui.router import ensure_routed
-from ui.widgets import show_user_error
+from ui.widgets import NOTHING, optional_select, show_user_error
 
 ensure_routed()
 
 DATASET, DRAWN, UPLOAD = xw.DATASET, xw.DRAWN, xw.UPLOAD
-# The first entry of the class pickers ("any class", "predicted: N"). Not None: Streamlit shows a
-# chosen None as its placeholder, "Choose an option".
-ANY = -1
 
 
 class Input(NamedTuple):
@@ -61,8 +58,8 @@ def open_link(options: dict[str, TrainedModel]) -> None:
 def move(labels: list[int], how: str) -> None:
     """Callback: jump to a random / the next / the first image of the chosen class."""
     state = st.session_state
-    wanted = state.get("ex_class", ANY)
-    pool = [i for i, y in enumerate(labels) if wanted == ANY or y == wanted]
+    wanted = state.get("ex_class", NOTHING)
+    pool = [i for i, y in enumerate(labels) if wanted == NOTHING or y == wanted]
     current = state.get("ex_index", 0)
     if pool and how == "random":
         state["ex_index"] = random.choice(pool)
@@ -88,11 +85,13 @@ def dataset_input(option: TrainedModel) -> Input | None:
     if st.session_state.get("ex_index", 0) >= len(labels):
         st.warning(f"The {split} split has {len(labels)} images: showing #0.")
         st.session_state["ex_index"] = 0
-    cols[1].selectbox(
+    optional_select(
+        cols[1],
         "Class",
-        [ANY, *range(len(names))],
-        format_func=lambda c: "any class" if c == ANY else names[c],
-        key="ex_class",
+        range(len(names)),
+        "any class",
+        "ex_class",
+        names.__getitem__,
         on_change=move,
         args=(labels, "first"),
     )
@@ -220,15 +219,14 @@ def attributions_tab(
     method = cols[0].selectbox(
         "Method", list(interpret.METHODS), format_func=xw.method_name, key="ex_method"
     )
-    if st.session_state.get("ex_target", ANY) == ANY:
-        st.session_state["ex_target"] = ANY  # resent, so the browser shows today's prediction
-    choice = cols[1].selectbox(
+    target = optional_select(
+        cols[1],
         "Explain class",
-        [ANY, *range(len(names))],
-        format_func=lambda t: f"predicted: {names[best]}" if t == ANY else names[t],
-        key="ex_target",
+        range(len(names)),
+        f"predicted: {names[best]}",
+        "ex_target",
+        names.__getitem__,
     )
-    target = None if choice == ANY else choice
     opacity = cols[2].slider("Heatmap opacity", 0.0, 1.0, 0.6, 0.05, key="ex_opacity")
     title = xw.method_name(method)
     request = (option.path, method, target, xw.method_params(method, predictor))

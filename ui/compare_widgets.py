@@ -19,7 +19,7 @@ from cnn_core.data import DatasetBundle, dataset_names
 from cnn_core.models import model_names
 from cnn_core.runs import STATUSES
 from ui.charts import run_colour, thin
-from ui.widgets import image_grid, run_label
+from ui.widgets import image_grid, optional_select, run_label
 
 METRICS = {
     "val_accuracy": "val accuracy",
@@ -42,10 +42,6 @@ DIFF_STYLE = "background-color: rgba(255, 193, 7, 0.25)"
 
 
 # ---- selection ------------------------------------------------------------------------------
-def _any(value: str | None) -> str:
-    return value or "any"
-
-
 def run_filters(all_runs: Sequence[dict[str, Any]]) -> dict[str, str | None]:
     """Dataset / model / status / tag / name filters for ``runs.list_runs``."""
     choices = {
@@ -56,7 +52,7 @@ def run_filters(all_runs: Sequence[dict[str, Any]]) -> dict[str, str | None]:
     }
     cols = st.columns(5)
     filters = {
-        name: col.selectbox(name.title(), [None, *options], format_func=_any, key=f"cmp_f_{name}")
+        name: optional_select(col, name.title(), options, "any", f"cmp_f_{name}")
         for col, (name, options) in zip(cols, choices.items(), strict=False)
     }
     filters["search"] = cols[4].text_input("Name or id contains", key="cmp_f_search").strip()
