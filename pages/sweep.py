@@ -15,6 +15,7 @@ from cnn_core.config import OPTIMIZERS, TrainConfig
 from cnn_core.data import DATASETS, dataset_names
 from cnn_core.errors import UserError
 from cnn_core.models import model_names, model_title
+from ui.charts import frame
 from ui.router import ensure_routed
 from ui.widgets import show_user_error
 
@@ -24,7 +25,6 @@ STATE_ICONS = {"complete": "✅", "pruned": "✂️", "fail": "❌", "running": 
 LIVE = ("created", "running", "stopping")
 BATCH_SIZES = [16, 32, 64, 128, 256]
 WEIGHT_DECAYS = [0.0, 1e-5, 1e-4, 1e-3, 1e-2]
-MARGIN = {"t": 30, "b": 10, "l": 10, "r": 10}
 
 
 # ---- the search space: one row per setting, fixed or searched ---------------------------------
@@ -134,10 +134,10 @@ def best_so_far_chart(curve: list[dict[str, Any]]) -> go.Figure:
             go.Scatter(x=x, y=[p["best"] for p in curve], line_shape="hv", name="best so far"),
         ]
     )
-    fig.update_layout(height=300, margin=MARGIN, xaxis_title="trial", yaxis_title="val accuracy")
+    fig.update_layout(xaxis_title="trial", yaxis_title="val accuracy")
     fig.update_xaxes(dtick=max(1, round(max(x, default=0) / 10)))
     fig.update_yaxes(tickformat=".0%")
-    return fig
+    return frame(fig, 320)
 
 
 def trials_table(trials: list[dict[str, Any]]) -> pd.DataFrame:
@@ -178,9 +178,8 @@ def analysis(status: dict[str, Any]) -> None:
         right.caption(f"Parameter importance {note}.")
         return
     bars = go.Figure(go.Bar(x=list(found.values()), y=list(found), orientation="h"))
-    bars.update_layout(
-        height=360, margin=MARGIN, title="parameter importance (fANOVA)", yaxis_autorange="reversed"
-    )
+    bars.update_layout(title="parameter importance (fANOVA)", yaxis_autorange="reversed")
+    frame(bars, 360, legend=False)
     right.plotly_chart(bars, key=f"sw-importance-{status['id']}")
 
 

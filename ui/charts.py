@@ -22,6 +22,46 @@ PALETTE = (
 )
 
 
+TOOLBAR_PX = 32  # the band at a chart's top where plotly's toolbar appears on hover
+TITLE_PX = 26  # room for a title (or subplot titles) between that band and the plot
+AXIS_PX = 62  # from the plot's bottom edge to under its x tick labels and axis title
+
+
+def frame(
+    fig: go.Figure,
+    height: int,
+    *,
+    bottom: int = 10,
+    left: int = 10,
+    right: int = 10,
+    legend: bool = True,
+) -> go.Figure:
+    """The layout every chart follows, so plotly's toolbar (top right, on hover) covers no
+    title, legend entry or data: the top band is left to the toolbar, a title or subplot titles
+    sit under it just above the plot, and the legend (``legend``) lies flat under the x axis."""
+    titled = bool(fig.layout.title.text) or any(
+        a.yref == "paper" and a.y == 1
+        for a in fig.layout.annotations  # subplot titles
+    )
+    top = TOOLBAR_PX + (TITLE_PX if titled else 0)
+    fig.update_layout(height=height, margin={"t": top, "b": bottom, "l": left, "r": right})
+    if fig.layout.title.text:
+        fig.update_layout(
+            title={"x": 0, "xref": "paper", "y": 1, "yref": "paper", "yanchor": "bottom"}
+        )
+    if legend:
+        below = -AXIS_PX / max(1, height - top - bottom)  # the legend's top, in plot heights
+        fig.update_layout(legend={"orientation": "h", "x": 0, "y": below, "yanchor": "top"})
+    return fig
+
+
+def class_axis(class_names: Sequence[Any]) -> dict[str, Any]:
+    """An axis of classes with every class labelled: a category axis (digit names "0"-"9"
+    would make a numeric one, labelled every other class) with one tick per class."""
+    names = [str(n) for n in class_names]
+    return {"type": "category", "tickmode": "array", "tickvals": names, "ticktext": names}
+
+
 def run_colour(index: int) -> str:
     """The colour of the index-th run, the same in every chart."""
     return PALETTE[index % len(PALETTE)]
@@ -49,8 +89,8 @@ def learning_curves(history: Sequence[dict[str, Any]], title: str = "") -> go.Fi
                 col=col,
             )
     fig.update_xaxes(title_text="epoch", dtick=1)
-    fig.update_layout(height=320, margin={"t": 40, "b": 10, "l": 10, "r": 10}, title=title or None)
-    return fig
+    fig.update_layout(title=title or None)
+    return frame(fig, 340)
 
 
 def class_balance(class_names: Sequence[str], counts: dict[str, Sequence[int]]) -> go.Figure:
@@ -58,13 +98,8 @@ def class_balance(class_names: Sequence[str], counts: dict[str, Sequence[int]]) 
     fig = go.Figure(
         [go.Bar(name=split, x=list(class_names), y=list(c)) for split, c in counts.items()]
     )
-    fig.update_layout(
-        barmode="group",
-        height=300,
-        margin={"t": 20, "b": 10, "l": 10, "r": 10},
-        yaxis_title="images",
-    )
-    return fig
+    fig.update_layout(barmode="group", yaxis_title="images", xaxis=class_axis(class_names))
+    return frame(fig, 320)
 
 
 def probability_bars(
@@ -178,33 +213,32 @@ def step_curves(
         )
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
     fig.update_xaxes(title_text=STEP_AXES[x_key])
-    fig.update_layout(  # the legend below the axis titles, not on top of them
-        height=370,
-        margin={"t": 40, "b": 10, "l": 10, "r": 10},
-        legend={"orientation": "h", "y": -0.25, "yanchor": "top"},
-    )
-    return fig
+    return frame(fig, 380)
 
 
-def confusion_figure(confusion: Sequence[Sequence[int]], class_names: Sequence[str]) -> go.Figure:
-    """A confusion matrix (rows = true class), counts annotated."""
+def confusion_figure(
+    confusion: Sequence[Sequence[int]], class_names: Sequence[str], normalised: bool = False
+) -> go.Figure:
+    """A confusion matrix (rows = true class), every class labelled, each cell annotated with its
+    count or, ``normalised``, its share of the true class."""
     names = [str(n) for n in class_names]
+    z: Sequence[Sequence[float]] = confusion
+    if normalised:
+        z = [[n / max(1, sum(row)) for n in row] for row in confusion]
     fig = go.Figure(
         go.Heatmap(
-            z=confusion,
+            z=z,
             x=names,
             y=names,
-            text=[[str(n) for n in row] for row in confusion],
+            text=[[f"{v:.0%}" if normalised else str(v) for v in row] for row in z],
             texttemplate="%{text}",
             colorscale="Blues",
             showscale=False,
-            hovertemplate="true %{y}<br>predicted %{x}<br>%{z}<extra></extra>",
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>",
         )
     )
     fig.update_layout(
-        height=380,
-        margin={"t": 10, "b": 10, "l": 10, "r": 10},
-        xaxis={"title": "predicted", "tickangle": -45},
-        yaxis={"title": "true", "autorange": "reversed"},
+        xaxis={**class_axis(names), "title": "predicted", "tickangle": -45},
+        yaxis={**class_axis(names), "title": "true", "autorange": "reversed"},
     )
-    return fig
+    return frame(fig, 400, legend=False)

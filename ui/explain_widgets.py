@@ -25,7 +25,7 @@ from cnn_core.models import feature_layers
 from cnn_core.predict import Predictor
 from cnn_core.trained import TrainedModel, trained_models
 from ui import cache
-from ui.charts import probability_bars, run_colour
+from ui.charts import frame, probability_bars, run_colour
 from ui.widgets import heat_overlay, to_display
 
 DATASET, DRAWN, UPLOAD = "Dataset sample", "Drawn digit", "Upload an image"  # input sources
@@ -246,12 +246,10 @@ def deletion_figure(curves: dict[str, Sequence[tuple[float, float]]], class_name
             line=line,
         )
     fig.update_layout(
-        height=360,
-        margin={"t": 10, "b": 10, "l": 10, "r": 10},
         xaxis={"title": "share of pixels removed (most attributed first)", "tickformat": ".0%"},
         yaxis={"title": f"probability of {class_name}", "range": [0, 1.02], "tickformat": ".0%"},
     )
-    return fig
+    return frame(fig, 380)
 
 
 def shape_text(shape: Sequence[int]) -> str:
