@@ -42,6 +42,11 @@ def chart_titles(at: AppTest) -> list[str]:
     return [s["title"]["text"] for s in specs if "title" in s]
 
 
+def column_config(table) -> dict:
+    """The column settings a dataframe element sends to the browser, by column name."""
+    return json.loads(table.proto.columns)
+
+
 def markdown(at: AppTest) -> str:
     return " | ".join(m.value for m in at.markdown)
 
@@ -190,9 +195,11 @@ def test_losses_optimizers_and_their_bad_input():
     at.text_input(key="tr_far").set_value("100")
     at.radio(key="tr_target").set_value(0)
     at = rerun(at)
-    stability = next(df.value for df in at.dataframe if "exact loss (float64)" in df.value.columns)
-    row = stability.loc[100.0]
+    table = next(df for df in at.dataframe if "exact loss (float64)" in df.value.columns)
+    row = table.value.loc[100.0]
     assert row["Sigmoid + BCELoss: ∂loss/∂z"] == 0 and row["BCEWithLogitsLoss: ∂loss/∂z"] == 1
+    formats = {k: c.get("type_config", {}).get("format") for k, c in column_config(table).items()}
+    assert set(formats.values()) == {"%.4g"} and len(formats) == 5  # 3.7e-44, not "0.0000…"
 
 
 def test_weight_histograms_of_runs_with_and_without_weight_decay():
