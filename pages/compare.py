@@ -12,6 +12,7 @@ from cnn_core import compare, runs
 from cnn_core.config import TrainConfig
 from cnn_core.data import dataset_names
 from cnn_core.errors import UserError
+from cnn_core.formats import percent, value_text
 from cnn_core.models import MODELS
 from ui.cache import dataset
 from ui.charts import run_colour
@@ -86,7 +87,7 @@ def sweep_panel(selected: list[dict[str, Any]]) -> None:
         base = TrainConfig.from_dict(by_id[base_id]["config"], strict=False) if base_id else None
         cfg = (base or TrainConfig(dataset=name)).resolved()
         st.caption(
-            f"{cfg.dataset}: {cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}, "
+            f"{cfg.dataset}: {cfg.epochs} epochs, batch {cfg.batch_size}, lr {value_text(cfg.lr)}, "
             f"{cfg.train_size or 'all'} training / {cfg.val_size or 'default'} validation "
             f"images, seed {cfg.seed} — one run per architecture, tagged compare-<time>."
         )
@@ -225,7 +226,7 @@ def evaluation_tab(selected: list[dict[str, Any]]) -> None:
     st.caption("Click a cell to see its images below.")
     for start in range(0, len(done), 2):
         for col, (i, r, e) in zip(st.columns(2), done[start : start + 2], strict=False):
-            title = f"{legend_name(i, r)} · {e.result.accuracy:.2%} {e.result.split} accuracy"
+            title = f"{legend_name(i, r)} · {percent(e.result.accuracy)} {e.result.split} accuracy"
             col.plotly_chart(
                 confusion_heatmap(e, title, run_colour(i), normalised),
                 key=f"cmp-cm-{r['id']}",

@@ -19,6 +19,7 @@ from cnn_core.runs import api
 from tests.conftest import FASHION_DIR, PROJECT
 from tests.run_fixtures import finished_run
 from ui import compare_widgets
+from ui.compare_widgets import style_summary
 
 
 def open_compare(query: dict | None = None) -> AppTest:
@@ -140,3 +141,22 @@ def test_overlays_line_up_runs_of_different_batch_sizes_by_images_seen():
     at.radio[0].set_value("images_seen").run()
     (first, second) = val_x("train_loss")
     assert first[0] == 32 and second[0] == 100  # each first batch, in images seen
+
+
+def test_the_summary_writes_settings_and_percentages_one_way():
+    """Settings as the CLI and the Sweep page write them (0.008, not 0.008000), percentages with
+    two decimals each (67.00%, not 67% beside 93.76%)."""
+    table = pd.DataFrame(
+        {
+            "name": ["a", "b"],
+            "lr": [0.008, 1e-05],
+            "dropout": [0.5, 0.25],
+            "batch_size": [64, 128],
+            "best_val_accuracy": [0.67, 0.9376],
+            "final_val_accuracy": [0.722, None],
+        }
+    )
+    shown = style_summary(table, ["lr"]).to_html()
+    for text in ("0.008<", "1e-05<", "0.5<", "0.25<", "64<", "67.00%", "93.76%", "72.20%", "—"):
+        assert text in shown, text
+    assert "0.008000" not in shown and "0.500000" not in shown

@@ -16,6 +16,7 @@ from streamlit.errors import StreamlitAPIException
 from cnn_core import compare, runs
 from cnn_core.compare import RunEvaluation, smooth
 from cnn_core.data import DatasetBundle, dataset_names
+from cnn_core.formats import percent, value_text
 from cnn_core.models import model_names
 from cnn_core.runs import STATUSES
 from ui.charts import class_axis, confusion_figure, frame, run_colour, thin
@@ -228,15 +229,18 @@ def parallel_coordinates(rows: Sequence[dict[str, Any]], columns: Sequence[str])
 
 # ---- table ----------------------------------------------------------------------------------
 def style_summary(table: pd.DataFrame, differing: Sequence[str]) -> Styler:
-    """The summary table with differing config columns highlighted, names in run colours."""
+    """The summary table with differing config columns highlighted, names in run colours,
+    settings and percentages written as everywhere else (:mod:`cnn_core.formats`)."""
     style = table.style.map(lambda _: DIFF_STYLE, subset=list(differing))
     style = style.apply(
         lambda names: [f"color: {run_colour(i)}; font-weight: bold" for i in range(len(names))],
         subset=["name"],
     )
+    settings = [c for c in table.columns if c in compare.CONFIG_FIELDS]
     return style.format(
         {
-            **{c: "{:.2%}" for c in PERCENT_COLUMNS},
+            **dict.fromkeys(settings, value_text),
+            **dict.fromkeys([c for c in PERCENT_COLUMNS if c in table], percent),
             "params": "{:,.0f}",
             "flops": lambda v: f"{v / 1e6:.1f} M",
             "train_seconds": "{:.1f}",

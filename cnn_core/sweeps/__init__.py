@@ -7,6 +7,7 @@ and tells the outcome: ``create_sweep`` then ``start_sweep`` (detached) or ``run
 (here); ``sweep_status``, ``list_sweeps``, ``stop_sweep`` and ``train_best_longer`` manage it.
 """
 
+from ..formats import value_text
 from .api import (
     create_sweep,
     list_sweeps,
@@ -18,7 +19,6 @@ from .api import (
     sweep_status,
     train_best_longer,
 )
-from .driver import value_text
 from .space import SEARCHABLE, default_space
 from .study import PRUNERS, SAMPLERS, sweep_tag
 
