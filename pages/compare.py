@@ -15,7 +15,7 @@ from cnn_core.errors import UserError
 from cnn_core.formats import percent, value_text
 from cnn_core.models import MODELS
 from ui.cache import dataset
-from ui.charts import run_colour
+from ui.charts import loss_gap_note, run_colour
 from ui.compare_widgets import (
     METRICS,
     X_AXES,
@@ -119,6 +119,11 @@ def curves_tab(selected: list[dict[str, Any]]) -> None:
             st.caption(f"No finished epoch yet: {', '.join(empty)}.")
         if off := [name for name, points in curves if points and x_key not in points[0]]:
             st.caption(f"Recorded before step metrics, so not on this axis: {', '.join(off)}.")
+        if "train_loss" in metrics:
+            for i, r in enumerate(selected):
+                geometry = compare.model_geometry(r)
+                if note := loss_gap_note(r["config"], geometry and geometry[2]):
+                    st.caption(f"{legend_name(i, r)} — {note}")
         cols = st.columns(2)
         for k, metric in enumerate(metrics):
             cols[k % 2].plotly_chart(

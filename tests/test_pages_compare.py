@@ -160,3 +160,14 @@ def test_the_summary_writes_settings_and_percentages_one_way():
     for text in ("0.008<", "1e-05<", "0.5<", "0.25<", "64<", "67.00%", "93.76%", "72.20%", "—"):
         assert text in shown, text
     assert "0.008000" not in shown and "0.500000" not in shown
+
+
+@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")
+def test_the_curves_say_why_training_loss_sits_above_validation_loss():
+    plain = finished_run("plain")
+    smoothed = finished_run("smoothed", label_smoothing=0.3)
+    at = open_compare({"runs": f"{plain},{smoothed}"})
+    at.tabs[0].multiselect[0].set_value(["train_loss", "val_loss"]).run()
+    notes = [c.value for c in at.tabs[0].caption if "label smoothing" in c.value]
+    assert len(notes) == 1 and "2. smoothed" in notes[0] and "1. plain" not in notes[0]
+    assert "cannot fall below 1.18" in notes[0], notes  # the entropy of its 10-class targets

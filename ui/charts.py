@@ -8,6 +8,9 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from cnn_core.formats import value_text
+from cnn_core.scoring import smoothed_loss_floor
+
 PALETTE = (
     "#1f77b4",
     "#ff7f0e",
@@ -91,6 +94,25 @@ def learning_curves(history: Sequence[dict[str, Any]], title: str = "") -> go.Fi
     fig.update_xaxes(title_text="epoch", dtick=1)
     fig.update_layout(title=title or None)
     return frame(fig, 340)
+
+
+def loss_gap_note(config: dict[str, Any], num_classes: int | None) -> str | None:
+    """Why a run's training loss sits above its validation loss, read from its config (label
+    smoothing, augmentation) — for a caption where both curves are drawn; None when neither."""
+    causes = []
+    if smoothing := config.get("label_smoothing"):
+        floor = (
+            f"cannot fall below {smoothed_loss_floor(num_classes, smoothing):.2f}"
+            if num_classes
+            else "stays above 0 even for a perfect model"
+        )
+        causes.append(
+            f"label smoothing {value_text(smoothing)} trains on softened targets, so the "
+            f"training loss {floor} (validation scores the true labels)"
+        )
+    if config.get("augment"):
+        causes.append("augmentation makes the training images harder than the validation ones")
+    return f"Training loss sits above validation loss: {'; '.join(causes)}." if causes else None
 
 
 def class_balance(class_names: Sequence[str], counts: dict[str, Sequence[int]]) -> go.Figure:
