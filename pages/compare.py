@@ -239,7 +239,14 @@ def evaluation_tab(selected: list[dict[str, Any]]) -> None:
                 selection_mode="points",
             )
     st.subheader("Per-class accuracy")
-    st.plotly_chart(per_class_bars([(i, legend_name(i, r), e) for i, r, e in done]))
+    groups: dict[tuple[str, ...], list] = {}  # runs on other classes never share an axis
+    for i, r, e in done:
+        groups.setdefault(tuple(e.class_names), []).append((i, r, e))
+    for k, group in enumerate(groups.values()):
+        if len(groups) > 1:
+            st.caption(", ".join(sorted({r["dataset"] for _, r, _ in group})))
+        named = [(i, legend_name(i, r), e) for i, r, e in group]
+        st.plotly_chart(per_class_bars(named), key=f"cmp-per-class-{k}")
     gallery(done)
 
 
@@ -259,6 +266,12 @@ if not selected:
     st.info("Pick runs above (filters narrow the list), or open a link like ?runs=ID1,ID2.")
     st.stop()
 
+if len(datasets := sorted({r["dataset"] for r in selected})) > 1:
+    st.info(
+        f"These runs learn different datasets ({', '.join(datasets)}): their accuracies and losses "
+        "measure different tasks, and each dataset gets its own per-class chart.",
+        icon=":material/info:",
+    )
 rows = compare.summary_table([r["id"] for r in selected])
 differing = compare.differing_columns(rows)
 tabs = st.tabs(["Curves", "Summary", "Hyperparameters", "Test evaluation"])

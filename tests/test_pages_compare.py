@@ -171,3 +171,17 @@ def test_the_curves_say_why_training_loss_sits_above_validation_loss():
     notes = [c.value for c in at.tabs[0].caption if "label smoothing" in c.value]
     assert len(notes) == 1 and "2. smoothed" in notes[0] and "1. plain" not in notes[0]
     assert "cannot fall below 1.18" in notes[0], notes  # the entropy of its 10-class targets
+
+
+@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")
+def test_runs_on_different_datasets_get_a_per_class_chart_each_and_a_note():
+    clothes = finished_run("clothes")
+    digits = finished_run("digits", dataset="mnist")
+    at = open_compare({"runs": f"{clothes},{digits}"})
+    assert any("different datasets" in i.value for i in at.info), [i.value for i in at.info]
+    next(x for x in at.button if x.label.startswith("Evaluate 2 runs")).click().run()
+    assert not at.exception and not at.error
+    charts = [json.loads(c.proto.spec) for c in at.tabs[3].get("plotly_chart")]
+    per_class = [c for c in charts if c["data"][0]["type"] == "bar"]
+    assert len(per_class) == 2  # digits and clothes never share a class axis
+    assert [[t["name"] for t in c["data"]] for c in per_class] == [["1. clothes"], ["2. digits"]]
