@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from cnn_core import runs
+from cnn_core import runs, sweeps
 from cnn_core.config import TrainConfig
 from cnn_core.data.sources import data_sources
 from cnn_core.errors import UserError
+from cnn_core.formats import percent
 from ui.router import ensure_routed
 from ui.widgets import run_label, show_user_error
 
@@ -41,11 +42,31 @@ for col, (label, config) in zip(cols, QUICK_STARTS.items(), strict=True):
             st.session_state["run_id"] = run_id
             st.switch_page("pages/runs.py", query_params={"run": run_id})
 
+RECENT = 5  # lines: single runs, and each sweep's trial runs as one
+
+
+def recent_runs(all_runs: list[dict]) -> None:
+    """The newest runs, newest first; a sweep's trial runs as one line linked to the Sweep page."""
+    lines: dict[tuple[str, str], list[dict]] = {}  # (sweep id, "") or ("", run id): its runs
+    for run in all_runs:
+        sweep = sweeps.sweep_of(run["tags"])
+        lines.setdefault((sweep, "") if sweep else ("", run["id"]), []).append(run)
+    for (sweep, run_id), group in list(lines.items())[:RECENT]:
+        if run_id:
+            st.page_link("pages/runs.py", label=run_label(group[0]), query_params={"run": run_id})
+            continue
+        scores = [r["best_val_accuracy"] for r in group if r.get("best_val_accuracy") is not None]
+        best = f" · best {percent(max(scores))}" if scores else ""
+        st.page_link(
+            "pages/sweep.py",
+            label=f"🔍 Sweep {sweep} · {len(group)} trial runs{best}",
+            query_params={"sweep": sweep},
+        )
+
+
 st.subheader("Recent runs")
-recent = runs.list_runs()[:5]
-if recent:
-    for run in recent:
-        st.page_link("pages/runs.py", label=run_label(run), query_params={"run": run["id"]})
+if all_runs := runs.list_runs():
+    recent_runs(all_runs)
 else:
     st.caption("No runs yet — use a quick start above or the Train page.")
 

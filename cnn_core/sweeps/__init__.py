@@ -20,7 +20,7 @@ from .api import (
     train_best_longer,
 )
 from .space import SEARCHABLE, default_space
-from .study import PRUNERS, SAMPLERS, sweep_tag
+from .study import PRUNERS, SAMPLERS, sweep_of, sweep_tag
 
 __all__ = [
     "PRUNERS",
@@ -34,6 +34,7 @@ __all__ = [
     "run_sweep",
     "start_sweep",
     "stop_sweep",
+    "sweep_of",
     "sweep_status",
     "sweep_tag",
     "train_best_longer",
