@@ -1,7 +1,6 @@
 """Builder: design a network as a JSON spec (table or JSON), checked at every edit, saved by name."""
 
 import json
-import math
 import time
 
 import pandas as pd
@@ -9,10 +8,11 @@ import streamlit as st
 
 from cnn_core.data import DATASETS, dataset_info, dataset_names, input_geometry
 from cnn_core.errors import UserError
+from cnn_core.formats import duration
 from cnn_core.models import MODELS, architecture, model_names
 from cnn_core.models.saved import delete_saved, save_spec, saved_names
 from cnn_core.models.spec import LAYER_TYPES, SpecError, analyze, build, shape_text
-from cnn_core.models.summary import blocks_from_layers, time_training_step
+from cnn_core.models.summary import TrainingTime, blocks_from_layers, time_training_step
 from ui import spec_editor as ed
 from ui.diagram import show_diagram
 from ui.router import ensure_routed
@@ -236,11 +236,12 @@ if norm is not None:
         s.arch_timing = (measured_for, step)
     timing = s.get("arch_timing")
     if timing and timing[0] == measured_for:  # a measurement of this very network and batch
-        step, steps = timing[1], math.ceil(images / batch)
+        took = TrainingTime(timing[1], int(images), int(batch))
         st.metric(
             "Estimated time per epoch",
-            f"{step * steps:,.0f} s",
-            help=f"{step * 1000:.0f} ms per step (median of 3) × {steps:,} steps; evaluation not included",
+            duration(took.seconds),
+            help=f"{took.step_s * 1000:.0f} ms per step (median of 3) × {took.steps:,} steps; "
+            "evaluation not included",
         )
 
     st.subheader("Save")

@@ -6,7 +6,10 @@ from cnn_core import runs, sweeps
 from cnn_core.config import TrainConfig
 from cnn_core.data.sources import data_sources
 from cnn_core.errors import UserError
-from cnn_core.formats import percent
+from cnn_core.formats import duration, percent
+from cnn_core.models.summary import TrainingTime
+from cnn_core.trainer import estimate_training
+from ui import cache
 from ui.router import ensure_routed
 from ui.widgets import run_label, show_user_error
 
@@ -30,17 +33,46 @@ st.markdown(
     "trained network answers — and why."
 )
 
+
+@st.cache_resource(show_spinner="Timing a few training steps on this machine…")
+def estimate(label: str) -> TrainingTime:
+    """How long a quick start trains here (timed once per server)."""
+    config = QUICK_STARTS[label]
+    return estimate_training(config, cache.dataset(config))
+
+
+def launch(config: TrainConfig) -> None:
+    try:
+        run_id = runs.submit(config)
+    except UserError as exc:
+        show_user_error(exc)
+    else:
+        st.session_state["run_id"] = run_id
+        st.switch_page("pages/runs.py", query_params={"run": run_id})
+
+
 st.subheader("Quick start")
 cols = st.columns(len(QUICK_STARTS))
-for col, (label, config) in zip(cols, QUICK_STARTS.items(), strict=True):
+for col, label in zip(cols, QUICK_STARTS, strict=True):
     if col.button(label, use_container_width=True):
-        try:
-            run_id = runs.submit(config)
-        except UserError as exc:
-            show_user_error(exc)
-        else:
-            st.session_state["run_id"] = run_id
-            st.switch_page("pages/runs.py", query_params={"run": run_id})
+        st.session_state["qs_pick"] = label
+if (picked := st.session_state.get("qs_pick")) in QUICK_STARTS:
+    try:
+        took = estimate(picked)
+    except UserError as exc:
+        show_user_error(exc)
+    else:
+        st.info(
+            f"**{picked}** trains for about **{duration(took.seconds)}** on this machine: "
+            f"{took.epochs} epochs × {took.steps:,} steps of {took.batch_size} images, "
+            f"{took.step_s * 1000:.0f} ms each (timed here; evaluation not included).",
+            icon=":material/timer:",
+        )
+        c1, c2 = st.columns([1, 5])
+        if c1.button("Launch it", type="primary", key="qs_launch"):
+            st.session_state.pop("qs_pick")
+            launch(QUICK_STARTS[picked])
+        c2.button("Cancel", key="qs_cancel", on_click=st.session_state.pop, args=("qs_pick",))
 
 RECENT = 5  # lines: single runs, and each sweep's trial runs as one
 
