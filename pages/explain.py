@@ -179,9 +179,10 @@ def feature_maps_tab(predictor: Predictor, x: torch.Tensor) -> None:
     st.caption(f"{layer}: {count} channels of {shapes[layer]} on one scale (#channel, mean).")
 
 
-def filters_tab(predictor: Predictor, run: str) -> None:
+def filters_tab(predictor: Predictor, run: str, given: Input) -> None:
     """First-layer kernels as images; a deeper kernel as the grid of its input slices; a link
-    to apply a kernel (or recompute a channel) step by step on the Learn pages."""
+    to apply a kernel to the image shown (or recompute a channel) step by step on the Learn
+    pages."""
     convs = {name: xw.shape_text(conv.weight.shape) for name, conv in conv_layers(predictor.model)}
     cols = st.columns(2, vertical_alignment="bottom")
     layer = cols[0].selectbox(
@@ -195,6 +196,8 @@ def filters_tab(predictor: Predictor, run: str) -> None:
         pick = cols[1].number_input("Filter #", 0, out - 1, 0, key="ex_apply_filter")
         learn = ("pages/learn_convolution.py", f"Apply filter #{pick} step by step")
         query = {"kernel": "learned filter", "run": run, "filter": str(pick)}
+        query["source"] = xw.EXPLAINED  # to this very image
+        xw.keep_explained(given.x, given.caption)
     else:
         channel = cols[1].slider("Output channel", 0, out - 1, 0, key=f"ex_out_{layer}")
         tiles, labels = kernels[channel], [f"in {i}" for i in range(inputs)]
@@ -351,7 +354,7 @@ tabs = st.tabs(["Feature maps", "Filters", "Attributions", "Faithfulness", "Acro
 with tabs[0]:
     guarded(feature_maps_tab, predictor, given.x)
 with tabs[1]:
-    guarded(filters_tab, predictor, option.key)
+    guarded(filters_tab, predictor, option.key, given)
 with tabs[2]:
     target = guarded(attributions_tab, option, predictor, given.x, int(np.argmax(probs)))
 with tabs[3]:

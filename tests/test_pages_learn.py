@@ -4,6 +4,7 @@ query-string round trip, stepping, real runs, and one clear message per bad inpu
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qs
 
 import numpy as np
 import pytest
@@ -249,3 +250,20 @@ def test_a_drawn_digit_is_an_input_once_there_is_one():
     at = rerun(at)
     assert "drawn 1" in [c.value for c in at.caption]
     assert "H: ⌊(28 + 2·0 − 1·(3−1) − 1) / 1⌋ + 1 = **26**" in markdown(at)
+
+
+def test_apply_filter_from_explain_slides_it_over_the_image_being_explained():
+    if not DEMO_CHECKPOINT.is_file():
+        pytest.skip("the shipped demo model is missing")
+    at = open_page("pages/explain.py", {"run": "demo"})
+    at.number_input(key="ex_index").set_value(5)
+    at = rerun(at)
+    link = next(
+        link.proto for link in at.get("page_link") if link.label.startswith("Apply filter #0")
+    )
+    at.query_params.clear()
+    at.query_params.update({k: v[0] for k, v in parse_qs(link.query_string).items()})
+    at.switch_page(CONVOLUTION)
+    at = rerun(at)
+    assert any("#5 · true class" in c.value for c in at.caption)  # not the default ring matrix
+    assert "input 28×28, padded" in chart_titles(at) and "conv1 #0 as applied" in chart_titles(at)

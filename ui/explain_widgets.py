@@ -57,6 +57,19 @@ def send_to_explain(path: str, x: torch.Tensor, label: str) -> None:
     st.switch_page("pages/explain.py")
 
 
+EXPLAINED = "image from Explain"  # the Convolution page's input source for Explain's image
+
+
+def keep_explained(x: torch.Tensor, caption: str) -> None:
+    """Remember the image Explain shows ([1, C, S, S]) for the Convolution page's filter link."""
+    st.session_state["explained_image"] = (x.numpy(), caption)
+
+
+def explained() -> tuple[np.ndarray, str] | None:
+    """The image Explain showed last in this session, [1, C, S, S], and its caption."""
+    return st.session_state.get("explained_image")
+
+
 def method_name(method: str) -> str:
     """``integrated_gradients`` → ``Integrated Gradients``, ``gradcam`` → ``Grad-CAM``."""
     return METHOD_NAMES.get(method) or method.replace("_", " ").title()
