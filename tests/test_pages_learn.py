@@ -267,3 +267,10 @@ def test_apply_filter_from_explain_slides_it_over_the_image_being_explained():
     at = rerun(at)
     assert any("#5 · true class" in c.value for c in at.caption)  # not the default ring matrix
     assert "input 28×28, padded" in chart_titles(at) and "conv1 #0 as applied" in chart_titles(at)
+
+
+def test_a_link_value_out_of_range_becomes_the_nearest_bound_and_says_so():
+    at = open_page(CONVOLUTION, {"dilation": "99", "stride": "2"})
+    assert at.number_input(key="cv_dilation").value == 4
+    assert at.number_input(key="cv_stride").value == 2
+    assert "dilation=99 is out of range (1–4): 4 used" in at.warning[0].value
