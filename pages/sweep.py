@@ -14,6 +14,7 @@ from cnn_core import sweeps
 from cnn_core.config import OPTIMIZERS, TrainConfig
 from cnn_core.data import DATASETS, dataset_names
 from cnn_core.errors import UserError
+from cnn_core.formats import duration
 from cnn_core.models import model_names, model_title
 from ui.charts import frame
 from ui.router import ensure_routed
@@ -23,6 +24,7 @@ ensure_routed()
 
 STATE_ICONS = {"complete": "✅", "pruned": "✂️", "fail": "❌", "running": "🏃", "waiting": "⏳"}
 LIVE = ("created", "running", "stopping")
+STEADY = 10  # complete trials from which parameter importances are more than a hint
 BATCH_SIZES = [16, 32, 64, 128, 256]
 WEIGHT_DECAYS = [0.0, 1e-5, 1e-4, 1e-3, 1e-2]
 
@@ -173,7 +175,13 @@ def analysis(status: dict[str, Any]) -> None:
     fig = plot_parallel_coordinate(sweeps.load_study(status["id"]), target_name="val accuracy")
     fig.update_layout(height=360, margin={"t": 60, "b": 20, "l": 60, "r": 60}, title=None)
     left.plotly_chart(fig, key=f"sw-parcoords-{status['id']}")
-    found, note = importances(status["id"], status["counts"]["complete"])
+    complete = status["counts"]["complete"]
+    if complete < STEADY:
+        right.caption(
+            f"Importances from only {complete} complete trials: a hint, not a finding — they "
+            f"steady with about {STEADY} or more."
+        )
+    found, note = importances(status["id"], complete)
     if not found:
         right.caption(f"Parameter importance {note}.")
         return
@@ -278,10 +286,12 @@ sweep_id = st.selectbox(
 st.query_params["sweep"] = sweep_id
 status = sweeps.sweep_status(sweep_id, importances=False)
 st.subheader(f"{status['name'] or 'Sweep ' + sweep_id} — {status['status']}")
+epochs = status["base_config"]["epochs"]
 st.caption(
-    f"{status['base_config']['dataset']} · {status['base_config']['epochs']} epochs per trial · "
+    f"{status['base_config']['dataset']} · {epochs} epoch{'s' * (epochs != 1)} per trial · "
     f"{status['sampler']['name']} sampler · {status['pruner']['name']} pruner · searching "
-    f"{', '.join(status['space'])} · tag {status['tag']} · {status['elapsed_s'] or 0:.0f} s so far"
+    f"{', '.join(status['space'])} · tag {status['tag']} · {duration(status['elapsed_s'] or 0)} "
+    + ("so far" if status["status"] in LIVE else "in all")
 )
 if status["error"]:
     st.error(status["error"], icon="❌")
