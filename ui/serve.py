@@ -15,12 +15,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+FIRST = ("home", "runs", "train")  # the pages a newcomer opens first: their imports go first
 
 
 def page_imports() -> list[str]:
-    """The modules app.py and every page import at their top, in the order they name them."""
+    """The modules app.py and every page import at their top, in the order they name them
+    (app.py, then the ``FIRST`` pages, then the others)."""
+    pages = sorted((ROOT / "pages").glob("*.py"), key=lambda p: (p.stem not in FIRST, p.stem))
     found: dict[str, None] = {}
-    for script in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]:
+    for script in [ROOT / "app.py", *pages]:
         for node in ast.parse(script.read_text(encoding="utf-8")).body:
             if isinstance(node, ast.Import):
                 found.update(dict.fromkeys(alias.name for alias in node.names))
