@@ -34,9 +34,9 @@ st.markdown(
 )
 
 
-@st.cache_resource(show_spinner="Timing a few training steps on this machine…")
+@st.cache_resource(ttl=600, show_spinner="Timing a few training steps on this machine…")
 def estimate(label: str) -> TrainingTime:
-    """How long a quick start trains here (timed once per server)."""
+    """How long a quick start trains here (timed again after 10 minutes: the machine's load changes)."""
     config = QUICK_STARTS[label]
     return estimate_training(config, cache.dataset(config))
 
