@@ -186,7 +186,10 @@ def per_class_bars(evaluations: Sequence[tuple[int, str, RunEvaluation]]) -> go.
         )
     names = evaluations[0][2].class_names if evaluations else []
     fig.update_layout(
-        barmode="group", xaxis=class_axis(names), yaxis={"tickformat": ".0%", "range": [0, 1]}
+        barmode="group",
+        showlegend=True,  # plotly hides a single run's name
+        xaxis=class_axis(names),
+        yaxis={"tickformat": ".0%", "range": [0, 1]},
     )
     return frame(fig, 340)
 
