@@ -18,7 +18,7 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt requirements-r
 	touch $@
 
 run: $(VENV)/.installed  ## start the app on http://$(ADDRESS):$(PORT)
-	$(PY) -m streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+	$(PY) -m ui.serve --server.address $(ADDRESS) --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 dev: $(VENV)/.installed  ## `make run` that reloads on saved edits to app.py, pages/, ui/, cnn_core/
 	$(PY) -m streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) --server.fileWatcherType auto --server.runOnSave true

@@ -4,6 +4,7 @@ Shared by the trainer, the predictor, evaluation and the interpretability code."
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,21 @@ def make_loss(num_classes: int, weights: list[float] | None) -> nn.Module:
     return nn.CrossEntropyLoss(
         weight=torch.tensor(weights, dtype=torch.float32) if weights else None
     )
+
+
+def smoothed_loss_floor(num_classes: int, smoothing: float) -> float:
+    """The least training loss :func:`make_loss` can give with ``smoothing`` (label smoothing):
+    the entropy of the smoothed targets, which even a perfect model scores. Validation uses
+    the true labels, so its loss can go on falling below this."""
+    if not smoothing:
+        return 0.0
+    if num_classes == 2:  # binary: targets y·(1 − s) + s/2, see trainer.train_batch
+        q = [1 - smoothing / 2, smoothing / 2]
+    else:  # CrossEntropyLoss(label_smoothing=s): (1 − s)·one-hot + s/K
+        q = [1 - smoothing + smoothing / num_classes] + [smoothing / num_classes] * (
+            num_classes - 1
+        )
+    return -sum(p * math.log(p) for p in q if p > 0)
 
 
 def predictions(logits: torch.Tensor) -> torch.Tensor:

@@ -30,6 +30,7 @@ from .config import TrainConfig
 from .data import DatasetBundle, DataSpec, dataset_info, load_dataset
 from .errors import CheckpointError, ConfigError
 from .models import create_model
+from .models.summary import TrainingTime, time_training_step
 from .resolve import resolve
 from .schedule import describe as describe_schedule
 from .schedule import lr_factor
@@ -243,6 +244,22 @@ def build_state(
     state.train_module = distributed.wrap(model)
     state.num_batches = -(-len(data.train) // config.batch_size)
     return state
+
+
+def estimate_training(config: TrainConfig, data: DatasetBundle) -> TrainingTime:
+    """How long ``fit(config)`` trains on this machine, from a few timed steps of its model on
+    ``data``'s input (the Builder's Measure); evaluation not included."""
+    config = resolve(config)
+    model = create_model(
+        config.model,
+        data.in_channels,
+        data.image_size,
+        data.num_classes,
+        dropout=config.dropout,
+        spec=config.model_spec,
+    )
+    step = time_training_step(model, data.in_channels, data.image_size, config.batch_size)
+    return TrainingTime(step, len(data.train), config.batch_size, config.epochs)
 
 
 def train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:

@@ -1,7 +1,6 @@
 """Builder: design a network as a JSON spec (table or JSON), checked at every edit, saved by name."""
 
 import json
-import math
 import time
 
 import pandas as pd
@@ -9,11 +8,12 @@ import streamlit as st
 
 from cnn_core.data import DATASETS, dataset_info, dataset_names, input_geometry
 from cnn_core.errors import UserError
+from cnn_core.formats import duration
 from cnn_core.models import MODELS, architecture, model_names
 from cnn_core.models.layers import LAYER_TYPES
 from cnn_core.models.saved import delete_saved, save_spec, saved_names
 from cnn_core.models.spec import SpecError, analyze, build, shape_text
-from cnn_core.models.summary import blocks_from_layers, time_training_step
+from cnn_core.models.summary import TrainingTime, blocks_from_layers, time_training_step
 from ui import spec_editor as ed
 from ui.diagram import show_diagram
 from ui.router import ensure_routed
@@ -31,9 +31,12 @@ STARTER = [
 s = st.session_state
 
 
-def set_spec(spec: dict) -> None:
-    """Replace the spec being edited (new table and JSON widgets)."""
+def set_spec(spec: dict, source: str | None = None) -> None:
+    """Replace the spec being edited (new table and JSON widgets); ``source``: the "Start from"
+    entry it came from (kept when None)."""
     s.arch_spec = spec
+    s.arch_source = source or s.get("arch_source", BLANK)
+    s.a_start = s.arch_source
     s.arch_table = spec["layers"]  # the table's data until the next replacement; edits are deltas
     s.arch_version = s.get("arch_version", 0) + 1
     s.a_name = spec.get("name", "")
@@ -41,13 +44,14 @@ def set_spec(spec: dict) -> None:
 
 
 def start_from() -> None:
-    """Button: fork a built-in model (for the chosen dataset), open a saved spec, or a blank one."""
+    """Choice or button: fork a built-in model (for the chosen dataset), open a saved spec, or
+    a blank one."""
     choice = s.a_start
     if choice == BLANK:
-        set_spec({"name": "my-net", "description": "", "layers": STARTER})
+        set_spec({"name": "my-net", "description": "", "layers": STARTER}, BLANK)
         return
     channels, size, classes = input_geometry(s.a_dataset)
-    set_spec(architecture(choice, channels, size, classes))
+    set_spec(architecture(choice, channels, size, classes), choice)
 
 
 def apply_json(key: str) -> None:
@@ -79,17 +83,23 @@ def save() -> None:
         s.arch_saved = ("error", str(exc))
     else:
         s.arch_saved = ("ok", f"Saved {path.stem}: now a model choice on Train, Sweep and Compare.")
+        s.arch_source = s.a_start = path.stem
 
 
 def delete() -> None:
     name = s.arch_spec["name"]
     delete_saved(name)
+    s.arch_source = s.a_start = BLANK  # the deleted spec leaves the choices
     s.arch_saved = ("deleted", f"Deleted the saved spec {name}; runs trained with it keep a copy.")
 
 
 if "arch_spec" not in s:
-    s.a_dataset = "fashion-mnist"
-    set_spec({"name": "my-net", "description": "", "layers": STARTER})
+    s.arch_dataset = "fashion-mnist"
+    set_spec({"name": "my-net", "description": "", "layers": STARTER}, BLANK)
+# Widgets forget their values while another page is shown: they get them back from the spec.
+s.setdefault("a_dataset", s.arch_dataset)
+s.setdefault("a_start", s.arch_source)
+s.setdefault("a_name", s.arch_spec.get("name", ""))
 
 st.title("Builder")
 st.caption(
@@ -102,14 +112,22 @@ dataset = c1.selectbox(
     dataset_names(),
     key="a_dataset",
     format_func=lambda n: f"{n} — {DATASETS[n].description}",
+    on_change=lambda: s.update(arch_dataset=s.a_dataset),
 )
 c2.selectbox(
     "Start from",
     [*MODELS, *saved_names(), BLANK],
     key="a_start",
     format_func=lambda n: f"fork {n}" if n in MODELS else n,
+    on_change=start_from,
 )
-c3.button("Load", key="a_load", on_click=start_from, icon=":material/file_open:")
+c3.button(
+    "Reload",
+    key="a_load",
+    on_click=start_from,
+    icon=":material/file_open:",
+    help="Start again from the chosen entry (your edits are dropped)",
+)
 channels, size, classes = input_geometry(dataset)
 
 c1, c2 = st.columns([1, 3])
@@ -121,6 +139,7 @@ description = c2.text_input(
 table_tab, json_tab = st.tabs(["Layers", "JSON"])
 with table_tab:
     base = ed.layers_to_frame(s.arch_table)
+    base.index += 1  # layer 1 is the first, as in the checks' messages and the shape table
     edited = st.data_editor(
         base,
         key=f"a_table_{s.arch_version}",
@@ -128,6 +147,7 @@ with table_tab:
         hide_index=False,
         num_rows="fixed",
         width="stretch",
+        placeholder="",  # an empty cell means the default (see the column's help)
     )
     layers = ed.frame_to_layers(edited) if len(edited) == len(base) else s.arch_spec["layers"]
     s.arch_spec = {
@@ -143,7 +163,7 @@ with table_tab:
         range(count),
         key="a_row",
         disabled=not count,
-        format_func=lambda i: f"{i} · {layers[i].get('name') or layers[i].get('type')}",
+        format_func=lambda i: f"{i + 1} · {layers[i].get('name') or layers[i].get('type')}",
     )
     for col, (action, label) in zip(
         (c2, c3, c4, c5),
@@ -217,11 +237,12 @@ if norm is not None:
         s.arch_timing = (measured_for, step)
     timing = s.get("arch_timing")
     if timing and timing[0] == measured_for:  # a measurement of this very network and batch
-        step, steps = timing[1], math.ceil(images / batch)
+        took = TrainingTime(timing[1], int(images), int(batch))
         st.metric(
             "Estimated time per epoch",
-            f"{step * steps:,.0f} s",
-            help=f"{step * 1000:.0f} ms per step (median of 3) × {steps:,} steps; evaluation not included",
+            duration(took.seconds),
+            help=f"{took.step_s * 1000:.0f} ms per step (median of 3) × {took.steps:,} steps; "
+            "evaluation not included",
         )
 
     st.subheader("Save")

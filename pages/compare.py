@@ -13,11 +13,12 @@ from cnn_core.config import TrainConfig
 from cnn_core.data import dataset_names
 from cnn_core.errors import UserError
 from cnn_core.evaluation import run_data_spec
+from cnn_core.formats import percent, value_text
 from cnn_core.models import MODELS
 from cnn_core.resolve import with_defaults
 from cnn_core.stats import interval_text, mcnemar_text
 from ui.cache import dataset
-from ui.charts import run_colour
+from ui.charts import loss_gap_note, run_colour
 from ui.compare_widgets import (
     METRICS,
     X_AXES,
@@ -32,7 +33,7 @@ from ui.compare_widgets import (
     style_summary,
 )
 from ui.router import ensure_routed
-from ui.widgets import ACTIVE, run_label, show_user_error
+from ui.widgets import ACTIVE, optional_select, run_label, show_user_error
 
 ensure_routed()
 
@@ -76,11 +77,13 @@ def sweep_panel(selected: list[dict[str, Any]]) -> None:
     """Queue every registered architecture with the same data, seed and budget as a chosen run."""
     with st.expander(f"Train {'/'.join(MODELS)} on one dataset", icon=":material/add_task:"):
         by_id = {r["id"]: r for r in selected}
-        base_id = st.selectbox(
+        base_id = optional_select(
+            st,
             "Copy data, seed and budget from",
-            [None, *by_id],
-            format_func=lambda i: "defaults" if i is None else run_label(by_id[i]),
-            key="cmp_sweep_base",
+            list(by_id),
+            "defaults",
+            "cmp_sweep_base",
+            lambda i: run_label(by_id[i]),
         )
         name = st.selectbox(
             "Dataset (for defaults)",
@@ -91,7 +94,7 @@ def sweep_panel(selected: list[dict[str, Any]]) -> None:
         base = TrainConfig.from_dict(by_id[base_id]["config"], strict=False) if base_id else None
         cfg = with_defaults(base or TrainConfig(dataset=name))
         st.caption(
-            f"{cfg.dataset}: {cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr:g}, "
+            f"{cfg.dataset}: {cfg.epochs} epochs, batch {cfg.batch_size}, lr {value_text(cfg.lr)}, "
             f"{cfg.train_size or 'all'} training / {cfg.val_size or 'default'} validation "
             f"images, seed {cfg.seed} — one run per architecture, tagged compare-<time>."
         )
@@ -123,6 +126,11 @@ def curves_tab(selected: list[dict[str, Any]]) -> None:
             st.caption(f"No finished epoch yet: {', '.join(empty)}.")
         if off := [name for name, points in curves if points and x_key not in points[0]]:
             st.caption(f"Recorded before step metrics, so not on this axis: {', '.join(off)}.")
+        if "train_loss" in metrics:
+            for i, r in enumerate(selected):
+                geometry = compare.model_geometry(r)
+                if note := loss_gap_note(r["config"], geometry and geometry[2]):
+                    st.caption(f"{legend_name(i, r)} — {note}")
         cols = st.columns(2)
         for k, metric in enumerate(metrics):
             cols[k % 2].plotly_chart(
@@ -250,7 +258,7 @@ def evaluation_tab(selected: list[dict[str, Any]]) -> None:
     st.caption("Click a cell to see its images below.")
     for start in range(0, len(done), 2):
         for col, (i, r, e) in zip(st.columns(2), done[start : start + 2], strict=False):
-            title = f"{legend_name(i, r)} · {e.result.accuracy:.2%} {e.result.split} accuracy"
+            title = f"{legend_name(i, r)} · {percent(e.result.accuracy)} {e.result.split} accuracy"
             col.caption(f"{legend_name(i, r)}: {interval_text(e.result.accuracy, e.result.n)}")
             col.plotly_chart(
                 confusion_heatmap(e, title, run_colour(i), normalised),
@@ -260,7 +268,14 @@ def evaluation_tab(selected: list[dict[str, Any]]) -> None:
             )
     difference_panel(done)
     st.subheader("Per-class accuracy")
-    st.plotly_chart(per_class_bars([(i, legend_name(i, r), e) for i, r, e in done]))
+    groups: dict[tuple[str, ...], list] = {}  # runs on other classes never share an axis
+    for i, r, e in done:
+        groups.setdefault(tuple(e.class_names), []).append((i, r, e))
+    for k, group in enumerate(groups.values()):
+        if len(groups) > 1:
+            st.caption(", ".join(sorted({r["dataset"] for _, r, _ in group})))
+        named = [(i, legend_name(i, r), e) for i, r, e in group]
+        st.plotly_chart(per_class_bars(named), key=f"cmp-per-class-{k}")
     gallery(done)
 
 
@@ -280,6 +295,12 @@ if not selected:
     st.info("Pick runs above (filters narrow the list), or open a link like ?runs=ID1,ID2.")
     st.stop()
 
+if len(datasets := sorted({r["dataset"] for r in selected})) > 1:
+    st.info(
+        f"These runs learn different datasets ({', '.join(datasets)}): their accuracies and losses "
+        "measure different tasks, and each dataset gets its own per-class chart.",
+        icon=":material/info:",
+    )
 rows = compare.summary_table([r["id"] for r in selected])
 differing = compare.differing_columns(rows)
 tabs = st.tabs(["Curves", "Summary", "Hyperparameters", "Test evaluation"])

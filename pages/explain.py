@@ -22,7 +22,7 @@ from ui import cache
 from ui import explain_widgets as xw
 from ui.diagram import model_blocks, show_diagram
 from ui.router import ensure_routed
-from ui.widgets import show_user_error
+from ui.widgets import NOTHING, optional_select, show_user_error
 
 ensure_routed()
 
@@ -59,8 +59,8 @@ def open_link(options: dict[str, TrainedModel]) -> None:
 def move(labels: list[int], how: str) -> None:
     """Callback: jump to a random / the next / the first image of the chosen class."""
     state = st.session_state
-    wanted = state.get("ex_class")
-    pool = [i for i, y in enumerate(labels) if wanted is None or y == wanted]
+    wanted = state.get("ex_class", NOTHING)
+    pool = [i for i, y in enumerate(labels) if wanted == NOTHING or y == wanted]
     current = state.get("ex_index", 0)
     if pool and how == "random":
         state["ex_index"] = random.choice(pool)
@@ -86,11 +86,13 @@ def dataset_input(option: TrainedModel) -> Input | None:
     if st.session_state.get("ex_index", 0) >= len(labels):
         st.warning(f"The {split} split has {len(labels)} images: showing #0.")
         st.session_state["ex_index"] = 0
-    cols[1].selectbox(
+    optional_select(
+        cols[1],
         "Class",
-        [None, *range(len(names))],
-        format_func=lambda c: "any class" if c is None else names[c],
-        key="ex_class",
+        range(len(names)),
+        "any class",
+        "ex_class",
+        names.__getitem__,
         on_change=move,
         args=(labels, "first"),
     )
@@ -178,9 +180,10 @@ def feature_maps_tab(predictor: Predictor, x: torch.Tensor) -> None:
     st.caption(f"{layer}: {count} channels of {shapes[layer]} on one scale (#channel, mean).")
 
 
-def filters_tab(predictor: Predictor, run: str) -> None:
+def filters_tab(predictor: Predictor, run: str, given: Input) -> None:
     """First-layer kernels as images; a deeper kernel as the grid of its input slices; a link
-    to apply a kernel (or recompute a channel) step by step on the Learn pages."""
+    to apply a kernel to the image shown (or recompute a channel) step by step on the Learn
+    pages."""
     convs = {name: xw.shape_text(conv.weight.shape) for name, conv in conv_layers(predictor.model)}
     cols = st.columns(2, vertical_alignment="bottom")
     layer = cols[0].selectbox(
@@ -194,6 +197,8 @@ def filters_tab(predictor: Predictor, run: str) -> None:
         pick = cols[1].number_input("Filter #", 0, out - 1, 0, key="ex_apply_filter")
         learn = ("pages/learn_convolution.py", f"Apply filter #{pick} step by step")
         query = {"kernel": "learned filter", "run": run, "filter": str(pick)}
+        query["source"] = xw.EXPLAINED  # to this very image
+        xw.keep_explained(given.x, given.caption)
     else:
         channel = cols[1].slider("Output channel", 0, out - 1, 0, key=f"ex_out_{layer}")
         tiles, labels = kernels[channel], [f"in {i}" for i in range(inputs)]
@@ -218,11 +223,13 @@ def attributions_tab(
     method = cols[0].selectbox(
         "Method", list(interpret.METHODS), format_func=xw.method_name, key="ex_method"
     )
-    target = cols[1].selectbox(
+    target = optional_select(
+        cols[1],
         "Explain class",
-        [None, *range(len(names))],
-        format_func=lambda t: f"predicted: {names[best]}" if t is None else names[t],
-        key="ex_target",
+        range(len(names)),
+        f"predicted: {names[best]}",
+        "ex_target",
+        names.__getitem__,
     )
     opacity = cols[2].slider("Heatmap opacity", 0.0, 1.0, 0.6, 0.05, key="ex_opacity")
     title = xw.method_name(method)
@@ -280,9 +287,17 @@ def across_tab(
     fitting = {k: o for k, o in options.items() if o.geometry and o.geometry[:2] == geometry}
     if skipped := len(options) - len(fitting):
         st.caption(f"{skipped} model(s) take other image sizes or channels: not offered here.")
+    state = st.session_state
+    lead = state.get("ex_across_lead")
+    if lead != option.key or "ex_across" not in state:  # the page's model leads the rows
+        kept = [
+            k for k in state.get("ex_across", []) if k in fitting and k not in (lead, option.key)
+        ]
+        state["ex_across"] = [option.key, *kept]
+        state["ex_across_lead"] = option.key
     cols = st.columns([3, 1])
     picked = cols[0].multiselect(
-        "Models", list(fitting), [option.key], lambda k: fitting[k].label, key="ex_across"
+        "Models", list(fitting), format_func=lambda k: fitting[k].label, key="ex_across"
     )
     methods = list(interpret.METHODS)
     method = cols[1].selectbox(
@@ -342,7 +357,7 @@ tabs = st.tabs(["Feature maps", "Filters", "Attributions", "Faithfulness", "Acro
 with tabs[0]:
     guarded(feature_maps_tab, predictor, given.x)
 with tabs[1]:
-    guarded(filters_tab, predictor, option.key)
+    guarded(filters_tab, predictor, option.key, given)
 with tabs[2]:
     target = guarded(attributions_tab, option, predictor, given.x, int(np.argmax(probs)))
 with tabs[3]:

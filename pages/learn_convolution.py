@@ -24,6 +24,7 @@ from cnn_core.config import TrainConfig
 from cnn_core.data import DataSpec
 from cnn_core.errors import ConfigError
 from cnn_core.models import conv_layers
+from ui import explain_widgets as xw
 from ui import learn_charts as lc
 from ui import learn_widgets as lw
 from ui.learn_widgets import Control
@@ -31,7 +32,7 @@ from ui.router import ensure_routed
 
 ensure_routed()
 
-SOURCES = ("small matrix", "dataset image", "drawn digit")
+SOURCES = ("small matrix", "dataset image", "drawn digit", xw.EXPLAINED)
 LEARNED, CUSTOM = "learned filter", "custom"
 RING = "0 0 0 0 0 0\n0 1 1 1 1 0\n0 1 0 0 1 0\n0 1 0 0 1 0\n0 1 1 1 1 0\n0 0 0 0 0 0"
 OPERATIONS = ("cross-correlation", "true convolution")
@@ -76,6 +77,11 @@ def choose_input() -> np.ndarray:
         x, caption = lw.dataset_image(DataSpec.of(TrainConfig(dataset=name)), LINK.value("index"))
         st.caption(caption)
         return x[0, 0].numpy()
+    if source == xw.EXPLAINED:
+        if (shown := xw.explained()) is None:
+            raise ConfigError("input", "no image explained in this session: open one in Explain")
+        st.caption(f"{shown[1]} (channel 0)" if shown[0].shape[1] > 1 else shown[1])
+        return shown[0][0, 0].astype(np.float64)
     if "explain_input" not in st.session_state:
         raise ConfigError(
             "input",

@@ -13,8 +13,10 @@ from optuna.visualization import plot_parallel_coordinate
 from cnn_core import config, sweeps
 from cnn_core.data import DATASETS, DatasetInfo, dataset_names
 from cnn_core.errors import UserError
+from cnn_core.formats import duration
 from cnn_core.models import model_title
 from cnn_core.settings import browser_data_dir
+from ui.charts import frame
 from ui.config_form import bounds, field_widget
 from ui.router import ensure_routed
 from ui.widgets import show_user_error
@@ -23,7 +25,7 @@ ensure_routed()
 
 STATE_ICONS = {"complete": "✅", "pruned": "✂️", "fail": "❌", "running": "🏃", "waiting": "⏳"}
 LIVE = ("created", "running", "stopping")
-MARGIN = {"t": 30, "b": 10, "l": 10, "r": 10}
+STEADY = 10  # complete trials from which parameter importances are more than a hint
 
 
 # ---- the search space: one row per searchable setting, fixed or searched ----------------------
@@ -117,10 +119,10 @@ def best_so_far_chart(curve: list[dict[str, Any]]) -> go.Figure:
             go.Scatter(x=x, y=[p["best"] for p in curve], line_shape="hv", name="best so far"),
         ]
     )
-    fig.update_layout(height=300, margin=MARGIN, xaxis_title="trial", yaxis_title="val accuracy")
+    fig.update_layout(xaxis_title="trial", yaxis_title="val accuracy")
     fig.update_xaxes(dtick=max(1, round(max(x, default=0) / 10)))
     fig.update_yaxes(tickformat=".0%")
-    return fig
+    return frame(fig, 320)
 
 
 def trials_table(trials: list[dict[str, Any]]) -> pd.DataFrame:
@@ -156,14 +158,19 @@ def analysis(status: dict[str, Any]) -> None:
     fig = plot_parallel_coordinate(sweeps.load_study(status["id"]), target_name="val accuracy")
     fig.update_layout(height=360, margin={"t": 60, "b": 20, "l": 60, "r": 60}, title=None)
     left.plotly_chart(fig, key=f"sw-parcoords-{status['id']}")
-    found, note = importances(status["id"], status["counts"]["complete"])
+    complete = status["counts"]["complete"]
+    if complete < STEADY:
+        right.caption(
+            f"Importances from only {complete} complete trials: a hint, not a finding — they "
+            f"steady with about {STEADY} or more."
+        )
+    found, note = importances(status["id"], complete)
     if not found:
         right.caption(f"Parameter importance {note}.")
         return
     bars = go.Figure(go.Bar(x=list(found.values()), y=list(found), orientation="h"))
-    bars.update_layout(
-        height=360, margin=MARGIN, title="parameter importance (fANOVA)", yaxis_autorange="reversed"
-    )
+    bars.update_layout(title="parameter importance (fANOVA)", yaxis_autorange="reversed")
+    frame(bars, 360, legend=False)
     right.plotly_chart(bars, key=f"sw-importance-{status['id']}")
 
 
@@ -262,10 +269,12 @@ sweep_id = st.selectbox(
 st.query_params["sweep"] = sweep_id
 status = sweeps.sweep_status(sweep_id, importances=False)
 st.subheader(f"{status['name'] or 'Sweep ' + sweep_id} — {status['status']}")
+epochs = status["base_config"]["epochs"]
 st.caption(
-    f"{status['base_config']['dataset']} · {status['base_config']['epochs']} epochs per trial · "
+    f"{status['base_config']['dataset']} · {epochs} epoch{'s' * (epochs != 1)} per trial · "
     f"{status['sampler']['name']} sampler · {status['pruner']['name']} pruner · searching "
-    f"{', '.join(status['space'])} · tag {status['tag']} · {status['elapsed_s'] or 0:.0f} s so far"
+    f"{', '.join(status['space'])} · tag {status['tag']} · {duration(status['elapsed_s'] or 0)} "
+    + ("so far" if status["status"] in LIVE else "in all")
 )
 if status["error"]:
     st.error(status["error"], icon="❌")

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from cnn_core import runs
 from cnn_core.runs import api
 from cnn_core.runs.store import RunStore
-from tests.conftest import PROJECT, small_fashion_config
+from tests.conftest import FASHION_DIR, PROJECT, small_fashion_config
 from tests.run_fixtures import finished_run
 
 PAGES = ["pages/home.py", "pages/data.py", "pages/train.py", "pages/runs.py"]
@@ -138,3 +138,32 @@ def test_sessions_do_not_share_widget_state():
     assert "first run" in a.subheader[0].value and "second run" in b.subheader[0].value
     picked = [next(s.value for s in at.selectbox if s.label == "Run") for at in (a, b)]
     assert picked == [first, second]
+
+
+def test_home_groups_the_trials_of_a_sweep_in_recent_runs(no_worker):
+    """A sweep's trials take one line (linked to the Sweep page), so single runs stay in view."""
+    single = api.submit(small_fashion_config(), name="my own run", start_worker=False)
+    trials = [
+        api.submit(small_fashion_config(), name=f"trial {k}", tags=["sweep:s1"], start_worker=False)
+        for k in range(6)
+    ]
+    at = open_page("pages/home.py")
+    links = [
+        (str(link.label), link.proto.page, link.proto.query_string) for link in at.get("page_link")
+    ]
+    recent = [link for link in links if "trial" in link[0] or "my own run" in link[0]]
+    assert len(recent) == 2, links
+    assert "Sweep s1 · 6 trial runs" in recent[0][0] and "sweep=s1" in recent[0][2]
+    assert "my own run" in recent[1][0] and single in recent[1][2]
+    assert trials
+
+
+@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")
+def test_a_quick_start_says_how_long_it_will_take_before_it_launches(no_worker):
+    at = open_page("pages/home.py")
+    next(b for b in at.button if b.label.startswith("Train v2")).click().run()
+    assert not runs.list_runs()  # nothing queued yet: first the estimate
+    (estimate,) = [i.value for i in at.info if "on this machine" in i.value]
+    assert "2 epochs × 782 steps of 64 images" in estimate, estimate  # 50,000 training images
+    at.button(key="qs_launch").click().run()
+    assert [r["name"] for r in runs.list_runs()] == ["Fashion-MNIST v2"]

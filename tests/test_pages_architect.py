@@ -10,6 +10,8 @@ from cnn_core.models.summary import count_params
 from tests.run_fixtures import finished_run
 from tests.test_pages_app import open_page
 
+BLANK = "blank (one conv block)"
+
 GAP_NET = {
     "name": "gap-net",
     "layers": [
@@ -74,7 +76,7 @@ def test_measure_and_save_make_a_model_choice_on_train():
     at.text_input(key="a_name").input("small-net").run()
     at.number_input(key="a_images").set_value(6400).run()
     at.button(key="a_measure").click().run()
-    assert metrics(at)["Estimated time per epoch"].endswith(" s")
+    assert metrics(at)["Estimated time per epoch"].split()[-1] in ("s", "min")
     at.button(key="a_save").click().run()
     assert at.success and saved_names() == ["small-net"]
     assert [layer["type"] for layer in load_saved("small-net")["layers"]][-1] == "linear"
@@ -117,3 +119,24 @@ def test_delete_a_saved_spec_from_the_builder():
     at.button(key="a_delete").click().run()
     assert saved_names() == [] and "Deleted the saved spec gone-net" in at.success[0].value
     assert not at.error and at.button(key="a_save").label == "Save gone-net"
+
+
+def test_the_builder_counts_layers_from_one_leaves_empty_cells_empty_and_names_its_source():
+    at = open_page("pages/architect.py")
+    assert at.selectbox(key="a_start").value == BLANK  # the starter net is what the table holds
+    editor = at.dataframe[0]
+    assert list(editor.value.index) == [1, 2, 3, 4, 5] and editor.proto.placeholder == ""
+    assert at.selectbox(key="a_row").options[0] == "1 · conv"  # as errors say "layer 1 (conv1)"
+    assert list(at.dataframe[1].value["#"]) == [1, 2, 3, 4, 5]  # the shape flow
+
+    at.selectbox(key="a_start").set_value("v2").run()  # choosing a start loads it
+    assert at.text_input(key="a_name").value == "my-v2"
+    at.text_input(key="a_name").set_value("views-net").run()
+    at.button(key="a_save").click().run()
+    assert at.selectbox(key="a_start").value == "views-net"
+    at.selectbox(key="a_dataset").set_value("mnist").run()
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/architect.py").run()  # coming back: the saved net, named so
+    assert at.selectbox(key="a_start").value == "views-net"
+    assert at.selectbox(key="a_dataset").value == "mnist"
+    assert at.text_input(key="a_name").value == "views-net" and not at.error

@@ -19,6 +19,7 @@ from cnn_core.runs import api
 from tests.conftest import FASHION_DIR, PROJECT
 from tests.run_fixtures import finished_run
 from ui import compare_widgets
+from ui.compare_widgets import style_summary
 
 
 def open_compare(query: dict | None = None) -> AppTest:
@@ -151,3 +152,47 @@ def test_overlays_line_up_runs_of_different_batch_sizes_by_images_seen():
     at.radio[0].set_value("images_seen").run()
     (first, second) = val_x("train_loss")
     assert first[0] == 32 and second[0] == 100  # each first batch, in images seen
+
+
+def test_the_summary_writes_settings_and_percentages_one_way():
+    """Settings as the CLI and the Sweep page write them (0.008, not 0.008000), percentages with
+    two decimals each (67.00%, not 67% beside 93.76%)."""
+    table = pd.DataFrame(
+        {
+            "name": ["a", "b"],
+            "lr": [0.008, 1e-05],
+            "dropout": [0.5, 0.25],
+            "batch_size": [64, 128],
+            "best_val_accuracy": [0.67, 0.9376],
+            "final_val_accuracy": [0.722, None],
+        }
+    )
+    shown = style_summary(table, ["lr"]).to_html()
+    for text in ("0.008<", "1e-05<", "0.5<", "0.25<", "64<", "67.00%", "93.76%", "72.20%", "—"):
+        assert text in shown, text
+    assert "0.008000" not in shown and "0.500000" not in shown
+
+
+@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")
+def test_the_curves_say_why_training_loss_sits_above_validation_loss():
+    plain = finished_run("plain")
+    smoothed = finished_run("smoothed", label_smoothing=0.3)
+    at = open_compare({"runs": f"{plain},{smoothed}"})
+    at.tabs[0].multiselect[0].set_value(["train_loss", "val_loss"]).run()
+    notes = [c.value for c in at.tabs[0].caption if "label smoothing" in c.value]
+    assert len(notes) == 1 and "2. smoothed" in notes[0] and "1. plain" not in notes[0]
+    assert "cannot fall below 1.18" in notes[0], notes  # the entropy of its 10-class targets
+
+
+@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")
+def test_runs_on_different_datasets_get_a_per_class_chart_each_and_a_note():
+    clothes = finished_run("clothes")
+    digits = finished_run("digits", dataset="mnist")
+    at = open_compare({"runs": f"{clothes},{digits}"})
+    assert any("different datasets" in i.value for i in at.info), [i.value for i in at.info]
+    next(x for x in at.button if x.label.startswith("Evaluate 2 runs")).click().run()
+    assert not at.exception and not at.error
+    charts = [json.loads(c.proto.spec) for c in at.tabs[3].get("plotly_chart")]
+    per_class = [c for c in charts if c["data"][0]["type"] == "bar"]
+    assert len(per_class) == 2  # digits and clothes never share a class axis
+    assert [[t["name"] for t in c["data"]] for c in per_class] == [["1. clothes"], ["2. digits"]]

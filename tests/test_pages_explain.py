@@ -123,3 +123,17 @@ def test_across_runs_shows_one_row_per_chosen_run():
     assert len(rows) == 2 and "Grad-CAM in" in rows[0]
     assert any("run A" in n for n in names) and any("run B" in n for n in names)
     assert len(at.tabs[4].image) == 4  # input + heatmap per row
+
+
+def test_across_runs_follows_a_change_of_the_page_model():
+    first = finished_run(name="run A")
+    second = finished_run(name="run B", model="v2")
+    third = finished_run(name="run C")
+    at = open_explain({"run": first, "split": "val", "index": "0"})
+    at.multiselect(key="ex_across").set_value([first, third])
+    at = rerun(at)
+    at.selectbox(key="ex_model").select(second)
+    at = rerun(at)
+    assert at.multiselect(key="ex_across").value == [second, third]  # run A was the page's
+    rows = [m.value for m in at.tabs[4].markdown if m.value.startswith("**")]
+    assert "run B" in rows[0] and "run C" in rows[1] and len(rows) == 2

@@ -4,6 +4,7 @@ query-string round trip, stepping, real runs, and one clear message per bad inpu
 from __future__ import annotations
 
 import json
+from urllib.parse import parse_qs
 
 import numpy as np
 import pytest
@@ -40,6 +41,11 @@ def rerun(at: AppTest, errors: int = 0) -> AppTest:
 def chart_titles(at: AppTest) -> list[str]:
     specs = [json.loads(c.proto.spec)["layout"] for c in at.get("plotly_chart")]
     return [s["title"]["text"] for s in specs if "title" in s]
+
+
+def column_config(table) -> dict:
+    """The column settings a dataframe element sends to the browser, by column name."""
+    return json.loads(table.proto.columns)
 
 
 def markdown(at: AppTest) -> str:
@@ -190,9 +196,11 @@ def test_losses_optimizers_and_their_bad_input():
     at.text_input(key="tr_far").set_value("100")
     at.radio(key="tr_target").set_value(0)
     at = rerun(at)
-    stability = next(df.value for df in at.dataframe if "exact loss (float64)" in df.value.columns)
-    row = stability.loc[100.0]
+    table = next(df for df in at.dataframe if "exact loss (float64)" in df.value.columns)
+    row = table.value.loc[100.0]
     assert row["Sigmoid + BCELoss: ∂loss/∂z"] == 0 and row["BCEWithLogitsLoss: ∂loss/∂z"] == 1
+    formats = {k: c.get("type_config", {}).get("format") for k, c in column_config(table).items()}
+    assert set(formats.values()) == {"%.4g"} and len(formats) == 5  # 3.7e-44, not "0.0000…"
 
 
 def test_weight_histograms_of_runs_with_and_without_weight_decay():
@@ -242,3 +250,27 @@ def test_a_drawn_digit_is_an_input_once_there_is_one():
     at = rerun(at)
     assert "drawn 1" in [c.value for c in at.caption]
     assert "H: ⌊(28 + 2·0 − 1·(3−1) − 1) / 1⌋ + 1 = **26**" in markdown(at)
+
+
+def test_apply_filter_from_explain_slides_it_over_the_image_being_explained():
+    if not DEMO_CHECKPOINT.is_file():
+        pytest.skip("the shipped demo model is missing")
+    at = open_page("pages/explain.py", {"run": "demo"})
+    at.number_input(key="ex_index").set_value(5)
+    at = rerun(at)
+    link = next(
+        link.proto for link in at.get("page_link") if link.label.startswith("Apply filter #0")
+    )
+    at.query_params.clear()
+    at.query_params.update({k: v[0] for k, v in parse_qs(link.query_string).items()})
+    at.switch_page(CONVOLUTION)
+    at = rerun(at)
+    assert any("#5 · true class" in c.value for c in at.caption)  # not the default ring matrix
+    assert "input 28×28, padded" in chart_titles(at) and "conv1 #0 as applied" in chart_titles(at)
+
+
+def test_a_link_value_out_of_range_becomes_the_nearest_bound_and_says_so():
+    at = open_page(CONVOLUTION, {"dilation": "99", "stride": "2"})
+    assert at.number_input(key="cv_dilation").value == 4
+    assert at.number_input(key="cv_stride").value == 2
+    assert "dilation=99 is out of range (1–4): 4 used" in at.warning[0].value

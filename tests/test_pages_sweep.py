@@ -67,3 +67,7 @@ def test_a_finished_sweep_shows_trials_best_value_and_links(inline_runs):  # noq
     labels = " ".join(str(link.label) for link in at.get("page_link"))
     assert status["best"]["run_id"] in labels and "Compare them all" in labels
     assert [b for b in at.button if "Train it for" in b.label]
+    caption = " | ".join(c.value for c in at.caption)
+    assert "1 epoch per trial" in caption and "so far" not in caption, caption
+    assert "in all" in caption  # a finished sweep's time is a total
+    assert "from only 2 complete trials" in caption  # importances this early are a hint

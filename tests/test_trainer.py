@@ -9,7 +9,7 @@ import torch
 
 from cnn_core.callbacks import Callback, Checkpointer
 from cnn_core.checkpoints import load_checkpoint
-from cnn_core.scoring import evaluate
+from cnn_core.scoring import evaluate, make_loss, smoothed_loss_floor
 from cnn_core.trainer import HISTORY_KEYS, fit
 from tests.conftest import small_fashion_config
 
@@ -206,3 +206,21 @@ def test_a_run_stopped_at_target_mid_epoch_resumes_exactly(fashion_small, tmp_pa
     straight = fit(cfg, data=fashion_small)
     assert resumed.state.target == stopped.state.target  # reached once, kept
     assert stable(resumed.history) == stable(straight.history)
+
+
+@pytest.mark.parametrize("classes", [2, 10])
+def test_the_training_loss_floor_of_label_smoothing_is_what_a_perfect_model_scores(classes):
+    """With smoothed targets q the least training loss is the entropy of q, reached by the
+    model that predicts q itself — the floor the curves' note names."""
+    smoothing = 0.3
+    loss_fn = make_loss(classes, None)
+    if classes == 2:
+        q = torch.tensor([1 - smoothing / 2])
+        best = loss_fn(torch.logit(q)[None], q[None])
+    else:
+        q = torch.full((classes,), smoothing / classes)
+        q[0] += 1 - smoothing
+        loss_fn.label_smoothing = smoothing
+        best = loss_fn(q.log()[None], torch.tensor([0]))
+    assert smoothed_loss_floor(classes, smoothing) == pytest.approx(float(best), rel=1e-6)
+    assert smoothed_loss_floor(classes, 0.0) == 0.0

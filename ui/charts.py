@@ -8,6 +8,9 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from cnn_core.formats import value_text
+from cnn_core.scoring import smoothed_loss_floor
+
 PALETTE = (
     "#1f77b4",
     "#ff7f0e",
@@ -20,6 +23,46 @@ PALETTE = (
     "#bcbd22",
     "#17becf",
 )
+
+
+TOOLBAR_PX = 32  # the band at a chart's top where plotly's toolbar appears on hover
+TITLE_PX = 26  # room for a title (or subplot titles) between that band and the plot
+AXIS_PX = 62  # from the plot's bottom edge to under its x tick labels and axis title
+
+
+def frame(
+    fig: go.Figure,
+    height: int,
+    *,
+    bottom: int = 10,
+    left: int = 10,
+    right: int = 10,
+    legend: bool = True,
+) -> go.Figure:
+    """The layout every chart follows, so plotly's toolbar (top right, on hover) covers no
+    title, legend entry or data: the top band is left to the toolbar, a title or subplot titles
+    sit under it just above the plot, and the legend (``legend``) lies flat under the x axis."""
+    titled = bool(fig.layout.title.text) or any(
+        a.yref == "paper" and a.y == 1
+        for a in fig.layout.annotations  # subplot titles
+    )
+    top = TOOLBAR_PX + (TITLE_PX if titled else 0)
+    fig.update_layout(height=height, margin={"t": top, "b": bottom, "l": left, "r": right})
+    if fig.layout.title.text:
+        fig.update_layout(
+            title={"x": 0, "xref": "paper", "y": 1, "yref": "paper", "yanchor": "bottom"}
+        )
+    if legend:
+        below = -AXIS_PX / max(1, height - top - bottom)  # the legend's top, in plot heights
+        fig.update_layout(legend={"orientation": "h", "x": 0, "y": below, "yanchor": "top"})
+    return fig
+
+
+def class_axis(class_names: Sequence[Any]) -> dict[str, Any]:
+    """An axis of classes with every class labelled: a category axis (digit names "0"-"9"
+    would make a numeric one, labelled every other class) with one tick per class."""
+    names = [str(n) for n in class_names]
+    return {"type": "category", "tickmode": "array", "tickvals": names, "ticktext": names}
 
 
 def run_colour(index: int) -> str:
@@ -49,8 +92,27 @@ def learning_curves(history: Sequence[dict[str, Any]], title: str = "") -> go.Fi
                 col=col,
             )
     fig.update_xaxes(title_text="epoch", dtick=1)
-    fig.update_layout(height=320, margin={"t": 40, "b": 10, "l": 10, "r": 10}, title=title or None)
-    return fig
+    fig.update_layout(title=title or None)
+    return frame(fig, 340)
+
+
+def loss_gap_note(config: dict[str, Any], num_classes: int | None) -> str | None:
+    """Why a run's training loss sits above its validation loss, read from its config (label
+    smoothing, augmentation) — for a caption where both curves are drawn; None when neither."""
+    causes = []
+    if smoothing := config.get("label_smoothing"):
+        floor = (
+            f"cannot fall below {smoothed_loss_floor(num_classes, smoothing):.2f}"
+            if num_classes
+            else "stays above 0 even for a perfect model"
+        )
+        causes.append(
+            f"label smoothing {value_text(smoothing)} trains on softened targets, so the "
+            f"training loss {floor} (validation scores the true labels)"
+        )
+    if config.get("augment"):
+        causes.append("augmentation makes the training images harder than the validation ones")
+    return f"Training loss sits above validation loss: {'; '.join(causes)}." if causes else None
 
 
 def class_balance(class_names: Sequence[str], counts: dict[str, Sequence[int]]) -> go.Figure:
@@ -58,13 +120,8 @@ def class_balance(class_names: Sequence[str], counts: dict[str, Sequence[int]]) 
     fig = go.Figure(
         [go.Bar(name=split, x=list(class_names), y=list(c)) for split, c in counts.items()]
     )
-    fig.update_layout(
-        barmode="group",
-        height=300,
-        margin={"t": 20, "b": 10, "l": 10, "r": 10},
-        yaxis_title="images",
-    )
-    return fig
+    fig.update_layout(barmode="group", yaxis_title="images", xaxis=class_axis(class_names))
+    return frame(fig, 320)
 
 
 def probability_bars(
@@ -178,33 +235,32 @@ def step_curves(
         )
     fig.update_yaxes(tickformat=".0%", row=1, col=2)
     fig.update_xaxes(title_text=STEP_AXES[x_key])
-    fig.update_layout(  # the legend below the axis titles, not on top of them
-        height=370,
-        margin={"t": 40, "b": 10, "l": 10, "r": 10},
-        legend={"orientation": "h", "y": -0.25, "yanchor": "top"},
-    )
-    return fig
+    return frame(fig, 380)
 
 
-def confusion_figure(confusion: Sequence[Sequence[int]], class_names: Sequence[str]) -> go.Figure:
-    """A confusion matrix (rows = true class), counts annotated."""
+def confusion_figure(
+    confusion: Sequence[Sequence[int]], class_names: Sequence[str], normalised: bool = False
+) -> go.Figure:
+    """A confusion matrix (rows = true class), every class labelled, each cell annotated with its
+    count or, ``normalised``, its share of the true class."""
     names = [str(n) for n in class_names]
+    z: Sequence[Sequence[float]] = confusion
+    if normalised:
+        z = [[n / max(1, sum(row)) for n in row] for row in confusion]
     fig = go.Figure(
         go.Heatmap(
-            z=confusion,
+            z=z,
             x=names,
             y=names,
-            text=[[str(n) for n in row] for row in confusion],
+            text=[[f"{v:.0%}" if normalised else str(v) for v in row] for row in z],
             texttemplate="%{text}",
             colorscale="Blues",
             showscale=False,
-            hovertemplate="true %{y}<br>predicted %{x}<br>%{z}<extra></extra>",
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>",
         )
     )
     fig.update_layout(
-        height=380,
-        margin={"t": 10, "b": 10, "l": 10, "r": 10},
-        xaxis={"title": "predicted", "tickangle": -45},
-        yaxis={"title": "true", "autorange": "reversed"},
+        xaxis={**class_axis(names), "title": "predicted", "tickangle": -45},
+        yaxis={**class_axis(names), "title": "true", "autorange": "reversed"},
     )
-    return fig
+    return frame(fig, 400, legend=False)

@@ -16,10 +16,11 @@ from streamlit.errors import StreamlitAPIException
 from cnn_core import compare, runs
 from cnn_core.compare import RunEvaluation, smooth
 from cnn_core.data import DatasetBundle, dataset_names
+from cnn_core.formats import percent, value_text
 from cnn_core.models import model_names
 from cnn_core.runs import STATUSES
-from ui.charts import run_colour, thin
-from ui.widgets import image_grid, run_label
+from ui.charts import class_axis, confusion_figure, frame, run_colour, thin
+from ui.widgets import image_grid, optional_select, run_label
 
 METRICS = {
     "val_accuracy": "val accuracy",
@@ -35,7 +36,6 @@ X_AXES = {  # the Runs page's axes: runs with different batch sizes line up by i
     "elapsed_s": "wall time (s)",
 }
 MAX_MARKERS = 60  # longer lines are drawn without markers
-MARGIN = {"t": 40, "b": 10, "l": 10, "r": 10}
 EXPLAIN_PAGE = "pages/explain.py"
 PERCENT_COLUMNS = (
     "best_val_accuracy",
@@ -50,10 +50,6 @@ DIFF_STYLE = "background-color: rgba(255, 193, 7, 0.25)"
 
 
 # ---- selection ------------------------------------------------------------------------------
-def _any(value: str | None) -> str:
-    return value or "any"
-
-
 def run_filters(all_runs: Sequence[dict[str, Any]]) -> dict[str, str | None]:
     """Dataset / model / status / tag / name filters for ``runs.list_runs``."""
     choices = {
@@ -64,7 +60,7 @@ def run_filters(all_runs: Sequence[dict[str, Any]]) -> dict[str, str | None]:
     }
     cols = st.columns(5)
     filters = {
-        name: col.selectbox(name.title(), [None, *options], format_func=_any, key=f"cmp_f_{name}")
+        name: optional_select(col, name.title(), options, "any", f"cmp_f_{name}")
         for col, (name, options) in zip(cols, choices.items(), strict=False)
     }
     filters["search"] = cols[4].text_input("Name or id contains", key="cmp_f_search").strip()
@@ -157,66 +153,36 @@ def overlay_curves(
         fig.add_scatter(
             x=[a for a, _ in drawn], y=[b for _, b in drawn], name=name, mode=mode, line=line
         )
-    fig.update_layout(
-        height=340,
-        margin=MARGIN,
-        title=METRICS[metric],
-        xaxis_title=X_AXES[x_key],
-        legend={"orientation": "h", "y": -0.2},
-    )
+    fig.update_layout(title=METRICS[metric], xaxis_title=X_AXES[x_key])
     if "accuracy" in metric:
         fig.update_yaxes(tickformat=".0%")
-    return fig
+    return frame(fig, 360)
 
 
 def confusion_heatmap(
     evaluation: RunEvaluation, title: str, colour: str, normalised: bool
 ) -> go.Figure:
-    """Confusion matrix (rows = true class), counts or row-normalised rates, cells annotated.
-
-    Heatmaps cannot be selected by a click in Streamlit, so an invisible marker sits on every
-    cell: clicking a cell selects its marker (``on_select`` sees ``x`` = predicted, ``y`` = true).
-    """
-    counts = evaluation.result.confusion
+    """:func:`ui.charts.confusion_figure` (counts or row-normalised rates) titled in the run's
+    colour, with an invisible marker on every cell: heatmaps cannot be selected by a click in
+    Streamlit, so clicking a cell selects its marker (``on_select`` sees ``x`` = predicted,
+    ``y`` = true)."""
     names = evaluation.class_names
-    if normalised:
-        z = [[n / max(1, sum(row)) for n in row] for row in counts]
-        text = [[f"{v:.0%}" for v in row] for row in z]
-    else:
-        z, text = counts, [[str(n) for n in row] for row in counts]
+    fig = confusion_figure(evaluation.result.confusion, names, normalised)
+    text = fig.data[0].text
+    fig.update_traces(hoverinfo="skip", hovertemplate=None)
     cells = [(t, p) for t in range(len(names)) for p in range(len(names))]
-    fig = go.Figure(
-        [
-            go.Heatmap(
-                z=z,
-                x=names,
-                y=names,
-                text=text,
-                texttemplate="%{text}",
-                colorscale="Blues",
-                showscale=False,
-                hoverinfo="skip",
-            ),
-            go.Scatter(
-                x=[names[p] for _, p in cells],
-                y=[names[t] for t, _ in cells],
-                text=[text[t][p] for t, p in cells],
-                mode="markers",
-                marker={"size": 14, "opacity": 0, "color": colour, "symbol": "square"},
-                selected={"marker": {"opacity": 0.6}},
-                showlegend=False,
-                hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>",
-            ),
-        ]
+    fig.add_scatter(
+        x=[names[p] for _, p in cells],
+        y=[names[t] for t, _ in cells],
+        text=[text[t][p] for t, p in cells],
+        mode="markers",
+        marker={"size": 14, "opacity": 0, "color": colour, "symbol": "square"},
+        selected={"marker": {"opacity": 0.6}},
+        showlegend=False,
+        hovertemplate="true %{y}<br>predicted %{x}<br>%{text}<extra></extra>",
     )
-    fig.update_layout(
-        height=440,
-        margin=MARGIN,
-        title={"text": title, "font": {"color": colour}},
-        xaxis={"title": "predicted", "tickangle": -45},
-        yaxis={"title": "true", "autorange": "reversed"},
-    )
-    return fig
+    fig.update_layout(title={"text": title, "font": {"color": colour}})
+    return frame(fig, 460, legend=False)
 
 
 def per_class_bars(evaluations: Sequence[tuple[int, str, RunEvaluation]]) -> go.Figure:
@@ -226,14 +192,14 @@ def per_class_bars(evaluations: Sequence[tuple[int, str, RunEvaluation]]) -> go.
         fig.add_bar(
             name=name, x=e.class_names, y=e.result.per_class_accuracy, marker_color=run_colour(i)
         )
+    names = evaluations[0][2].class_names if evaluations else []
     fig.update_layout(
         barmode="group",
-        height=340,
-        margin=MARGIN,
+        showlegend=True,  # plotly hides a single run's name
+        xaxis=class_axis(names),
         yaxis={"tickformat": ".0%", "range": [0, 1]},
-        legend={"orientation": "h", "y": -0.25},
     )
-    return fig
+    return frame(fig, 340)
 
 
 def _dimension(label: str, values: Sequence[Any]) -> dict[str, Any]:
@@ -274,15 +240,18 @@ def parallel_coordinates(rows: Sequence[dict[str, Any]], columns: Sequence[str])
 
 # ---- table ----------------------------------------------------------------------------------
 def style_summary(table: pd.DataFrame, differing: Sequence[str]) -> Styler:
-    """The summary table with differing config columns highlighted, names in run colours."""
+    """The summary table with differing config columns highlighted, names in run colours,
+    settings and percentages written as everywhere else (:mod:`cnn_core.formats`)."""
     style = table.style.map(lambda _: DIFF_STYLE, subset=list(differing))
     style = style.apply(
         lambda names: [f"color: {run_colour(i)}; font-weight: bold" for i in range(len(names))],
         subset=["name"],
     )
+    settings = [c for c in table.columns if c in compare.config_fields()]
     return style.format(
         {
-            **{c: "{:.2%}" for c in PERCENT_COLUMNS},
+            **dict.fromkeys(settings, value_text),
+            **dict.fromkeys([c for c in PERCENT_COLUMNS if c in table], percent),
             "params": "{:,.0f}",
             "flops": lambda v: f"{v / 1e6:.1f} M",
             "train_seconds": "{:.1f}",

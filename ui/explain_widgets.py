@@ -25,7 +25,7 @@ from cnn_core.models import feature_layers
 from cnn_core.predict import Predictor
 from cnn_core.trained import TrainedModel, trained_models
 from ui import cache
-from ui.charts import probability_bars, run_colour
+from ui.charts import frame, probability_bars, run_colour
 from ui.widgets import heat_overlay, to_display
 
 DATASET, DRAWN, UPLOAD = "Dataset sample", "Drawn digit", "Upload an image"  # input sources
@@ -55,6 +55,19 @@ def send_to_explain(path: str, x: torch.Tensor, label: str) -> None:
     if key is not None:
         state["ex_model"] = key
     st.switch_page("pages/explain.py")
+
+
+EXPLAINED = "image from Explain"  # the Convolution page's input source for Explain's image
+
+
+def keep_explained(x: torch.Tensor, caption: str) -> None:
+    """Remember the image Explain shows ([1, C, S, S]) for the Convolution page's filter link."""
+    st.session_state["explained_image"] = (x.numpy(), caption)
+
+
+def explained() -> tuple[np.ndarray, str] | None:
+    """The image Explain showed last in this session, [1, C, S, S], and its caption."""
+    return st.session_state.get("explained_image")
 
 
 def method_name(method: str) -> str:
@@ -246,12 +259,10 @@ def deletion_figure(curves: dict[str, Sequence[tuple[float, float]]], class_name
             line=line,
         )
     fig.update_layout(
-        height=360,
-        margin={"t": 10, "b": 10, "l": 10, "r": 10},
         xaxis={"title": "share of pixels removed (most attributed first)", "tickformat": ".0%"},
         yaxis={"title": f"probability of {class_name}", "range": [0, 1.02], "tickformat": ".0%"},
     )
-    return fig
+    return frame(fig, 380)
 
 
 def shape_text(shape: Sequence[int]) -> str:

@@ -48,7 +48,8 @@ class Control:
     high: float | None = None
 
     def parse(self, raw: str) -> Any:
-        """The typed value of a query-string text; ValueError when it does not fit."""
+        """The typed value of a query-string text; ValueError when it does not fit, OutOfRange
+        (holding the nearest bound) for a number outside ``low``–``high``."""
         kind = type(self.default)
         if kind is bool:
             value: Any = raw.lower() in ("1", "true", "yes", "on")
@@ -59,13 +60,24 @@ class Control:
             if not np.isfinite(number):
                 raise ValueError(raw)
             value = kind(number)
-            value = value if self.low is None else max(value, kind(self.low))
-            value = value if self.high is None else min(value, kind(self.high))
+            bounded = value if self.low is None else max(value, kind(self.low))
+            bounded = bounded if self.high is None else min(bounded, kind(self.high))
+            if bounded != value:
+                low, high = ("" if b is None else f"{b:g}" for b in (self.low, self.high))
+                raise OutOfRange(bounded, f"out of range ({low}–{high})")
         else:
             value = raw
         if self.choices is not None and value not in self.choices:
             raise ValueError(raw)
         return value
+
+
+class OutOfRange(ValueError):
+    """A link's number outside its control's range: ``nearest`` is the bound used instead."""
+
+    def __init__(self, nearest: Any, reason: str):
+        super().__init__(reason)
+        self.nearest, self.reason = nearest, reason
 
 
 def text(value: Any) -> str:
@@ -100,18 +112,24 @@ class Linked:
         for name in self.controls:  # keep the values of widgets a view does not draw this run
             if self.key(name) in state:
                 state[self.key(name)] = state[self.key(name)]
-        ignored = []
+        ignored, bounded = [], []
         for name, control in self.controls.items():
             raw = params.get(name)
             if fresh and raw is not None:
                 try:
                     state[self.key(name)] = control.parse(raw)
                     continue
+                except OutOfRange as exc:
+                    state[self.key(name)] = exc.nearest
+                    bounded.append(f"{name}={raw} is {exc.reason}: {exc.nearest} used")
+                    continue
                 except ValueError:
                     ignored.append(f"{name}={raw}")
             state.setdefault(self.key(name), control.default)
         if ignored:
             st.warning(f"The link's {', '.join(ignored)} is not a valid setting: default used.")
+        if bounded:
+            st.warning(f"The link's {'; '.join(bounded)}.")
 
     def value(self, name: str) -> Any:
         return st.session_state[self.key(name)]

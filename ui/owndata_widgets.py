@@ -12,7 +12,7 @@ from cnn_core.data.choices import load_choices, save_choices
 from cnn_core.errors import UserError
 from cnn_core.health.embedding import EmbeddingMap
 from cnn_core.health.source import HealthData
-from ui.charts import PALETTE
+from ui.charts import PALETTE, frame
 from ui.widgets import show_user_error, to_display
 
 HOVER = (
@@ -57,14 +57,12 @@ def embedding_figure(emap: EmbeddingMap, height: int = 640) -> go.Figure:
         if mask.any():
             fig.add_trace(_points(emap, mask, name, marker))
     fig.update_layout(
-        height=height,
-        margin={"t": 10, "l": 10, "r": 10, "b": 10},
         legend={"itemsizing": "constant"},
         xaxis={"showticklabels": False, "title": f"{emap.method.upper()} 1"},
         yaxis={"showticklabels": False, "title": f"{emap.method.upper()} 2"},
         dragmode="pan",
     )
-    return fig
+    return frame(fig, height)
 
 
 def selected_index(state: Any) -> int | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,34 @@ def run_label(run: dict[str, Any]) -> str:
     """``⏳ name · v1 · mnist · running`` — how a run is named everywhere in the UI."""
     name = run.get("name") or run["id"]
     return f"{STATUS_ICONS.get(run['status'], '')} {name} · {run['model']} · {run['dataset']} · {run['status']}"
+
+
+NOTHING = ""  # how optional_select holds "none chosen"
+
+
+def optional_select(
+    where: Any,
+    label: str,
+    options: Sequence[Any],
+    none_text: str,
+    key: str,
+    format_func: Callable[[Any], str] = str,
+    **kwargs: Any,
+) -> Any:
+    """A select box whose first entry, ``none_text`` (e.g. "any"), means "none chosen": the
+    chosen option, or None for that entry. The entry is held as ``NOTHING``, not None, which
+    Streamlit shows as its placeholder ("Choose an option"); it is sent again on every run, so
+    a ``none_text`` that changes (``"predicted: 7"``) is shown as it is now."""
+    if st.session_state.get(key, NOTHING) == NOTHING:
+        st.session_state[key] = NOTHING
+    value = where.selectbox(
+        label,
+        [NOTHING, *options],
+        format_func=lambda o: none_text if o == NOTHING else format_func(o),
+        key=key,
+        **kwargs,
+    )
+    return None if value == NOTHING else value
 
 
 def show_user_error(exc: UserError) -> None:

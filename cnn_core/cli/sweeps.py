@@ -9,8 +9,9 @@ import json
 from typing import Any
 
 from ..errors import UserError
+from ..formats import value_text
 from ..sweeps import api
-from ..sweeps.driver import params_text, value_text
+from ..sweeps.driver import params_text
 from ..sweeps.space import default_space, searchable
 from ..sweeps.study import PRUNERS, SAMPLERS
 from .common import (

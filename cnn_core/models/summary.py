@@ -7,8 +7,9 @@ layers read back as spec layers (:func:`.convert.layers_of`): no forward pass.
 
 from __future__ import annotations
 
+import math
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -125,3 +126,22 @@ def time_training_step(
         optimizer.step()
         times.append(time.perf_counter() - start)
     return sorted(times[1:])[len(times[1:]) // 2]
+
+
+class TrainingTime(NamedTuple):
+    """How long training takes on this machine: a measured step (:func:`time_training_step`)
+    × the steps of ``epochs`` epochs over ``images`` training images; evaluation not included."""
+
+    step_s: float
+    images: int
+    batch_size: int
+    epochs: int = 1
+
+    @property
+    def steps(self) -> int:
+        """Steps per epoch."""
+        return math.ceil(self.images / self.batch_size)
+
+    @property
+    def seconds(self) -> float:
+        return self.step_s * self.steps * self.epochs

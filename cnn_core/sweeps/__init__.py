@@ -7,6 +7,7 @@ and tells the outcome: ``create_sweep`` then ``start_sweep`` (detached) or ``run
 (here); ``sweep_status``, ``list_sweeps``, ``stop_sweep`` and ``train_best_longer`` manage it.
 """
 
+from ..formats import value_text
 from .api import (
     create_sweep,
     list_sweeps,
@@ -18,9 +19,8 @@ from .api import (
     sweep_status,
     train_best_longer,
 )
-from .driver import value_text
 from .space import allowed_values, default_space, searchable
-from .study import PRUNERS, SAMPLERS, sweep_tag
+from .study import PRUNERS, SAMPLERS, sweep_of, sweep_tag
 
 __all__ = [
     "PRUNERS",
@@ -35,6 +35,7 @@ __all__ = [
     "searchable",
     "start_sweep",
     "stop_sweep",
+    "sweep_of",
     "sweep_status",
     "sweep_tag",
     "train_best_longer",

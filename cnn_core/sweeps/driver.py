@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 from .. import runs
 from ..config import TrainConfig
 from ..errors import UserError
+from ..formats import value_text
 from .space import trial_config
 from .study import driver_lock, load, search_distributions, set_attrs, sweep_tag
 
@@ -44,11 +45,6 @@ def stop_run(run_id: str) -> None:
     told when the driver next looks at it)."""
     with contextlib.suppress(UserError):
         runs.stop(run_id)
-
-
-def value_text(value: Any) -> str:
-    """A parameter value for progress lines and tables (floats to 3 significant digits)."""
-    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def params_text(params: dict[str, Any]) -> str:

@@ -62,9 +62,17 @@ def validate_sweep_id(sweep_id: str) -> str:
     return sweep_id
 
 
+SWEEP_TAG = "sweep:"
+
+
 def sweep_tag(sweep_id: str) -> str:
     """The tag every trial run of a sweep carries (filter Runs and Compare with it)."""
-    return f"sweep:{sweep_id}"
+    return f"{SWEEP_TAG}{sweep_id}"
+
+
+def sweep_of(tags: Sequence[str]) -> str | None:
+    """The sweep whose trial a run with ``tags`` is (see :func:`sweep_tag`), or None."""
+    return next((t.removeprefix(SWEEP_TAG) for t in tags if t.startswith(SWEEP_TAG)), None)
 
 
 def _study_id(sweep_id: str) -> int:

@@ -74,16 +74,15 @@ def app_env(tmp_path_factory) -> dict[str, str]:
 
 
 def start_app(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
-    """Start ``streamlit run app.py`` on a free port; returns (process, base url)."""
+    """Start the app as ``make run`` does (``python -m ui.serve``: ``streamlit run app.py``
+    with its imports paid at start) on a free port; returns (process, base url)."""
     port = free_port()
     log = open(log_path, "ab")  # noqa: SIM115 - closed with the process
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "streamlit",
-            "run",
-            "app.py",
+            "ui.serve",
             "--server.port",
             str(port),
             "--server.address",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from tests.conftest import FASHION_DIR
 from tests.e2e.conftest import assert_no_exception, wait_for_app
+from tests.e2e.steps import choose, train_cli
 from tests.e2e.steps import settle_images as settle
-from tests.e2e.steps import train_cli
 
 
 def test_explain_link_computes_an_attribution(app_url, app_env, page, tmp_path):
@@ -44,3 +44,26 @@ def test_explain_link_computes_an_attribution(app_url, app_env, page, tmp_path):
     assert_no_exception(page)
     assert not page.console_errors, page.console_errors
     print(result.inner_text(), f"— screenshots in {tmp_path}")
+
+
+def test_class_pickers_name_what_they_hold(app_url, app_env, page):
+    """The class filter and the attribution's class read "any class" / "predicted: <the class
+    shown above>" after every change of image, never Streamlit's "Choose an option"."""
+    run_id = train_cli(app_env, "--name", "e2e classes")
+    page.goto(app_url)
+    settle(page)
+    page.goto(f"{app_url}/explain?run={run_id}&split=val&index=0")
+    page.get_by_text("val #0 · true class:").wait_for(timeout=90_000)
+    page.get_by_role("tab", name="Attributions").click()
+    page.get_by_text("Saliency for class").wait_for(timeout=60_000)
+    shown = {}
+    for name in ("Bag", "Trouser", "Sneaker", "any class"):
+        choose(page, "Class", name)
+        settle(page)
+        predicted = page.locator('[data-testid="stMetricValue"]').first.inner_text()
+        shown[name] = [
+            page.get_by_role("combobox", name=label, exact=True).input_value()
+            for label in ("Class", "Explain class")
+        ]
+        assert shown[name] == [name, f"predicted: {predicted}"], shown
+    assert_no_exception(page)
