@@ -278,10 +278,19 @@ class Driver:
                 self.log(f"trial {frozen.number}: resumed run {active.run_id}")
 
 
-def drive(sweep_id: str, log: Callable[[str], None] = stderr_log, poll: float = POLL_S) -> str:
+def drive(
+    sweep_id: str,
+    log: Callable[[str], None] = stderr_log,
+    poll: float = POLL_S,
+    *,
+    clear_stop: bool = False,
+) -> str:
     """Run a driver session for ``sweep_id`` under its lock (UserError if another driver has
-    it); failures and Ctrl-C are recorded. Returns the final status."""
+    it); failures and Ctrl-C are recorded. ``clear_stop``: forget an earlier stop request (this
+    session resumes the sweep). Returns the final status."""
     with driver_lock(sweep_id, attempts=10):  # outlast a brief driver_alive() probe
+        if clear_stop:
+            set_attrs(load(sweep_id), stop_requested=False)
         driver = Driver(sweep_id, log, poll)
         try:
             return driver.run()
