@@ -136,7 +136,7 @@ class JobFiles:
         the lock from now on (the process calls :meth:`acquire` to take it over); None, and
         nothing started, while the job is alive already."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        lock = try_lock(self.lock)
+        lock = try_lock(self.lock, attempts=10)  # outlast a brief alive() probe
         if lock is None:
             return None
         with lock:

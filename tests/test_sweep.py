@@ -93,7 +93,7 @@ def test_space_validation_and_grid():
     assert grid_size(space) == 9
 
 
-def test_create_sweep_checks_budget_sampler_and_pruner():
+def test_create_sweep_checks_budget_sampler_and_pruner(isolated_dirs):
     for kwargs, field in (
         ({"trials": 0}, "trials"),
         ({"timeout": -1}, "timeout"),
@@ -111,6 +111,8 @@ def test_create_sweep_checks_budget_sampler_and_pruner():
     sweep_id = create_sweep(tiny(), space, trials=50, sampler="grid")
     status = sweep_status(sweep_id)
     assert status["budget"]["trials"] == 6 and status["status"] == "created"
+    assert list_sweeps()[0]["status"] == "created"
+    assert not (isolated_dirs / "runs" / "sweeps").exists()  # reading created no lock file
     assert status["trials"] == [] and status["best"] is None and status["best_so_far"] == []
     assert status["importance_note"] == "needs at least 2 complete trials"
     with pytest.raises(UserError, match="no sweep"):

@@ -177,8 +177,8 @@ class Driver:
 
     def _ensure_worker(self) -> None:
         """Start a worker if none is alive (a local one training ``parallel`` runs at once; a
-        Ray one as many as the cluster allows). At most every WORKER_CHECK_S: a worker still
-        starting up holds no lock yet, so checking on every poll would start one per poll."""
+        Ray one as many as the cluster allows). At most every WORKER_CHECK_S, so a worker that
+        exits at once (e.g. no Ray cluster to connect to) is not started again on every poll."""
         now = time.monotonic()
         if now - self._worker_checked < WORKER_CHECK_S:
             return
