@@ -236,14 +236,9 @@ def stop_worker() -> None:
 
 def hold_worker_lock():
     """Take the worker lock (as a live worker holds it); closing the file releases it."""
-    from cnn_core.processes import try_lock
-    from cnn_core.runs.supervisor import lock_path
+    from cnn_core.runs.supervisor import supervisor_files
 
-    lock = try_lock(lock_path(), attempts=50)
-    lock.truncate(0)
-    lock.write(str(os.getpid()))
-    lock.flush()
-    return lock
+    return supervisor_files().acquire(attempts=50)
 
 
 def train_images_per_s(

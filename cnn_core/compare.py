@@ -1,6 +1,6 @@
 """Compare runs: a summary table with the config fields that differ, histories with wall time,
-cached evaluations (confusion matrices, misclassified items) and a sweep over the registered
-architectures on one dataset.
+cached evaluations (confusion matrices, misclassified items). Training every architecture on
+one dataset is a sweep (:func:`cnn_core.sweeps.architecture_sweep`).
 
 Evaluations are stored in the run store keyed on (run, split) together with the checkpoint's
 modification time, so a checkpoint that was retrained or extended is evaluated again.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +18,11 @@ from typing import Any
 
 from . import runs
 from .checkpoints import load_checkpoint
-from .config import TrainConfig, knobs
+from .config import knobs
 from .data import DatasetBundle, dataset_info, load_dataset
 from .errors import UserError
 from .evaluation import evaluate_checkpoint, run_data_spec
-from .models import MODELS, describe_model
+from .models import describe_model
 from .runs import api as runs_api
 from .scoring import EvalResult
 from .stats import McNemar, accuracy_interval, mcnemar_exact
@@ -245,29 +244,4 @@ def cell_indices(result: EvalResult, labels: Sequence[int], true: int, predicted
     items of class ``true`` predicted as ``predicted``."""
     return [
         i for i in result.misclassified if labels[i] == true and result.predicted[i] == predicted
-    ]
-
-
-# ---- sweep ----------------------------------------------------------------------------------
-def sweep_tag() -> str:
-    """A tag grouping one sweep, like ``compare-20261125-031500``."""
-    return time.strftime("compare-%Y%m%d-%H%M%S")
-
-
-def queue_architecture_sweep(
-    base_config: TrainConfig | dict[str, Any] | None = None, tag: str | None = None
-) -> list[str]:
-    """Queue one run per registered architecture with everything else taken from
-    ``base_config`` (data, seed, epochs, batch size, lr, sizes, …; defaults if None), all tagged
-    ``tag``. Returns the run ids in registry order (v1, v2, …)."""
-    if not isinstance(base_config, TrainConfig):
-        base_config = TrainConfig.from_dict(base_config or {}, strict=False)
-    tag = tag or sweep_tag()
-    return [
-        runs.submit(
-            dataclasses.replace(
-                base_config, model=model, name=f"{model} on {base_config.dataset}", tags=[tag]
-            )
-        )
-        for model in MODELS  # every registered architecture (saved specs are the user's)
     ]

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from cnn_core import compare, runs
+from cnn_core import compare, runs, sweeps
 from cnn_core.config import TrainConfig
 from cnn_core.data import dataset_names
 from cnn_core.errors import UserError
@@ -56,25 +56,26 @@ LEAD_COLUMNS = [  # after "#", "name" and the settings that differ
 ]
 
 
-def queue_sweep(base_id: str | None, dataset_name: str) -> None:
-    """Button callback: queue every registered architecture like the base run (or with
-    defaults) and select them."""
+def start_sweep(base_id: str | None, dataset_name: str) -> None:
+    """Button callback: create and start the sweep training every registered architecture like
+    the base run (or with defaults)."""
     try:
         base = (
             TrainConfig.from_dict(runs.get_run(base_id)["config"], strict=False)
             if base_id
             else TrainConfig(dataset=dataset_name)
         )
-        tag = compare.sweep_tag()
-        st.session_state["cmp_runs"] = compare.queue_architecture_sweep(base, tag)
+        sweep_id = sweeps.architecture_sweep(base)
+        sweeps.start_sweep(sweep_id)
     except UserError as exc:
         st.session_state["cmp_sweep_error"] = exc
     else:
-        st.session_state["cmp_swept"] = tag
+        st.session_state["cmp_swept"] = sweep_id
 
 
 def sweep_panel(selected: list[dict[str, Any]]) -> None:
-    """Queue every registered architecture with the same data, seed and budget as a chosen run."""
+    """Train every registered architecture with the same data, seed and budget as a chosen run:
+    a sweep (a grid over the model), followed on the Sweep page."""
     with st.expander(f"Train {'/'.join(MODELS)} on one dataset", icon=":material/add_task:"):
         by_id = {r["id"]: r for r in selected}
         base_id = optional_select(
@@ -96,13 +97,16 @@ def sweep_panel(selected: list[dict[str, Any]]) -> None:
         st.caption(
             f"{cfg.dataset}: {cfg.epochs} epochs, batch {cfg.batch_size}, lr {value_text(cfg.lr)}, "
             f"{cfg.train_size or 'all'} training / {cfg.val_size or 'default'} validation "
-            f"images, seed {cfg.seed} — one run per architecture, tagged compare-<time>."
+            f"images, seed {cfg.seed} — a sweep with one trial per architecture."
         )
-        st.button("Queue the sweep", on_click=queue_sweep, args=(base_id, name))
+        st.button("Start the sweep", on_click=start_sweep, args=(base_id, name))
     if error := st.session_state.pop("cmp_sweep_error", None):
         show_user_error(error)
-    if tag := st.session_state.pop("cmp_swept", None):
-        st.success(f"Queued {len(MODELS)} runs tagged {tag}; they are selected below.")
+    if sweep_id := st.session_state.pop("cmp_swept", None):
+        st.success(f"Sweep {sweep_id} started: one trial per architecture, trained in turn.")
+        st.page_link(
+            "pages/sweep.py", label="Follow it on the Sweep page", query_params={"sweep": sweep_id}
+        )
 
 
 def curves_tab(selected: list[dict[str, Any]]) -> None:

@@ -7,8 +7,9 @@ from cnn_core.config import TrainConfig
 from cnn_core.data import DATASETS, dataset_names
 from cnn_core.data.builder import list_datasets
 from cnn_core.errors import UserError
-from cnn_core.health.jobs import job_status, start_check
+from cnn_core.health.jobs import check_status, list_checks, start_check, stop_check
 from cnn_core.health.report import health_data
+from cnn_core.jobs import ACTIVE
 from cnn_core.models import model_names
 from cnn_core.settings import browser_data_dir
 from ui import owndata_widgets as ow
@@ -56,27 +57,48 @@ if st.button("Run health check", type="primary", key="dh_run"):
         show_user_error(exc)
 
 
+def stop(check_id: str) -> None:
+    """Button callback: stop the check (its process ends; the page then shows it stopped)."""
+    try:
+        stop_check(check_id, wait=5.0)
+    except UserError as exc:
+        st.session_state["dh_ended"] = ("failed", str(exc))
+
+
 @st.fragment(run_every=1.0)
-def watch(key: str, config_json: str) -> None:
-    """Progress of the background check; the whole page reruns once it has ended."""
-    status = job_status(key)
-    if status["state"] == "running":
-        st.info(f"Checking in the background… {status['message']}", icon="⏳")
+def watch(check_id: str, config_json: str | None) -> None:
+    """Progress of the background check and a button to stop it; the whole page reruns once it
+    has ended."""
+    status = check_status(check_id)
+    if status["state"] in ACTIVE:
+        st.info(f"Checking in the background ({status['label']})… {status['message']}", icon="⏳")
+        st.button(
+            "Stop the check",
+            key="dh_stop",
+            icon=":material/stop:",
+            on_click=stop,
+            args=(check_id,),
+            disabled=status["state"] == "stopping",
+        )
         return
     del st.session_state["dh_job"]
-    if status["state"] == "failed":
-        st.session_state["dh_failed"] = status["message"]
-    else:
+    if status["state"] == "completed":
         data = health_data(TrainConfig.from_dict(status["config"]))  # as the check resolved it
         st.session_state["dh_result"] = (config_json, status["report"], data)
+    else:
+        st.session_state["dh_ended"] = (status["state"], status["message"])
     st.rerun()
 
 
+if "dh_job" not in st.session_state and (running := list_checks(active_only=True)):
+    st.session_state["dh_job"] = (running[0]["id"], None)  # started earlier, here or elsewhere
 if job := st.session_state.get("dh_job"):
     watch(*job)
     st.stop()
-if failed := st.session_state.pop("dh_failed", None):
-    st.error(failed, icon="🚫")
+if ended := st.session_state.pop("dh_ended", None):
+    state, message = ended
+    show = st.error if state == "failed" else st.warning
+    show(f"The check {state}: {message}", icon="🚫" if state == "failed" else "⏹️")
 result = st.session_state.get("dh_result")
 if result is None:
     st.info("Choose a dataset and run the check.", icon="🩺")

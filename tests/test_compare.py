@@ -1,5 +1,5 @@
 """cnn_core.compare on real tiny Fashion-MNIST runs: summary table, config diff, cached
-evaluations (and their invalidation), confusion-cell indices and the v1–v4 sweep."""
+evaluations (and their invalidation), confusion-cell indices (training every architecture is a sweep: tests/test_sweep.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ from pathlib import Path
 import pytest
 
 from cnn_core import compare, evaluation
-from cnn_core.config import TrainConfig
 from cnn_core.data import load_dataset
 from cnn_core.errors import UserError
 from cnn_core.evaluation import run_data_spec
-from cnn_core.models import MODELS, describe_model
-from cnn_core.resolve import resolve
+from cnn_core.models import describe_model
 from cnn_core.runs import api
 from cnn_core.runs.store import RunStore
 from tests.conftest import FASHION_DIR, small_fashion_config
@@ -124,26 +122,6 @@ def test_cell_indices_are_exactly_the_misclassified_items(store):
         seen += indices
     assert sorted(seen) == result.misclassified
     assert set(seen) == {i for i, p in enumerate(result.predicted) if p != labels[i]}
-
-
-def test_queue_architecture_sweep_keeps_data_seed_and_budget(monkeypatch):
-    monkeypatch.setattr(api, "ensure_worker", lambda *a, **k: None)
-    base = small_fashion_config(epochs=3, lr=0.005, seed=7, batch_size=32, train_size=500)
-    ids = compare.queue_architecture_sweep(base, "compare-test")
-    assert len(ids) == len(MODELS)
-    queued = [api.get_run(i) for i in ids]
-    assert [r["model"] for r in queued] == list(MODELS)
-    expected = resolve(base).to_dict()
-    for run in queued:
-        assert run["status"] == "queued" and run["tags"] == ["compare-test"]
-        config = dict(run["config"])
-        assert {k: config.pop(k) for k in ("model", "name", "tags")}["tags"] == ["compare-test"]
-        assert config == {k: v for k, v in expected.items() if k not in ("model", "name", "tags")}
-    assert {r["id"] for r in api.list_runs(tag="compare-test")} == set(ids)
-    defaults = compare.queue_architecture_sweep({"dataset": "mnist"})
-    tags = {tuple(api.get_run(i)["tags"]) for i in defaults}
-    assert len(tags) == 1 and next(iter(tags))[0].startswith("compare-")
-    assert api.get_run(defaults[0])["config"]["epochs"] == TrainConfig().epochs
 
 
 def test_bad_state_is_a_user_error_and_evaluations_go_with_their_run(store):

@@ -15,9 +15,10 @@ from cnn_core.data.choices import latest_version, load_choices, save_choices
 from cnn_core.errors import DataError, UserError
 from cnn_core.health.duplicates import find_pairs, group_pairs, phash
 from cnn_core.health.embedding import embedding_map, project
-from cnn_core.health.jobs import job_status, start_check
+from cnn_core.health.jobs import check_status, start_check
 from cnn_core.health.report import check_health
 from cnn_core.health.source import HealthData
+from cnn_core.processes import ACTIVE
 from cnn_core.resolve import resolve
 from cnn_core.runs import api
 from cnn_core.settings import default_data_dir
@@ -208,9 +209,10 @@ def test_embedding_map_of_a_finished_run():
 def test_background_check_reports_progress_results_and_failures():
     name = write_folder(per_class=6)
     key = start_check(folder_config(name), labels=False)
-    status = wait_for(lambda: (s := job_status(key))["state"] != "running" and s, 120, "the check")
-    assert status["state"] == "done" and status["report"]["images"] == 18
+    status = wait_for(lambda: (s := check_status(key))["state"] not in ACTIVE and s, 120, "check")
+    assert status["state"] == "completed" and status["report"]["images"] == 18
     bad = start_check(folder_config("no-such-folder"), labels=False)
-    status = wait_for(lambda: (s := job_status(bad))["state"] != "running" and s, 120, "the check")
+    status = wait_for(lambda: (s := check_status(bad))["state"] not in ACTIVE and s, 120, "check")
     assert status["state"] == "failed" and "does not exist" in status["message"]
-    assert job_status("../x")["state"] == "failed"
+    with pytest.raises(UserError, match="invalid health check id"):
+        check_status("../x")

@@ -11,13 +11,14 @@ import pytest
 from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
-from cnn_core import compare, runs
+from cnn_core import compare, jobs, sweeps
 from cnn_core.data import load_dataset
 from cnn_core.evaluation import evaluate_checkpoint, run_data_spec
 from cnn_core.models import MODELS
 from cnn_core.runs import api
 from tests.conftest import FASHION_DIR, PROJECT
-from tests.run_fixtures import finished_run
+from tests.run_fixtures import finished_run, stop_supervisor, wait_for
+from tests.test_pages_app import open_page
 from ui import compare_widgets
 from ui.compare_widgets import style_summary
 
@@ -57,19 +58,35 @@ def test_empty_store_and_bogus_ids_show_messages_not_tracebacks():
     assert "Pick runs above" in at.info[0].value
 
 
-def test_sweep_button_queues_and_selects_every_architecture(monkeypatch, tmp_path):
-    for module in (api, runs):  # submit and the sidebar each start a worker for queued runs
-        monkeypatch.setattr(module, "ensure_worker", lambda *a, **k: None)
-    at = open_compare()
-    at.selectbox(key="cmp_sweep_dataset").select("fashion-mnist").run()
-    next(b for b in at.button if b.label == "Queue the sweep").click().run()
-    assert not at.exception and f"Queued {len(MODELS)} runs tagged compare-" in at.success[0].value
-    queued = api.list_runs(status="queued")
-    assert sorted(r["model"] for r in queued) == list(MODELS)
-    assert at.multiselect(key="cmp_runs").value == [r["id"] for r in reversed(queued)]
-    assert "No checkpoint yet" in at.warning[0].value  # queued runs: no evaluation possible
-    assert "No finished epoch yet" in " ".join(c.value for c in at.caption)
-    assert not (tmp_path / "runs" / "worker.log").exists()  # nothing was started
+@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")
+def test_every_architecture_is_a_sweep_shown_on_the_sweep_page_and_it_stops():
+    base = finished_run("base", train_size=300, val_size=100, seed=3)
+    at = open_compare({"runs": base})
+    at.selectbox(key="cmp_sweep_base").select(base).run()
+    next(b for b in at.button if b.label == "Start the sweep").click().run()
+    assert not at.exception and not at.error
+    (sweep,) = sweeps.list_sweeps()
+    assert f"Sweep {sweep['id']} started" in at.success[0].value
+    status = sweeps.sweep_status(sweep["id"], importances=False)
+    assert status["space"] == {"model": {"choices": list(MODELS)}}
+    assert status["budget"]["trials"] == len(MODELS)
+    assert {k: status["base_config"][k] for k in ("train_size", "val_size", "seed")} == {
+        "train_size": 300,
+        "val_size": 100,
+        "seed": 3,
+    }
+    assert ("sweep", sweep["id"], "running") in [(j.kind, j.id, j.state) for j in jobs.list_jobs()]
+    sweep_page = open_page("pages/sweep.py", {"sweep": sweep["id"]})
+    assert "every architecture on fashion-mnist" in sweep_page.subheader[0].value
+
+    try:
+        stopped = sweeps.stop_sweep(sweep["id"], wait=30)
+        assert stopped["status"] == "stopped" and not stopped["driver_alive"]
+        tag = sweeps.sweep_tag(sweep["id"])
+        ended = ("stopped", "completed")  # a training trial saves its checkpoint, then stops
+        wait_for(lambda: all(r["status"] in ended for r in api.list_runs(tag=tag)), 60, "trials")
+    finally:
+        stop_supervisor()
 
 
 @pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")

@@ -17,8 +17,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cnn_core import runs
+from cnn_core.processes import pid_alive
 from cnn_core.runs import api
-from cnn_core.runs.liveness import pid_alive
 from cnn_core.runs.store import DB_NAME, RunStore
 from cnn_core.runs.supervisor import worker_pid
 from cnn_core.settings import runs_dir
@@ -129,7 +129,7 @@ def test_a_killed_run_and_supervisor_read_as_interrupted_leaving_the_files_uncha
 
     at = AppTest.from_file(str(PROJECT / "app.py"), default_timeout=60)
     at.run()  # through app.py: the sidebar
-    assert "No active runs." in [c.value for c in at.sidebar.caption]
+    assert "No active jobs." in [c.value for c in at.sidebar.caption]
     at.query_params["run"] = run_id
     at.switch_page("pages/runs.py").run()
     at.run()

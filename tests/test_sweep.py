@@ -13,10 +13,12 @@ import pytest
 import cnn_core.runs
 from cnn_core.config import TrainConfig
 from cnn_core.errors import ConfigError, UserError
+from cnn_core.models import MODELS
 from cnn_core.resolve import resolve
 from cnn_core.runs import api as runs_api
 from cnn_core.runs.supervisor import worker_pid
 from cnn_core.sweeps import (
+    architecture_sweep,
     create_sweep,
     list_sweeps,
     load_study,
@@ -91,7 +93,7 @@ def test_space_validation_and_grid():
     assert grid_size(space) == 9
 
 
-def test_create_sweep_checks_budget_sampler_and_pruner():
+def test_create_sweep_checks_budget_sampler_and_pruner(isolated_dirs):
     for kwargs, field in (
         ({"trials": 0}, "trials"),
         ({"timeout": -1}, "timeout"),
@@ -109,6 +111,8 @@ def test_create_sweep_checks_budget_sampler_and_pruner():
     sweep_id = create_sweep(tiny(), space, trials=50, sampler="grid")
     status = sweep_status(sweep_id)
     assert status["budget"]["trials"] == 6 and status["status"] == "created"
+    assert list_sweeps()[0]["status"] == "created"
+    assert not (isolated_dirs / "runs" / "sweeps").exists()  # reading created no lock file
     assert status["trials"] == [] and status["best"] is None and status["best_so_far"] == []
     assert status["importance_note"] == "needs at least 2 complete trials"
     with pytest.raises(UserError, match="no sweep"):
@@ -192,6 +196,28 @@ def test_stop_then_resume_in_the_foreground_reconciles_the_running_trial(capsys,
     assert out["counts"] == {"running": 0, "complete": 3, "pruned": 0, "fail": 0, "waiting": 0}
     trials = sweep_status(sweep_id)["trials"]
     assert trials[1]["run_id"] == status["trials"][1]["run_id"]  # told, not trained again
+
+
+def test_the_architecture_sweep_trains_every_registered_model_like_the_base(inline_runs):
+    base = tiny(train_size=200, val_size=100, lr=0.005, seed=7, name="base run", tags=["mine"])
+    sweep_id = architecture_sweep(base)
+    status = sweep_status(sweep_id)
+    assert status["space"] == {"model": {"choices": list(MODELS)}}
+    assert status["budget"]["trials"] == len(MODELS) and status["name"] == (
+        "every architecture on fashion-mnist"
+    )
+    assert (status["sampler"]["name"], status["pruner"]["name"]) == ("grid", "none")
+    status = run_sweep(sweep_id, log=lambda m: None, poll=0.05)
+    assert status["status"] == "completed" and status["counts"]["complete"] == len(MODELS)
+    assert sorted(t["params"]["model"] for t in status["trials"]) == sorted(MODELS)
+    trained = cnn_core.runs.list_runs(tag=sweep_tag(sweep_id))
+    assert sorted(r["model"] for r in trained) == sorted(MODELS)
+    expected = {
+        k: v for k, v in resolve(base).to_dict().items() if k not in ("model", "name", "tags")
+    }
+    for run in trained:
+        assert run["tags"] == [sweep_tag(sweep_id)] and run["status"] == "completed"
+        assert {k: v for k, v in run["config"].items() if k in expected} == expected
 
 
 def test_the_time_budget_stops_asking_for_trials(inline_runs):

@@ -1,33 +1,44 @@
-"""The sidebar shown on every page: active runs and worker state."""
+"""The sidebar shown on every page: the active background jobs of every kind and worker state."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from cnn_core import runs
+from cnn_core import jobs
 from cnn_core.runs.supervisor import worker_pid
-from ui.widgets import ACTIVE, LIVE_S, run_label
+from ui.widgets import LIVE_S, STATUS_ICONS
+
+SHOWN = 5
 
 
-def active_runs() -> None:
-    """Whether the background worker is alive, and the active runs with their progress (as
-    ``runs.progress_text`` words it for every view)."""
-    active = [r for r in runs.list_runs() if r["status"] in ACTIVE]
+def job_text(job: jobs.Job) -> str:
+    """``🏃 name · v1 · mnist — epoch 2/3 · batch 12/94``: a job and how far it got."""
+    return f"{STATUS_ICONS.get(job.state, '')} {job.label} — {job.progress}"
+
+
+def active_jobs() -> None:
+    """Whether the runs' worker is alive, and the active jobs (runs, sweeps, health checks)
+    with their progress (followed and stopped on the Runs, Sweep and Data health pages)."""
+    active = jobs.list_jobs()
     pid = worker_pid()
     st.caption(
         f"Worker: {'running (pid ' + str(pid) + ')' if pid else 'idle — starts when a run is queued'}"
     )
-    for run in active[:5]:
-        p = run["progress"]
-        st.progress(p["fraction"], text=f"{run_label(run)} — {runs.progress_text(run)}")
+    for job in active[:SHOWN]:
+        if job.fraction is not None:
+            st.progress(job.fraction, text=job_text(job))
+        else:
+            st.caption(job_text(job))
+    if len(active) > SHOWN:
+        st.caption(f"… and {len(active) - SHOWN} more (python -m cnn_core jobs list)")
     if not active:
-        st.caption("No active runs.")
+        st.caption("No active jobs.")
 
 
 def render_sidebar() -> None:
-    """The sidebar's active runs, refreshed every ``LIVE_S`` while any run is active (with the
+    """The sidebar's active jobs, refreshed every ``LIVE_S`` while any job is active (with the
     Runs page's table and panel). It only reads: queued runs get a worker when they are
     queued, and at server start (app.py)."""
-    live = any(r["status"] in ACTIVE for r in runs.list_runs())
+    live = bool(jobs.list_jobs())
     with st.sidebar:
-        st.fragment(active_runs, run_every=LIVE_S if live else None)()
+        st.fragment(active_jobs, run_every=LIVE_S if live else None)()

@@ -21,6 +21,7 @@ STATUS_ICONS = {
     "queued": "⏳",
     "running": "🏃",
     "completed": "✅",
+    "stopping": "⏹️",
     "stopped": "⏹️",
     "failed": "❌",
     "interrupted": "⚠️",

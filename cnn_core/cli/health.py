@@ -81,16 +81,31 @@ def add_health_command(sub: argparse._SubParsersAction, add_config_args) -> None
     p.add_argument("--no-labels", action="store_true", help="skip the label check (no training)")
     p.add_argument("--top", type=int, default=20, help="label issues shown in the text output")
     p.add_argument("--json", action="store_true", help="progress on stderr, one JSON line last")
+    p.add_argument(
+        "--background",
+        action="store_true",
+        help="run it as a background job (see `jobs`); print its id and return at once",
+    )
+    p.add_argument(
+        "--job", metavar="ID", help="run the stored check ID (a background job's process)"
+    )
     p.set_defaults(func=cmd_health)
 
 
 def cmd_health(args: argparse.Namespace) -> int:
+    from ..health import jobs
     from ..health.report import check_health
     from .common import config_from_args
 
+    if args.job:
+        return jobs.run_check(args.job)
     if not 2 <= args.folds <= 10:
         raise UserError("--folds must be between 2 and 10")
     config = config_from_args(args)
+    if args.background:
+        check_id = jobs.start_check(config, folds=args.folds, labels=not args.no_labels)
+        _emit(args, {"kind": "health", "id": check_id}, check_id)
+        return 0
     report = check_health(
         config,
         folds=args.folds,

@@ -361,10 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_bench)
 
-    from . import runs, sweeps
+    from . import jobs, runs, sweeps
 
     runs.add_commands(sub)
     sweeps.add_commands(sub)
+    jobs.add_commands(sub)
     return parser
 
 

@@ -7,31 +7,14 @@ called only by writers: a supervisor or worker starting, resume / extend / stop 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
+from ..processes import pid_alive
 from .store import RunStore
 
 STALE_AFTER_S = 30.0
-
-
-def pid_alive(pid: int) -> bool:
-    """True if a process with this id exists and has not exited (a zombie, exited but not yet
-    reaped by its parent, is not alive)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # Linux: the state letter after "(command name)" in /proc/<pid>/stat; Z = zombie
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (macOS), or it ended just now: trust signal 0
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def stale_reason(

@@ -1,7 +1,8 @@
 """The supervisor (``python -m cnn_core worker``): claims queued runs FIFO and trains each in
 its own child process (``worker --run RUN_ID``), so a crash or a ``SIGKILL`` in one run cannot
-take it down; it marks such runs interrupted. A lock file keeps a single supervisor per
-executor and runs folder; :func:`ensure_worker` starts one when runs are queued.
+take it down; it marks such runs interrupted. It is a background job
+(:class:`cnn_core.processes.JobFiles` ``worker`` in the runs folder: one supervisor per
+executor and runs folder); :func:`ensure_worker` starts one when runs are queued.
 """
 
 from __future__ import annotations
@@ -10,35 +11,27 @@ import os
 import signal
 import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
-from ..processes import start_cnn_core, try_lock
+from ..processes import JobFiles, start_cnn_core
 from ..settings import runs_dir
 from .liveness import recover_stale
 from .store import RunStore
 from .worker import default_threads, log
 
 EXECUTORS = ("local", "ray")  # where a run trains: a child process here, or a Ray task
-LOG_NAME = "worker.log"
 
 
-def lock_path(executor: str = "local") -> Path:
-    """The lock file of the supervisor for ``executor`` runs (one supervisor per executor)."""
-    return runs_dir() / ("worker.lock" if executor == "local" else f"worker-{executor}.lock")
+def supervisor_files(executor: str = "local") -> JobFiles:
+    """The lock and log of the supervisor for ``executor`` runs: ``worker.lock`` /
+    ``worker.log`` in the runs folder (``worker-ray.*`` for Ray)."""
+    return JobFiles(runs_dir(), "worker" if executor == "local" else f"worker-{executor}")
 
 
 def worker_pid(executor: str = "local") -> int | None:
     """The pid of the live supervisor of ``executor`` runs for this runs folder, or None (asking
     creates no file)."""
-    if not lock_path(executor).is_file():
-        return None
-    fh = try_lock(lock_path(executor))
-    if fh is not None:
-        fh.close()
-        return None
-    text = lock_path(executor).read_text().strip()
-    return int(text) if text.isdigit() else None
+    return supervisor_files(executor).pid()
 
 
 def _exit_reason(code: int) -> str:
@@ -84,14 +77,11 @@ class Supervisor:
 
     def run(self) -> int:
         """Supervise until idle for ``idle_exit`` s (or SIGTERM/SIGINT: stop runs gracefully)."""
-        lock = try_lock(lock_path(self.executor), attempts=10)  # outlast a worker_pid() probe
+        lock = supervisor_files(self.executor).acquire(attempts=10)  # outlast a worker_pid() probe
         if lock is None:
             log(f"another {self.executor} worker is already running; exiting")
             return 0
         with lock:
-            lock.truncate(0)
-            lock.write(str(os.getpid()))
-            lock.flush()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, self._request_shutdown)
             store = RunStore()
@@ -176,5 +166,5 @@ def ensure_worker(idle_exit: float | None = None, max_concurrent: int | None = N
         args += ["--executor", executor] if executor != "local" else []
         if max_concurrent and executor == "local":
             args += ["--max-concurrent", str(max_concurrent)]
-        started = start_cnn_core(["worker", *args], log=runs_dir() / LOG_NAME).pid
+        started = supervisor_files(executor).start(["worker", *args]).pid
     return started

@@ -5,10 +5,12 @@ whose trials are ordinary background runs tagged ``sweep:<id>``. A driver proces
 for parameters, queues the run, reports each epoch's validation accuracy (pruning bad trials)
 and tells the outcome: ``create_sweep`` then ``start_sweep`` (detached) or ``run_sweep``
 (here); ``sweep_status``, ``list_sweeps``, ``stop_sweep`` and ``train_best_longer`` manage it.
+``architecture_sweep`` creates the sweep that trains every registered architecture once.
 """
 
 from ..formats import value_text
 from .api import (
+    architecture_sweep,
     create_sweep,
     list_sweeps,
     load_study,
@@ -23,6 +25,7 @@ from .space import allowed_values, default_space, searchable
 from .study import PRUNERS, SAMPLERS, sweep_of, sweep_tag
 
 __all__ = [
+    "architecture_sweep",
     "PRUNERS",
     "SAMPLERS",
     "allowed_values",

@@ -4,6 +4,7 @@ config longer."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,14 +25,13 @@ from .study import (
     SAMPLERS,
     attrs,
     driver_alive,
+    driver_files,
     has_storage,
     load,
     normalise_choice,
     set_attrs,
-    spawn,
     storage,
     sweep_tag,
-    sweeps_dir,
 )
 
 MAX_TRIALS = 1000
@@ -108,6 +108,22 @@ def create_sweep(
     return sweep_id
 
 
+def architecture_sweep(base_config: TrainConfig) -> str:
+    """Create (not start) a sweep that trains every registered architecture once with all else
+    from ``base_config`` (data, seed, epochs, batch size, lr, sizes, …): a grid over ``model``
+    without pruning, one trial per architecture. Its trials carry the sweep's tag only."""
+    models = spaces.allowed_values("model", registered=True)
+    base = dataclasses.replace(base_config, name="", tags=[])
+    return create_sweep(
+        base,
+        {"model": {"choices": models}},
+        trials=len(models),
+        sampler="grid",
+        pruner="none",
+        name=f"every architecture on {base.dataset}",
+    )
+
+
 def load_study(sweep_id: str) -> optuna.Study:
     """The sweep's Optuna study (e.g. to enqueue trials or plot with optuna.visualization)."""
     return load(sweep_id)
@@ -123,24 +139,19 @@ def run_sweep(
     """Drive the sweep in this process until its budget is used (also resumes a stopped or
     crashed sweep); progress lines go to ``log``. Returns :func:`sweep_status`.
     ``clear_stop=False`` keeps a stop requested before this driver started."""
-    _before_start(sweep_id, clear_stop)
-    drive(sweep_id, log, poll)
+    drive(sweep_id, log, poll, clear_stop=clear_stop)
     return sweep_status(sweep_id)
 
 
 def start_sweep(sweep_id: str) -> int:
-    """Start (or resume) the sweep's driver as a detached process; returns its pid."""
-    _before_start(sweep_id, clear_stop=True)
-    args = ["sweep", "run", sweep_id, "--keep-stop"]
-    return spawn(args, sweeps_dir() / f"{sweep_id}.log")
-
-
-def _before_start(sweep_id: str, clear_stop: bool) -> None:
-    """Refuse a second driver; forget an earlier stop request (this start resumes)."""
-    if driver_alive(sweep_id):
-        raise UserError(f"sweep {sweep_id} is already running")
-    if clear_stop:
+    """Start (or resume) the sweep's driver as a detached process (a background job: see
+    :mod:`cnn_core.jobs`), forgetting an earlier stop request; returns its pid."""
+    if not driver_alive(sweep_id):
         set_attrs(load(sweep_id), stop_requested=False)
+        proc = driver_files(sweep_id).start(["sweep", "run", sweep_id, "--keep-stop"])
+        if proc is not None:
+            return proc.pid
+    raise UserError(f"sweep {sweep_id} is already running")
 
 
 def stop_sweep(sweep_id: str, wait: float = 0.0) -> dict[str, Any]:
@@ -196,13 +207,14 @@ def param_importances(study: optuna.Study) -> tuple[dict[str, float], str | None
 
 
 def _status(meta: dict[str, Any], sweep_id: str) -> tuple[str, bool]:
-    """The status to show (a live status without a live driver is "interrupted") and
-    whether a driver is alive."""
+    """The status to show and whether a driver is alive: while one is, "running" (also before
+    it records so) or "stopping" once asked to stop; a live status without a live driver is
+    "interrupted"."""
     alive = driver_alive(sweep_id)
-    if meta["status"] in LIVE and not alive:
+    if alive:
+        return ("stopping" if meta.get("stop_requested") else "running"), alive
+    if meta["status"] in LIVE:
         return "interrupted", alive
-    if alive and meta.get("stop_requested"):
-        return "stopping", alive
     return meta["status"], alive
 
 

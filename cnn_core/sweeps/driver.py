@@ -173,8 +173,8 @@ class Driver:
 
     def _ensure_worker(self) -> None:
         """Start a worker if none is alive (a local one training ``parallel`` runs at once; a
-        Ray one as many as the cluster allows). At most every WORKER_CHECK_S: a worker still
-        starting up holds no lock yet, so checking on every poll would start one per poll."""
+        Ray one as many as the cluster allows). At most every WORKER_CHECK_S, so a worker that
+        exits at once (e.g. no Ray cluster to connect to) is not started again on every poll."""
         now = time.monotonic()
         if now - self._worker_checked < WORKER_CHECK_S:
             return
@@ -274,10 +274,19 @@ class Driver:
                 self.log(f"trial {frozen.number}: resumed run {active.run_id}")
 
 
-def drive(sweep_id: str, log: Callable[[str], None] = stderr_log, poll: float = POLL_S) -> str:
+def drive(
+    sweep_id: str,
+    log: Callable[[str], None] = stderr_log,
+    poll: float = POLL_S,
+    *,
+    clear_stop: bool = False,
+) -> str:
     """Run a driver session for ``sweep_id`` under its lock (UserError if another driver has
-    it); failures and Ctrl-C are recorded. Returns the final status."""
+    it); failures and Ctrl-C are recorded. ``clear_stop``: forget an earlier stop request (this
+    session resumes the sweep). Returns the final status."""
     with driver_lock(sweep_id, attempts=10):  # outlast a brief driver_alive() probe
+        if clear_stop:
+            set_attrs(load(sweep_id), stop_requested=False)
         driver = Driver(sweep_id, log, poll)
         try:
             return driver.run()

@@ -1,6 +1,6 @@
 """Where sweeps live: Optuna studies in ``runs_dir()/optuna.db`` (RDB storage on SQLite), their
-metadata in study user attrs, samplers and pruners rebuilt from that metadata, the per-sweep
-driver lock and detached process start.
+metadata in study user attrs, samplers and pruners rebuilt from that metadata, and the
+driver's job files (lock and log: :class:`cnn_core.processes.JobFiles`).
 
 Metadata keys (study user attrs): ``name``, ``base_config``, ``space``, ``trials``, ``timeout``,
 ``sampler`` / ``pruner`` (``{"name": ..., **options}``), ``parallel``, ``created_at``,
@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import optuna
@@ -22,12 +21,12 @@ from optuna.storages import RDBStorage
 
 from ..checkpoints import RUN_ID_RE
 from ..errors import ConfigError, UserError
-from ..processes import start_cnn_core, try_lock
+from ..processes import JobFiles
 from ..settings import runs_dir
 from . import space as spaces
 
 STORAGE_NAME = "optuna.db"
-SWEEPS_DIR = "sweeps"  # per-sweep driver lock and log files
+SWEEPS_DIR = "sweeps"  # per-sweep driver lock and log files (see driver_files)
 SAMPLERS = {"tpe": ("seed", "n_startup_trials"), "random": ("seed",), "grid": ("seed", "points")}
 PRUNERS = {
     "median": ("n_startup_trials", "n_warmup_steps"),
@@ -175,18 +174,17 @@ def search_distributions(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---- driver process ---------------------------------------------------------------------------
-def sweeps_dir() -> Path:
-    """Where the drivers' lock and log files live (created on first use)."""
-    path = runs_dir() / SWEEPS_DIR
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+def driver_files(sweep_id: str) -> JobFiles:
+    """The lock and log of the sweep's driver (a background job): ``sweeps/<id>.lock`` and
+    ``.log`` in the runs folder."""
+    return JobFiles(runs_dir() / SWEEPS_DIR, validate_sweep_id(sweep_id))
 
 
 @contextmanager
 def driver_lock(sweep_id: str, attempts: int = 1) -> Iterator[None]:
     """Hold the sweep's driver lock for the body; UserError if another driver of this sweep is
     alive (after ``attempts`` tries 0.1 s apart)."""
-    fh = try_lock(sweeps_dir() / f"{validate_sweep_id(sweep_id)}.lock", attempts)
+    fh = driver_files(sweep_id).acquire(attempts)
     if fh is None:
         raise UserError(f"sweep {sweep_id} already has a running driver")
     with fh:
@@ -194,15 +192,12 @@ def driver_lock(sweep_id: str, attempts: int = 1) -> Iterator[None]:
 
 
 def driver_alive(sweep_id: str) -> bool:
-    """True while some process holds the sweep's driver lock."""
-    validate_sweep_id(sweep_id)
-    try:
-        with driver_lock(sweep_id):
-            return False
-    except UserError:
-        return True
+    """True while some process holds the sweep's driver lock (asking creates no file)."""
+    return driver_files(sweep_id).alive()
 
 
-def spawn(args: list[str], log: Path) -> int:
-    """Start ``python -m cnn_core ARGS`` detached (own session, output to ``log``); its pid."""
-    return start_cnn_core(args, log=log).pid
+def live_drivers() -> list[str]:
+    """The ids of the sweeps whose driver is alive now (read from the lock files)."""
+    folder = runs_dir() / SWEEPS_DIR
+    found = sorted(folder.glob("*.lock")) if folder.is_dir() else []
+    return [p.stem for p in found if RUN_ID_RE.fullmatch(p.stem) and driver_alive(p.stem)]
