@@ -127,7 +127,7 @@ class TrainConfig:
     )  # fmt: skip
     augment: bool | None = knob(
         None, help="random shifts / crops + flips while training",
-        dataset_default=True, group="Data", label="Augmentation (random shifts / crops + flips)",
+        dataset_default=True, group="Data", label="Augmentation",
         search={"choices": [False, True]},
     )  # fmt: skip
     balance: str = knob(
