@@ -1,4 +1,44 @@
-"""Training callbacks (Lightning-style): every hook is a no-op unless overridden."""
+"""Training callbacks (Lightning-style): every hook is a no-op unless overridden.
+
+The trainer (:func:`cnn_core.trainer.fit`) calls the hooks, in the order the callbacks were
+given, at these moments (``state`` is the :class:`cnn_core.state.TrainState`):
+
+==================  ==========================================================================
+``on_fit_start``    once, before the first batch; a resumed run's state is at its checkpoint's
+                    position and every callback's ``load_state_dict`` has run.
+``on_epoch_start``  before an epoch's batches (a resumed run: also when it goes on mid-epoch,
+                    ``state.step > 0``).
+``on_batch_end``    after every optimizer step, with this rank's loss of the batch (a float,
+                    possibly nan or inf); ``state.step`` already counts the batch.
+``on_evaluation``   after every validation (mid-epoch ones and the epoch's last), with the
+                    metrics row (training loss / accuracy of the epoch so far, ``val_loss``,
+                    ``val_accuracy``, ``val_images``, ``lr``, ``epoch_fraction``,
+                    ``images_seen``, ``train_seconds``, ``eval_seconds``; at the epoch's end
+                    also ``seconds`` and ``images_per_s``) and the
+                    :class:`~cnn_core.scoring.EvalResult` (confusion matrix, per-class
+                    accuracy). ``state.target`` is already set if this one reached the target.
+``on_epoch_end``    after the epoch's last validation, with the same metrics row (now the
+                    epoch's row of ``state.history``; ``state.epoch`` counts the epoch): the
+                    moment to save a checkpoint.
+``on_stop``         when training ends before its last epoch: a stop request or an end
+                    request (target, early stopping, divergence); the state is where it ended,
+                    mid-epoch or not, its training time banked: save here to resume exactly.
+``on_fit_end``      once, after training ended for any reason but an exception;
+                    ``state.stopped_by`` says how ("" = every epoch ran).
+==================  ==========================================================================
+
+``should_stop`` is polled before every batch and after every epoch but the last: True pauses
+the run (``fit`` returns ``completed=False``; resumable from the checkpoint ``on_stop`` saved).
+
+What a hook may change: nothing of the model, the optimizer or the position (the learning
+rate is set from the schedule before every step). To end the run, complete, a hook calls
+``state.request_end(reason, detail)`` (reasons: :data:`cnn_core.state.END_REASONS`); the
+trainer ends it after the current batch or validation and calls ``on_stop``.
+
+A callback with memory (counters, a best value) returns it from ``state_dict`` (plain numbers,
+texts, lists and dicts); every checkpoint keeps it under ``state_key`` (the class name unless
+overridden) and a resumed run hands it back to ``load_state_dict`` before ``on_fit_start``.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +48,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from .scoring import EvalResult
-    from .trainer import TrainState
+    from .state import TrainState
 
 
 class Callback:
-    """Base class: override the hooks you need. ``should_stop`` is polled between batches."""
+    """Base class: override the hooks you need (see the module's docstring for when each
+    fires and what it may change)."""
 
     def on_fit_start(self, state: TrainState) -> None:
         pass
@@ -24,20 +65,32 @@ class Callback:
         pass
 
     def on_evaluation(self, state: TrainState, metrics: dict[str, Any], result: EvalResult) -> None:
-        """Called after every validation pass (with the epoch's last one just before
-        ``on_epoch_end``); ``result`` holds the confusion matrix and per-class accuracy."""
+        pass
 
     def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
         pass
 
     def on_stop(self, state: TrainState) -> None:
-        """Called when training stops early (a stop request) with the state mid-epoch."""
+        pass
 
     def on_fit_end(self, state: TrainState) -> None:
         pass
 
     def should_stop(self, state: TrainState) -> bool:
         return False
+
+    @property
+    def state_key(self) -> str:
+        """The key of this callback's state in a checkpoint (unique among a run's callbacks
+        that keep state)."""
+        return type(self).__name__
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps of this callback ({} = nothing)."""
+        return {}
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        """Take back what ``state_dict`` returned when the resumed checkpoint was saved."""
 
 
 class ProgressBar(Callback):

@@ -13,7 +13,7 @@ from .store import RunStore
 
 if TYPE_CHECKING:
     from ..scoring import EvalResult
-    from ..trainer import TrainState
+    from ..state import TrainState
 
 
 class StoreWriter(Callback):
