@@ -47,6 +47,7 @@ import time
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    from .config import TrainConfig
     from .scoring import EvalResult
     from .state import TrainState
 
@@ -127,25 +128,39 @@ class ProgressBar(Callback):
 
 
 class EarlyStopping(Callback):
-    """Stop when ``monitor`` (default val_accuracy) has not improved for ``patience`` epochs."""
+    """Ends the run, complete, once ``patience`` validations in a row have not beaten its best
+    validation accuracy (``config.early_stop_patience``; the trainer adds it). The run's last
+    validation asks nothing: every epoch ran. Its counters are kept in checkpoints."""
 
-    def __init__(self, patience: int = 3, monitor: str = "val_accuracy", mode: str = "max"):
-        self.patience, self.monitor, self.mode = patience, monitor, mode
+    def __init__(self, patience: int):
+        self.patience = patience
         self.best: float | None = None
-        self.bad_epochs = 0
+        self.best_at = 0.0  # the epoch fraction of the best
+        self.waited = 0  # validations since the best
 
-    def on_epoch_end(self, state: TrainState, metrics: dict[str, Any]) -> None:
-        value = metrics[self.monitor]
-        better = self.best is None or (
-            value > self.best if self.mode == "max" else value < self.best
-        )
-        if better:
-            self.best, self.bad_epochs = value, 0
-        else:
-            self.bad_epochs += 1
+    def on_evaluation(self, state: TrainState, metrics: dict[str, Any], result: EvalResult) -> None:
+        accuracy = metrics["val_accuracy"]
+        if self.best is None or accuracy > self.best:
+            self.best, self.best_at, self.waited = accuracy, metrics["epoch_fraction"], 0
+            return
+        self.waited += 1
+        if self.waited >= self.patience and state.epoch < state.config.epochs:
+            state.request_end(
+                "early_stop",
+                f"{self.waited} validations without beating {self.best:.2%} "
+                f"(epoch {self.best_at:.2f})",
+            )
 
-    def should_stop(self, state: TrainState) -> bool:
-        return self.bad_epochs >= self.patience and state.step == 0
+    def state_dict(self) -> dict[str, Any]:
+        return {"best": self.best, "best_at": self.best_at, "waited": self.waited}
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        self.best, self.best_at, self.waited = saved["best"], saved["best_at"], saved["waited"]
+
+
+def from_config(config: TrainConfig) -> list[Callback]:
+    """The callbacks a config asks for (the trainer runs them before the caller's)."""
+    return [EarlyStopping(config.early_stop_patience)] if config.early_stop_patience else []
 
 
 class Checkpointer(Callback):

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from . import distributed, validation
-from .callbacks import Callback
+from .callbacks import Callback, from_config
 from .config import TrainConfig
 from .data import DatasetBundle, DataSpec, load_dataset
 from .errors import CheckpointError, ConfigError
@@ -348,7 +348,7 @@ def fit(
     resume: dict[str, Any] | None = None,
 ) -> FitResult:
     """Train ``config`` (resuming from a loaded checkpoint dict if given) and return the result.
-    With ``config.workers > 1`` it must run on every rank of a process group (Ray Train)."""
+    The callbacks the config asks for (:func:`cnn_core.callbacks.from_config`) run first. With ``config.workers > 1`` it must run on every rank of a process group (Ray Train)."""
     if config.workers != distributed.world()[1]:
         raise ConfigError(
             "workers",
@@ -357,6 +357,7 @@ def fit(
         )
     set_threads(config.threads)
     state = build_state(config, data, resume)
+    callbacks = [*from_config(state.config), *callbacks]
     state.callbacks = _stateful(callbacks)
     saved = (resume or {}).get("callbacks") or {}
     for cb in state.callbacks:

@@ -40,6 +40,7 @@ MAX_GALLERY = 40
 LEAD_COLUMNS = [  # after "#", "name" and the settings that differ
     "model",
     "status",
+    "ended_by",
     "best_val_accuracy",
     "best_val_ci_low",
     "best_val_ci_high",

@@ -16,7 +16,7 @@ from PIL import Image
 from cnn_core import runs
 from cnn_core.data import dataset_names
 from cnn_core.errors import UserError
-from cnn_core.runs.results import ENDED_BY
+from cnn_core.runs.results import ENDED_BY, ending_text, outcome
 from cnn_core.stats import interval_text
 from ui import cache
 from ui.charts import STEP_AXES, confusion_figure
@@ -54,7 +54,7 @@ def table_rows(shown: Sequence[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for r in shown:
         row = {
-            "status": f"{STATUS_ICONS.get(r['status'], '')} {r['status']}",
+            "status": f"{STATUS_ICONS.get(outcome(r), '')} {outcome(r)}",
             "name": r["name"] or r["id"],
             "model": r["model"],
             "dataset": r["dataset"],
@@ -318,10 +318,12 @@ def results(run: dict[str, Any], history: Sequence[dict[str, Any]]) -> None:
         c[3].metric("images/s", f"{history[-1]['images_per_s']:,.0f}")
     if run["time_to_target_s"] is not None:
         c[4].metric("time to target", f"{run['time_to_target_s']:.1f} s")
-    ended = f" · ended by {ENDED_BY[run['ended_by']]}" if run["ended_by"] in ENDED_BY else ""
+    ended = ending_text(run)
+    if outcome(run) == "diverged":
+        st.warning(f"Training {ended}.", icon="💥")
     st.caption(
         f"Best validation accuracy {run['best_val_accuracy']:.2%} at epoch "
-        f"{run['best_epoch_fraction']:.2f}{ended}"
+        f"{run['best_epoch_fraction']:.2f}{' · ended by ' + ended if ended else ''}"
     )
     if history and history[-1].get("val_images"):  # runs from before val_images: no interval
         last = history[-1]
