@@ -42,6 +42,7 @@ overridden) and a resumed run hands it back to ``load_state_dict`` before ``on_f
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import TYPE_CHECKING, Any, TextIO
@@ -158,9 +159,73 @@ class EarlyStopping(Callback):
         self.best, self.best_at, self.waited = saved["best"], saved["best_at"], saved["waited"]
 
 
+class DivergenceGuard(Callback):
+    """Ends the run as diverged (the learning rate is probably too high) when either
+
+    * ``IN_A_ROW`` batches in a row have a loss that is not finite or above ``EXPLODED`` times
+      the reference loss, or
+    * a validation after the first epoch and at least ``MIN_BATCHES`` batches is at chance
+      (mean per-class accuracy within ``CHANCE_MARGIN`` of 1 / classes) although the training
+      loss once rose above ``ROSE`` times the reference: the network collapsed and stayed
+      collapsed (one that only spiked is off chance again within a few dozen batches).
+
+    The reference is the larger of the run's first batch loss (the untrained network's) and
+    ln(classes) (a uniform guess's). Healthy runs of the registered recipes stay far from both
+    (their loss never rises above 1.5 times the reference). The trainer adds it to every run;
+    its counters are kept in checkpoints."""
+
+    EXPLODED, IN_A_ROW = 100.0, 3
+    ROSE, MIN_BATCHES, CHANCE_MARGIN = 3.0, 100, 0.05
+
+    def __init__(self) -> None:
+        self.reference: float | None = None
+        self.peak = 0.0  # the highest loss / reference so far (inf: a loss was not finite)
+        self.in_a_row = 0  # batches in a row with an exploded loss
+
+    def on_batch_end(self, state: TrainState, loss: float) -> None:
+        finite = math.isfinite(loss)
+        if self.reference is None and finite:
+            self.reference = max(loss, math.log(state.data.num_classes))
+        ratio = loss / self.reference if finite and self.reference else math.inf
+        self.peak = max(self.peak, ratio)
+        self.in_a_row = self.in_a_row + 1 if ratio > self.EXPLODED else 0
+        if self.in_a_row >= self.IN_A_ROW:
+            how = (
+                f"over {self.EXPLODED:.0f}× its start ({self.reference:.3g})"
+                if finite and self.reference
+                else "not a finite number"
+            )
+            state.request_end(
+                "diverged", f"training loss {loss:.3g} on {self.in_a_row} batches in a row, {how}"
+            )
+
+    def on_evaluation(self, state: TrainState, metrics: dict[str, Any], result: EvalResult) -> None:
+        if state.epoch < 1 or state.global_step < self.MIN_BATCHES or self.peak <= self.ROSE:
+            return
+        recalls = [row[i] / sum(row) for i, row in enumerate(result.confusion) if sum(row)]
+        if recalls and sum(recalls) / len(recalls) <= 1 / len(recalls) + self.CHANCE_MARGIN:
+            rose = (
+                "was not finite" if math.isinf(self.peak) else f"rose to {self.peak:.3g}× its start"
+            )
+            state.request_end(
+                "diverged",
+                f"validation accuracy {metrics['val_accuracy']:.2%} is chance for "
+                f"{len(recalls)} classes after the training loss {rose}",
+            )
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"reference": self.reference, "peak": self.peak, "in_a_row": self.in_a_row}
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        self.reference, self.peak = saved["reference"], saved["peak"]
+        self.in_a_row = saved["in_a_row"]
+
+
 def from_config(config: TrainConfig) -> list[Callback]:
-    """The callbacks a config asks for (the trainer runs them before the caller's)."""
-    return [EarlyStopping(config.early_stop_patience)] if config.early_stop_patience else []
+    """The callbacks every run gets (divergence detection) and those its config asks for
+    (early stopping); the trainer runs them before the caller's."""
+    patience = config.early_stop_patience
+    return [DivergenceGuard(), *([EarlyStopping(patience)] if patience else [])]
 
 
 class Checkpointer(Callback):

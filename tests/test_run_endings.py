@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import shlex
 
+import pytest
+
 from cnn_core import compare
 from cnn_core.callbacks import Callback, Checkpointer
 from cnn_core.checkpoints import load_checkpoint
+from cnn_core.recipes import recipe_fields
 from cnn_core.runs import api
 from cnn_core.trainer import fit
 from tests.conftest import small_fashion_config
@@ -84,3 +87,74 @@ def test_a_run_stopped_early_says_where_on_the_cli_runs_and_compare(capsys):
 def test_early_stop_patience_is_checked_like_every_field(capsys):
     code, _, err = cli_here(capsys, "train", "--early-stop-patience", "-1")
     assert code == 2 and "early_stop_patience: must be between 0 and 1000, got -1" in err
+
+
+# ---- divergence --------------------------------------------------------------------------------
+def guard_state(result) -> dict:
+    (guard,) = [cb for cb in result.state.callbacks if cb.state_key == "DivergenceGuard"]
+    return guard.state_dict()
+
+
+def test_an_exploding_loss_ends_the_run_as_diverged_within_a_few_batches(fashion_small):
+    """Adam at lr 5: the loss jumps from 2.3 to about 1e10 on the second batch and stays far
+    above its start, so the run ends within the first epoch instead of training all three."""
+    result = fit(small_fashion_config(lr=5.0, epochs=3), data=fashion_small)
+    assert result.completed and result.state.stopped_by == "diverged"
+    assert result.state.epoch == 0 and result.state.step <= 5
+    assert "3 batches in a row" in result.state.end_detail
+
+
+@pytest.mark.slow
+def test_a_collapse_to_chance_ends_the_run_as_diverged(fashion_small):
+    """SGD at lr 5: the loss rises to about 9x its start and the network then answers one
+    class for every image. The loss never explodes; the first validation after 100 batches
+    (the end of epoch 7 at 16 batches an epoch) is at chance, and the run ends there."""
+    result = fit(small_fashion_config(lr=5.0, optimizer="sgd", epochs=8), data=fashion_small)
+    assert result.completed and result.state.stopped_by == "diverged"
+    assert (result.state.epoch, result.state.step) == (7, 0)
+    assert all(m["val_accuracy"] < 0.15 for m in result.history)
+    assert "is chance for 10 classes" in result.state.end_detail
+
+
+@pytest.mark.slow
+def test_a_loss_spike_the_run_recovers_from_is_not_divergence(fashion_small):
+    """Adam at lr 0.01 on 1,000 images: the loss spikes to about 10x its start and the first
+    epoch ends at chance, yet the run learns from epoch 2 on; it trains every epoch."""
+    result = fit(small_fashion_config(lr=0.01, epochs=8), data=fashion_small)
+    assert result.completed and result.state.stopped_by == ""
+    assert guard_state(result)["peak"] > 3 and result.history[0]["val_accuracy"] < 0.15
+    assert result.history[-1]["val_accuracy"] > 0.6
+
+
+@pytest.mark.parametrize("recipe", ["book", "fast"])
+def test_healthy_runs_of_the_registered_recipes_are_never_called_diverged(fashion_small, recipe):
+    fields = {**recipe_fields(recipe), "epochs": min(3, recipe_fields(recipe).get("epochs", 3))}
+    result = fit(small_fashion_config(**fields), data=fashion_small)
+    assert result.completed and result.state.stopped_by == ""
+    guard = guard_state(result)
+    assert guard["in_a_row"] == 0 and guard["peak"] < 1.5  # far from 100x, and from 3x
+
+
+def test_a_diverged_run_says_so_on_the_cli_runs_and_compare(capsys):
+    args = shlex.split(
+        "--dataset fashion-mnist --train-size 1000 --val-size 400 --threads 2 --epochs 3 --lr 5"
+    )
+    code, text, _ = cli_here(capsys, "train", *args, "--quiet")
+    assert code == 0 and " diverged: " in text
+    assert "ended by diverged at epoch 0." in text and "learning rate is probably too high" in text
+    (run,) = api.list_runs()
+    assert run["status"] == "completed" and run["ended_by"] == "diverged"
+    assert run["ended_at"] < 1 and "3 batches in a row" in run["end_detail"]
+    shown = cli_here(capsys, "runs", "show", run["id"], "--json")[1]
+    assert (shown["ended_by"], shown["ended_at"]) == ("diverged", run["ended_at"])
+    assert "diverged" in cli_here(capsys, "runs", "list")[1]
+    (row,) = compare.summary_table([run["id"]])
+    assert row["status"] == "diverged" and "learning rate is probably too high" in row["ended_by"]
+    at = open_page("pages/runs.py", {"run": run["id"]})
+    assert at.dataframe[0].value.set_index("id").loc[run["id"], "status"] == "💥 diverged"
+    (warning,) = at.warning
+    assert "diverged at epoch" in warning.value and "learning rate is probably too high" in (
+        warning.value
+    )
+    at = open_page("pages/compare.py", {"runs": run["id"]})
+    assert "diverged" in at.dataframe[0].value["status"].tolist()

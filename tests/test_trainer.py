@@ -230,7 +230,7 @@ def test_a_callbacks_state_survives_stop_and_resume(fashion_small, tmp_path):
     cfg = small_fashion_config(batch_size=100)
     stopped = fit(cfg, [StopAfter(epoch=0, n=4), counter, Checkpointer(path)], data=fashion_small)
     saved = load_checkpoint(path)
-    assert not stopped.completed and saved["callbacks"] == {"BatchCounter": {"batches": 4}}
+    assert not stopped.completed and saved["callbacks"]["BatchCounter"] == {"batches": 4}
     resumed = BatchCounter()
     assert fit(cfg, [resumed], data=fashion_small, resume=saved).completed
     assert resumed.batches == 10  # 4 before the stop, 6 after: the count went on

@@ -307,7 +307,11 @@ def step_chart(
 
 def results(run: dict[str, Any], history: Sequence[dict[str, Any]]) -> None:
     """The run's headline numbers (its results as the store holds them, and the last finished
-    epoch's loss and speed) and a caption: where the best happened, how training ended."""
+    epoch's loss and speed) and a caption: where the best happened, how training ended (a
+    warning when it diverged)."""
+    ended = ending_text(run)
+    if outcome(run) == "diverged":
+        st.warning(f"Training {ended}.", icon="💥")
     if run["best_val_accuracy"] is None:
         return
     c = st.columns(5)
@@ -318,9 +322,6 @@ def results(run: dict[str, Any], history: Sequence[dict[str, Any]]) -> None:
         c[3].metric("images/s", f"{history[-1]['images_per_s']:,.0f}")
     if run["time_to_target_s"] is not None:
         c[4].metric("time to target", f"{run['time_to_target_s']:.1f} s")
-    ended = ending_text(run)
-    if outcome(run) == "diverged":
-        st.warning(f"Training {ended}.", icon="💥")
     st.caption(
         f"Best validation accuracy {run['best_val_accuracy']:.2%} at epoch "
         f"{run['best_epoch_fraction']:.2f}{' · ended by ' + ended if ended else ''}"

@@ -135,11 +135,12 @@ def target_text(run: dict[str, Any]) -> str:
 def results_text(run: dict[str, Any]) -> str:
     """A run's results (:mod:`cnn_core.runs.results`) in one line."""
     if run["best_val_accuracy"] is None:
-        return "no validation yet"
-    parts = [
-        f"val accuracy {run['val_accuracy']:.4f}, best {run['best_val_accuracy']:.4f} "
-        f"at epoch {run['best_epoch_fraction']:.2f}"
-    ]
+        parts = ["no validation yet"]
+    else:
+        parts = [
+            f"val accuracy {run['val_accuracy']:.4f}, best {run['best_val_accuracy']:.4f} "
+            f"at epoch {run['best_epoch_fraction']:.2f}"
+        ]
     if run["train_seconds"] is not None:
         parts.append(f"{run['train_seconds']:.1f} s of training")
     if run["ended_by"]:
