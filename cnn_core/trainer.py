@@ -101,7 +101,8 @@ def _mix(*parts: int) -> int:
 
 @dataclass
 class FitResult:
-    """What ``fit`` returns: the final state plus a flag saying whether all epochs ran."""
+    """What ``fit`` returns: the final state and whether training finished (every epoch, or
+    an end of its own accord: ``state.stopped_by``) rather than being stopped by a callback."""
 
     state: TrainState
     completed: bool

@@ -16,7 +16,7 @@ from cnn_core.runs import api
 from cnn_core.trainer import fit
 from tests.conftest import small_fashion_config
 from tests.run_fixtures import cli_here
-from tests.test_pages_app import open_page
+from tests.test_pages_app import no_worker, open_page  # noqa: F401 - the fixture is used
 from tests.test_trainer import StopAfter, stable
 
 # on this slice the validation accuracy stalls inside epoch 4 (16 validations in all)
@@ -82,6 +82,16 @@ def test_a_run_stopped_early_says_where_on_the_cli_runs_and_compare(capsys):
     at = open_page("pages/runs.py", {"run": run["id"]})
     assert at.dataframe[0].value.set_index("id").loc[run["id"], "ended by"] == "stopped early"
     assert any(words in c.value for c in at.caption)
+
+
+@pytest.mark.usefixtures("no_worker")
+def test_the_train_page_asks_for_early_stopping_and_the_run_stores_it():
+    at = open_page("pages/train.py")
+    at.number_input(key="t_early_stop_patience").set_value(4).run()
+    at.button[0].click().run()
+    assert not at.exception and not at.error
+    (run,) = api.list_runs()
+    assert run["config"]["early_stop_patience"] == 4
 
 
 def test_early_stop_patience_is_checked_like_every_field(capsys):
