@@ -40,7 +40,6 @@ MAX_GALLERY = 40
 LEAD_COLUMNS = [  # after "#", "name" and the settings that differ
     "model",
     "status",
-    "ended_by",
     "best_val_accuracy",
     "best_val_ci_low",
     "best_val_ci_high",
@@ -53,6 +52,7 @@ LEAD_COLUMNS = [  # after "#", "name" and the settings that differ
     "flops",
     "train_seconds",
     "images_per_s",
+    "ended_by",  # long for a run that ended early: after the numbers
 ]
 
 

@@ -151,7 +151,7 @@ def test_a_diverged_run_says_so_on_the_cli_runs_and_compare(capsys):
     )
     code, text, _ = cli_here(capsys, "train", *args, "--quiet")
     assert code == 0 and " diverged: " in text
-    assert "ended by diverged at epoch 0." in text and "learning rate is probably too high" in text
+    assert "; diverged at epoch 0." in text and "learning rate is probably too high" in text
     (run,) = api.list_runs()
     assert run["status"] == "completed" and run["ended_by"] == "diverged"
     assert run["ended_at"] < 1 and "3 batches in a row" in run["end_detail"]

@@ -322,9 +322,10 @@ def results(run: dict[str, Any], history: Sequence[dict[str, Any]]) -> None:
         c[3].metric("images/s", f"{history[-1]['images_per_s']:,.0f}")
     if run["time_to_target_s"] is not None:
         c[4].metric("time to target", f"{run['time_to_target_s']:.1f} s")
+    shown = ended and outcome(run) != "diverged"  # a diverged run's warning says it
     st.caption(
         f"Best validation accuracy {run['best_val_accuracy']:.2%} at epoch "
-        f"{run['best_epoch_fraction']:.2f}{' · ended by ' + ended if ended else ''}"
+        f"{run['best_epoch_fraction']:.2f}{' · ' + ended if shown else ''}"
     )
     if history and history[-1].get("val_images"):  # runs from before val_images: no interval
         last = history[-1]

@@ -144,7 +144,7 @@ def results_text(run: dict[str, Any]) -> str:
     if run["train_seconds"] is not None:
         parts.append(f"{run['train_seconds']:.1f} s of training")
     if run["ended_by"]:
-        parts.append(f"ended by {ending_text(run) or run['ended_by']}")
+        parts.append(ending_text(run) or f"ended by {run['ended_by']}")
     if run["target_status"]:
         parts.append(target_text(run))
     return "; ".join(parts)

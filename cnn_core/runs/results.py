@@ -50,18 +50,20 @@ def ended_by(stopped_by: str) -> str:
 
 
 def ending_text(run: dict[str, Any]) -> str:
-    """How a run's training ended, in words ("" while it may go on): its :data:`ENDED_BY`
-    text, with where and why for a run that ended early of its own accord ("stopped early at
-    epoch 3.50: 3 validations without beating 71.50 % (epoch 2.75)")."""
+    """How a run's training ended, as a clause ("" while it may go on): "ended by all
+    epochs", "ended by target reached", "ended by stop request", or for a run that ended early
+    of its own accord where and why: "stopped early at epoch 3.50: 3 validations without
+    beating 71.50 % (epoch 2.75)", "diverged at epoch 0.25 — the learning rate is probably too
+    high: …"."""
     how = run.get("ended_by")
     if how not in ENDED_BY:
         return ""
-    text = ENDED_BY[how]
-    if how in ("early_stop", "diverged") and run.get("ended_at") is not None:
-        verb, advice = text.partition(" — ")[::2]
-        text = f"{verb} at epoch {run['ended_at']:.2f}{' — ' + advice if advice else ''}"
-        text += f": {run['end_detail']}" if run.get("end_detail") else ""
-    return text
+    if how not in ("early_stop", "diverged"):  # the ends with a where and a why
+        return f"ended by {ENDED_BY[how]}"
+    verb, _, advice = ENDED_BY[how].partition(" — ")
+    where = f" at epoch {run['ended_at']:.2f}" if run.get("ended_at") is not None else ""
+    why = f": {run['end_detail']}" if run.get("end_detail") else ""
+    return f"{verb}{where}{' — ' + advice if advice else ''}{why}"
 
 
 def outcome(run: dict[str, Any]) -> str:
