@@ -191,6 +191,11 @@ class TrainConfig:
         label="Target accuracy (0 = none: run every epoch)", zero_unsets=True, step=0.01,
         format="%.3f",
     )  # fmt: skip
+    early_stop_patience: int = knob(
+        0, help="end the run once this many validations in a row do not beat its best "
+        "validation accuracy (0 = off)", low=0, high=1000, group="Hyperparameters",
+        label="Early stopping: patience in validations (0 = off)",
+    )  # fmt: skip
     seed: int = knob(
         1, help="seed of the split, the initial weights and the shuffling", low=0,
         high=2**31 - 1, group="Run", label="Seed",

@@ -17,7 +17,7 @@ from cnn_core import runs
 from cnn_core.data import DATASETS, dataset_names
 from cnn_core.errors import UserError
 from cnn_core.formats import percent
-from cnn_core.runs.results import ENDED_BY
+from cnn_core.runs.results import ENDED_BY, ending_text, outcome
 from cnn_core.stats import interval_text
 from ui import cache
 from ui.charts import STEP_AXES, confusion_figure, loss_gap_note
@@ -59,7 +59,7 @@ def table_rows(shown: Sequence[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for r in shown:
         row = {
-            "status": f"{STATUS_ICONS.get(r['status'], '')} {r['status']}",
+            "status": f"{STATUS_ICONS.get(outcome(r), '')} {outcome(r)}",
             "name": r["name"] or r["id"],
             "model": r["model"],
             "dataset": r["dataset"],
@@ -311,7 +311,11 @@ def step_chart(
 
 def results(run: dict[str, Any], history: Sequence[dict[str, Any]]) -> None:
     """The run's headline numbers (its results as the store holds them, and the last finished
-    epoch's loss and speed) and a caption: where the best happened, how training ended."""
+    epoch's loss and speed) and a caption: where the best happened, how training ended (a
+    warning when it diverged)."""
+    ended = ending_text(run)
+    if outcome(run) == "diverged":
+        st.warning(f"Training {ended}.", icon="💥")
     if run["best_val_accuracy"] is None:
         return
     c = st.columns(5)
@@ -322,10 +326,10 @@ def results(run: dict[str, Any], history: Sequence[dict[str, Any]]) -> None:
         c[3].metric("images/s", f"{history[-1]['images_per_s']:,.0f}")
     if run["time_to_target_s"] is not None:
         c[4].metric("time to target", f"{run['time_to_target_s']:.1f} s")
-    ended = f" · ended by {ENDED_BY[run['ended_by']]}" if run["ended_by"] in ENDED_BY else ""
+    shown = ended and outcome(run) != "diverged"  # a diverged run's warning says it
     st.caption(
         f"Best validation accuracy {percent(run['best_val_accuracy'])} at epoch "
-        f"{run['best_epoch_fraction']:.2f}{ended}"
+        f"{run['best_epoch_fraction']:.2f}{' · ' + ended if shown else ''}"
     )
     if history and history[-1].get("val_images"):  # runs from before val_images: no interval
         last = history[-1]

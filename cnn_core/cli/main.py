@@ -38,6 +38,8 @@ RESULT_FIELDS = (
     "best_val_accuracy",
     "best_epoch_fraction",
     "ended_by",
+    "ended_at",
+    "end_detail",
     "target_accuracy",
     "target_status",
     "time_to_target_s",
@@ -52,6 +54,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..data import DataSpec, load_dataset
     from ..resolve import resolve
     from ..runs import api as runs_api
+    from ..runs.results import outcome
     from ..runs.store import RunStore
     from ..runs.worker import recorded, start_foreground_run, train_run
     from .runs import results_text
@@ -77,7 +80,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         **{k: run[k] for k in RESULT_FIELDS},
         "history": history,
     }
-    text = f"run {run_id} {payload['status']}: {results_text(run)}; checkpoint {path}"
+    text = f"run {run_id} {outcome(run)}: {results_text(run)}; checkpoint {path}"
     emit(args, payload, text)
     return 0
 
