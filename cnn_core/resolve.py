@@ -2,8 +2,9 @@
 
 Checks the dataset and model names against their registries (saved specs included) and the
 attribute against the dataset's, fills the fields the config leaves to the dataset, pins the
-saved spec into ``model_spec`` and the image folder's exclude / relabel choices version into
-``data_choices`` (0: none). The result is what a run stores; resolving it again changes nothing.
+saved spec into ``model_spec``, the image folder's exclude / relabel choices version into
+``data_choices`` (0: none) and the current split rule into ``split_version``. The result is
+what a run stores; resolving it again changes nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import dataclasses
 from .config import TrainConfig, knobs
 from .data import dataset_info
 from .data.choices import pinned_version
+from .data.splits import pinned_split
 from .errors import ConfigError
 from .models import resolve_model_spec
 
@@ -44,4 +46,5 @@ def resolve(config: TrainConfig) -> TrainConfig:
     out.model_spec = resolve_model_spec(config.model, config.model_spec)
     if out.data_choices is None:
         out.data_choices = pinned_version(out.data_dir) if info.data_choices else 0
+    out.split_version = pinned_split(out.split_version)
     return out.validate()

@@ -191,6 +191,7 @@ class FitResult:
 def _check_resume(config: TrainConfig, checkpoint: dict[str, Any]) -> None:
     saved = TrainConfig.from_dict(checkpoint["config"], strict=False).to_dict()
     saved["data_choices"] = saved["data_choices"] or 0  # None: stored before pinning, none
+    saved["split_version"] = saved["split_version"] or 0  # None: the legacy random split
     diff = sorted(
         k for k, v in config.to_dict().items() if saved.get(k) != v and k not in RESUMABLE_CHANGES
     )
@@ -205,9 +206,14 @@ def build_state(
 ) -> TrainState:
     """Load data, build model and optimizer (restored from ``checkpoint`` when given). A new
     run's config is resolved here (library use; a stored run's already is); a resumed run keeps
-    the data choices it was created with (None, from before they were pinned: none)."""
+    the data choices and split rule it was created with (None, from before they were pinned:
+    none and the random split; a config leaving the split rule unset takes the checkpoint's)."""
     if checkpoint is not None:
-        config = dataclasses.replace(config, data_choices=config.data_choices or 0)
+        created = checkpoint["config"].get("split_version") or 0  # None: the random split
+        split = created if config.split_version is None else config.split_version
+        config = dataclasses.replace(
+            config, data_choices=config.data_choices or 0, split_version=split
+        )
     config = resolve(config)
     if checkpoint is not None:
         _check_resume(config, checkpoint)

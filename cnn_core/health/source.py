@@ -13,7 +13,7 @@ from .. import settings
 from ..data import DataSpec, load_dataset
 from ..data.base import BatchTransform
 from ..data.folder import read_folder
-from ..data.splits import STREAM_VAL, clamp_size, default_val_size, permutation
+from ..data.splits import clamp_size, default_val_size, val_index
 from ..data.transforms import FolderTransform
 
 
@@ -82,7 +82,7 @@ def _folder_data(cfg: DataSpec) -> HealthData:
     n = len(found.labels)
     val_size = default_val_size(n) if cfg.val_size is None else cfg.val_size
     val_size = clamp_size("val_size", val_size, max(1, n - 1), [])
-    val = set(permutation(n, cfg.seed, STREAM_VAL)[:val_size].tolist())
+    val = set(val_index(found.labels, val_size, cfg.seed, cfg.split_version).tolist())
     splits = ["val" if i in val else "train" for i in range(n)]
     counters = {"train": 0, "val": 0}
     positions = []
