@@ -106,7 +106,7 @@ def _text(report: dict[str, Any], top: int) -> str:
     counts = ", ".join(f"{k} {v}" for k, v in report["class_counts"]["all"].items())
     lines = [f"{report['name']}: {report['images']} images ({counts})"]
     issues = report["label_issues"]
-    lines.append(f"likely label errors: {len(issues)}")
+    lines.append(f"likely label errors: {report.get('label_note') or len(issues)}")
     for row in issues[:top]:
         where = row.get("file") or f"{row['split']}[{row['index']}]"
         lines.append(
