@@ -17,6 +17,7 @@ from cnn_core.data.splits import (
     split_train_val,
     val_index,
 )
+from cnn_core.errors import DataError
 from cnn_core.resolve import resolve
 from tests.data_fixtures import make_celeba, make_idx_dataset, make_image_folder
 from tests.test_data import image_set
@@ -132,3 +133,13 @@ def test_every_dataset_split_is_stratified(data_root, seed):
             full = load_dataset(DataSpec.of({**config.to_dict(), "train_size": None}))
             assert_stratified(full.val.labels, torch.cat([full.train.labels, full.val.labels]), k)
             assert_stratified(bundle.train.labels, full.train.labels, k)
+
+
+def test_a_folder_class_with_one_image_trains_with_a_note_and_one_class_is_refused(data_root):
+    make_image_folder(data_root / "few", classes=("a", "b"), n_per_class=8, size=(12, 12))
+    make_image_folder(data_root / "few_owl", classes=("owl",), n_per_class=1, size=(12, 12))
+    (data_root / "few_owl" / "owl").rename(data_root / "few" / "owl")
+    bundle = load_dataset(DataSpec.of(resolve(TrainConfig(dataset="image-folder", data_dir="few"))))
+    assert bundle.train.class_counts(3)[2] == 1 and "no validation image of owl" in bundle.note
+    with pytest.raises(DataError, match="needs at least 2 class sub-folders"):
+        load_dataset(DataSpec.of(TrainConfig(dataset="image-folder", data_dir="few_owl")))

@@ -66,7 +66,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise UserError(f"archive {args.archive!r}: no such file")
     with open(path, "rb") as handle:
         report = import_zip(args.name, handle)
-    lines = [f"{report.total} images added to {report.name} (data_dir {report.data_dir})"]
+    lines = [f"{report.summary()} (data_dir {report.data_dir})"]
     lines += [f"  {cls}: {n}" for cls, n in report.added.items()]
     lines += [f"skipped {s['file']}: {s['reason']}" for s in report.skipped]
     _emit(args, report.to_dict(), "\n".join(lines))
