@@ -27,7 +27,7 @@ from ..errors import ConfigError, DataError, ImageError
 from ..images import decode_at
 from .base import DatasetBundle, ImageSet
 from .choices import Choices, load_choices
-from .splits import default_val_size, finish_bundle, val_index
+from .splits import finish_bundle, held_out_size, val_index
 from .transforms import FolderTransform
 
 if TYPE_CHECKING:
@@ -199,14 +199,11 @@ def assign_splits(
     if "val" in splits:
         return splits
     train = [i for i, split in enumerate(splits) if split == "train"]
-    available = max(1, len(train) - 1)
-    wanted = default_val_size(len(train)) if val_size is None else val_size
-    if wanted > available and notes is not None and val_size is not None:
-        notes.append(
-            f"val_size {val_size:,} is more than the {available:,} available; using {available:,}"
-        )
+    size = held_out_size(len(train), val_size)
+    if val_size is not None and size < val_size and notes is not None:
+        notes.append(f"val_size {val_size:,} is more than the {size:,} available; using {size:,}")
     labels = found.labels[torch.tensor(train, dtype=torch.long)]
-    held = val_index(labels, min(wanted, available), seed, version, found.class_names, notes)
+    held = val_index(labels, size, seed, version, found.class_names, notes)
     for j in held.tolist():
         splits[train[j]] = "val"
     return splits

@@ -115,6 +115,12 @@ def default_val_size(n: int) -> int:
     return max(1, n // 6)
 
 
+def held_out_size(n: int, val_size: int | None) -> int:
+    """Validation images held out of ``n``: ``val_size`` (default 1/6), at most all but one."""
+    wanted = default_val_size(n) if val_size is None else val_size
+    return min(wanted, max(1, n - 1))
+
+
 def val_index(
     labels: torch.Tensor,
     val_size: int | None,
