@@ -29,7 +29,7 @@ from .callbacks import Callback
 from .config import TrainConfig
 from .data import DatasetBundle, DataSpec, dataset_info, load_dataset
 from .errors import CheckpointError, ConfigError
-from .models import create_model
+from .models import create_model, load_pretrained, param_groups
 from .resolve import resolve
 from .schedule import describe as describe_schedule
 from .schedule import lr_factor
@@ -77,13 +77,16 @@ def set_threads(threads: int) -> int:
 
 
 def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
-    """The configured optimizer; Adam/AdamW use the fused kernel on CPU and CUDA (same maths)."""
+    """The configured optimizer over parameters or groups (a group's ``lr_scale`` scales the
+    run's learning rate for it, see :func:`train_batch`); Adam/AdamW use the fused kernel on
+    CPU and CUDA (same maths)."""
     params = list(params)
+    tensors = [p for g in params for p in (g["params"] if isinstance(g, dict) else [g])]
     common = {"lr": config.lr, "weight_decay": config.weight_decay}
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, **common, fused=fused(params))
+        return torch.optim.Adam(params, **common, fused=fused(tensors))
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, **common, fused=fused(params))
+        return torch.optim.AdamW(params, **common, fused=fused(tensors))
     return torch.optim.SGD(params, momentum=0.9, **common)
 
 
@@ -228,8 +231,10 @@ def build_state(
         dropout=config.dropout,
         spec=config.model_spec,
     )
+    if checkpoint is None:
+        load_pretrained(model)  # a pretrained backbone's ImageNet weights (none: nothing)
     model = prepare_model(model, device)
-    optimizer = make_optimizer(config, model.parameters())
+    optimizer = make_optimizer(config, param_groups(model))
     state = TrainState(config, data, model, optimizer, device)
     state.scaler = grad_scaler(config.precision, device)
     if checkpoint is not None:
@@ -257,7 +262,7 @@ def train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torch
     cfg = state.config
     factor = lr_factor(cfg.lr_schedule, cfg.warmup, state.global_step, state.total_steps)
     for group in state.optimizer.param_groups:
-        group["lr"] = cfg.lr * factor
+        group["lr"] = cfg.lr * factor * group.get("lr_scale", 1.0)
     state.optimizer.zero_grad(set_to_none=True)
     with autocast(cfg.precision, state.device):
         logits = (state.train_module or state.model)(x)
