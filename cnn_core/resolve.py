@@ -57,7 +57,8 @@ def resolve(config: TrainConfig) -> TrainConfig:
     out.split_version = pinned_split(out.split_version)
     out.batch_size = planned_batch(out)
     size = data_size(out)
-    if config.augment is None and size is not None and size.train < SMALL_DATA:
+    counted = info.count_images is not None  # a folder of the user's own (not a subset)
+    if config.augment is None and counted and size is not None and size.train < SMALL_DATA:
         out.augment = True
     return out.validate()
 
