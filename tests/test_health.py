@@ -102,10 +102,9 @@ def test_duplicates_across_splits_are_leaks_and_conflicting_labels_shown(fashion
     assert report["label_issues"] == [] and "folds" not in report
     config = TrainConfig(dataset="fashion-mnist", epochs=1, threads=1)
     report = check_health(config, folds=2, data=data)  # labels: train images only, not test
-    assert report["label_issues"] and report["oos_accuracy"] >= 0
-    for row in report["label_issues"]:
-        assert row["split"] == "train" == data.splits[row["pool_index"]]
-        assert row["index"] == data.positions[row["pool_index"]]
+    assert report["folds"] == 2 and report["oos_accuracy"] >= 0
+    # 30 training images of 10 classes: too few to judge a label, so none is called wrong
+    assert report["label_issues"] == [] and "Too few images" in report["label_note"]
 
 
 def test_planted_label_flips_rank_first_and_odd_files_are_listed():
