@@ -26,6 +26,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -139,7 +140,7 @@ class Backbone(nn.Module):
             raise _unreadable(path, exc) from None
 
 
-def _unreadable(path: Any, exc: BaseException) -> CheckpointError:
+def _unreadable(path: Path, exc: BaseException) -> CheckpointError:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return CheckpointError(
         f"{path} is not a usable {path.stem.split('-')[0]} weights file ({first[:160]}); "
@@ -147,10 +148,8 @@ def _unreadable(path: Any, exc: BaseException) -> CheckpointError:
     )
 
 
-def weights_file(arch: Arch):
+def weights_file(arch: Arch) -> Path:
     """Where torchvision keeps ``arch``'s weights: ``$TORCH_HOME/hub/checkpoints/<file>``."""
-    from pathlib import Path
-
     url = weights_of(arch).url
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
 
