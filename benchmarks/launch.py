@@ -1,14 +1,17 @@
 """What a user waits for after pressing Launch: a run queued the way the Train page queues it
-(``runs.submit``, which starts the supervisor), followed through the store to completion.
+(``runs.submit``), a supervisor started for it, followed through the store to completion —
+with run children forked from the warm supervisor (``fork``, what Linux does) and started as
+a fresh ``python -m cnn_core worker --run`` (``exec``, what other systems do), side by side.
 
     python -m benchmarks.launch [--recipe fast] [--dataset fashion-mnist] [--epochs 1]
                                 [--repeats 2] [--json]
 
-Each repeat uses a fresh runs folder with no supervisor running (a cold Launch); the cache
-folder is shared, as on a user's machine. Phases, in seconds from the submit call: the
-supervisor claimed the run, the first training point is stored, the run is completed; beside
-them the run's own training seconds (validation excluded) and the wait that is not training
-(completed − training seconds). Prints the median of each phase over the repeats.
+Each launch uses a fresh runs folder with no supervisor running (a cold Launch), the modes in
+alternation; the cache folder is shared, as on a user's machine. Phases, in seconds from the
+submit call: the supervisor claimed the run, the first training point is stored, the run is
+completed; beside them the run's own training seconds (validation excluded) and the wait that
+is not training (completed − training seconds). Prints the median of each phase per mode and
+the exec/fork ratio of the wait for the first point.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from typing import Any
@@ -34,8 +39,17 @@ def _wait(store: Any, run_id: str, sql: str, timeout: float) -> float:
     raise TimeoutError(f"run {run_id}: gave up waiting for {sql!r}")
 
 
-def one_launch(recipe: str, dataset: str, epochs: int, timeout: float) -> dict[str, float]:
-    """Phases of one cold launch, seconds from the submit call."""
+MODES = ("fork", "exec")
+SUPERVISOR = (  # a supervisor whose children are forked (FORK=True) or started afresh
+    "from cnn_core.runs import supervisor; supervisor.FORK = {fork}; "
+    "supervisor.Supervisor(idle_exit=2).run()"
+)
+
+
+def one_launch(
+    mode: str, recipe: str, dataset: str, epochs: int, timeout: float
+) -> dict[str, float]:
+    """Phases of one cold launch in ``mode``, seconds from the submit call."""
     from cnn_core import runs
     from cnn_core.config import TrainConfig
     from cnn_core.recipes import apply_recipe
@@ -47,7 +61,9 @@ def one_launch(recipe: str, dataset: str, epochs: int, timeout: float) -> dict[s
             apply_recipe(recipe, {"dataset": dataset, "epochs": epochs}), strict=False
         )
         start = time.time()
-        run_id = runs.submit(config, name="launch bench")
+        run_id = runs.submit(config, name="launch bench", start_worker=False)
+        code = SUPERVISOR.format(fork=mode == "fork")
+        worker = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL)
         submitted = time.time() - start
         store = RunStore()
         claimed = _wait(store, run_id, "SELECT started_at FROM runs WHERE id = ?", timeout)
@@ -66,9 +82,7 @@ def one_launch(recipe: str, dataset: str, epochs: int, timeout: float) -> dict[s
         row = store.get(run_id)
         assert row is not None and row["status"] == "completed", row and row["status"]
         training = float(row["train_seconds"])
-        pid = runs.worker_pid()
-        if pid is not None:
-            os.kill(pid, 15)
+        worker.wait(timeout)
         return {
             "submit_s": submitted,
             "claimed_s": claimed - start,
@@ -87,17 +101,24 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--timeout", type=float, default=600.0)
     args = p.parse_args()
-    results = [
-        one_launch(args.recipe, args.dataset, args.epochs, args.timeout)
-        for _ in range(args.repeats)
-    ]
-    median = {k: statistics.median(r[k] for r in results) for k in results[0]}
+    results: dict[str, list[dict[str, float]]] = {mode: [] for mode in MODES}
+    for _ in range(args.repeats):
+        for mode in MODES:
+            launch = one_launch(mode, args.recipe, args.dataset, args.epochs, args.timeout)
+            results[mode].append(launch)
+    median = {
+        mode: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+        for mode, rs in results.items()
+    }
+    ratio = median["exec"]["first_point_s"] / median["fork"]["first_point_s"]
     if args.json:
-        print(json.dumps({"median": median, "runs": results}))
+        print(json.dumps({"median": median, "first_point_ratio": ratio, "runs": results}))
         return
     print(f"{args.recipe} on {args.dataset}, {args.epochs} epoch(s), {args.repeats} cold launches")
-    for key, value in median.items():
-        print(f"  {key:>15}: {value:6.2f} s (median)")
+    for key in median["fork"]:
+        fork, exec_ = median["fork"][key], median["exec"][key]
+        print(f"  {key:>15}: fork {fork:6.2f} s · exec {exec_:6.2f} s (medians)")
+    print(f"  first point: exec / fork = {ratio:.2f}×")
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ import sys
 import time
 from typing import IO, Any
 
-from ..processes import JobFiles, start_cnn_core
-from ..settings import runs_dir
+from ..processes import JobFiles, pid_alive, start_cnn_core
+from ..settings import app_server_pid, runs_dir
 from .liveness import recover_stale
 from .store import RunStore
 from .worker import default_threads, log, run_child
@@ -97,16 +97,19 @@ class Supervisor:
         threads: int | None = None,
         idle_exit: float = 60.0,
         poll: float = 0.25,
+        stay_while: int | None = None,
     ):
         self.max_concurrent = max(1, max_concurrent)
         self.threads = threads or default_threads(self.max_concurrent)
         self.idle_exit, self.poll = idle_exit, poll
+        self.stay_while = stay_while  # a pid (the app server): no idle exit while it lives
         self.children: dict[str, Any] = {}  # run id -> LocalRun or another executor's handle
         self.stopping = False
         self.lock: IO[str] | None = None  # this supervisor's lock file while it runs
 
     def run(self) -> int:
-        """Supervise until idle for ``idle_exit`` s (or SIGTERM/SIGINT: stop runs gracefully)."""
+        """Supervise until idle for ``idle_exit`` s after the ``stay_while`` process ended (or
+        SIGTERM/SIGINT: stop runs gracefully)."""
         lock = supervisor_files(self.executor).acquire(attempts=10)  # outlast a worker_pid() probe
         if lock is None:
             log(f"another {self.executor} worker is already running; exiting")
@@ -152,11 +155,14 @@ class Supervisor:
                 if row is None:
                     break
                 self._spawn(store, row)
-            if self.children or self.stopping:
+            if self.children or self.stopping or self._kept():
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since >= self.idle_exit:
                 return
             time.sleep(self.poll)
+
+    def _kept(self) -> bool:
+        return self.stay_while is not None and pid_alive(self.stay_while)
 
     def launch(self, store: RunStore, row: dict[str, Any]) -> LocalRun:
         """Start training a claimed run; raises OSError if it cannot be started."""
@@ -195,16 +201,23 @@ class Supervisor:
                 log(f"run {run_id} finished")
 
 
-def ensure_worker(idle_exit: float | None = None, max_concurrent: int | None = None) -> int | None:
+def ensure_worker(
+    idle_exit: float | None = None, max_concurrent: int | None = None, ready: bool = False
+) -> int | None:
     """Start a detached supervisor for each executor with queued runs and no live supervisor
-    (a local one training ``max_concurrent`` runs at once when given); returns the pid of the
-    last one started, or None."""
+    (a local one training ``max_concurrent`` runs at once when given; with ``ready``, a local
+    one even when nothing is queued); returns the pid of the last one started, or None.
+    Started inside the app server (:func:`cnn_core.settings.app_server_pid`), a supervisor
+    stays ready for the next Launch while the server lives."""
     rows = RunStore().query("SELECT DISTINCT executor FROM runs WHERE status = 'queued'")
+    executors = {row[0] for row in rows} | ({"local"} if ready else set())
     started = None
-    for executor in sorted(row[0] for row in rows):
+    for executor in sorted(executors):
         if worker_pid(executor) is not None:
             continue
         args = [] if idle_exit is None else ["--idle-exit", str(idle_exit)]
+        server = app_server_pid()
+        args += ["--stay-while", str(server)] if server and executor == "local" else []
         args += ["--executor", executor] if executor != "local" else []
         if max_concurrent and executor == "local":
             args += ["--max-concurrent", str(max_concurrent)]
