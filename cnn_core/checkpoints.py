@@ -50,7 +50,7 @@ def run_dir(run_id: str, root: Path | None = None) -> Path:
 
 
 def save_checkpoint(
-    path: str | os.PathLike, payload: dict[str, Any], *, keep_previous: bool = False
+    path: str | os.PathLike[str], payload: dict[str, Any], *, keep_previous: bool = False
 ) -> Path:
     """Write ``payload`` atomically: a temp file in the same folder, fsync, then rename.
 
@@ -103,7 +103,7 @@ def load_resumable(folder: Path) -> tuple[dict[str, Any] | None, str]:
         return data, f"{exc}; resumed from the previous checkpoint (epoch {data['epoch']})"
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load and check a checkpoint (``weights_only=True``, tensors on CPU)."""
     path = Path(path)
     if not path.is_file():
@@ -135,7 +135,7 @@ def checkpoint_input_kind(data: dict[str, Any]) -> str:
     return data.get("input_kind") or LEGACY_INPUT_KINDS.get(data.get("family", ""), "dataset")
 
 
-def describe_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+def describe_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """What a checkpoint holds, without tensors: config, classes, epoch, metrics."""
     data = load_checkpoint(path)
     history = data["history"]

@@ -372,9 +372,11 @@ def check_value(name: str, value: Any) -> Any:
 
 def check_name(name: Any) -> str:
     """A run name (the one rule for configs, renames and the UI), without surrounding spaces."""
-    return check_value("name", name).strip()
+    text: str = check_value("name", name)
+    return text.strip()
 
 
 def check_tags(tags: Any) -> list[str]:
     """Run tags: a list of non-empty texts of at most 50 characters each."""
-    return check_value("tags", tags)
+    checked: list[str] = check_value("tags", tags)
+    return checked

@@ -127,4 +127,5 @@ def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
     faster (parameters and state dict unchanged)."""
     if rand_dropout_on(device):
         use_rand_dropout(model)
-    return model.to(device, memory_format=memory_format(device))
+    # torch's overloads of Module.to omit memory_format, which it takes
+    return model.to(device, memory_format=memory_format(device))  # type: ignore[call-overload]

@@ -32,7 +32,7 @@ from . import distributed, validation
 from .callbacks import Callback, from_config
 from .config import TrainConfig
 from .data import DatasetBundle, DataSpec, load_dataset
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, filled
 from .models import create_model
 from .models.summary import TrainingTime, time_training_step
 from .resolve import resolve
@@ -84,12 +84,12 @@ def set_threads(threads: int) -> int:
 def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
     """The configured optimizer; Adam/AdamW use the fused kernel on CPU and CUDA (same maths)."""
     params = list(params)
-    common = {"lr": config.lr, "weight_decay": config.weight_decay}
+    lr, decay = config.lr, config.weight_decay
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, **common, fused=fused(params))
+        return torch.optim.Adam(params, lr=lr, weight_decay=decay, fused=fused(params))
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, **common, fused=fused(params))
-    return torch.optim.SGD(params, momentum=0.9, **common)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=decay, fused=fused(params))
+    return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=decay)
 
 
 def _mix(*parts: int) -> int:
@@ -166,7 +166,7 @@ def build_state(
         if distributed.world()[0] == 0:  # rank 0 saved the epoch's statistics of all ranks
             state.partial = dict(checkpoint.get("partial") or state.partial)
     state.train_module = distributed.wrap(model)
-    state.num_batches = -(-len(data.train) // config.batch_size)
+    state.num_batches = -(-len(data.train) // state.batch_size)
     return state
 
 
@@ -182,8 +182,9 @@ def estimate_training(config: TrainConfig, data: DatasetBundle) -> TrainingTime:
         dropout=config.dropout,
         spec=config.model_spec,
     )
-    step = time_training_step(model, data.in_channels, data.image_size, config.batch_size)
-    return TrainingTime(step, len(data.train), config.batch_size, config.epochs)
+    batch_size = filled(config.batch_size, "batch_size")
+    step = time_training_step(model, data.in_channels, data.image_size, batch_size)
+    return TrainingTime(step, len(data.train), batch_size, config.epochs)
 
 
 def train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -229,7 +230,8 @@ def run_epochs(state: TrainState, callbacks: Sequence[Callback] = ()) -> bool:
     cfg, data = state.config, state.data
     loss_fn = train_loss(cfg, data).to(state.device)
     eval_loss = make_loss(data.num_classes, data.loss_weights).to(state.device)
-    images, labels = resident_split(data.train.images, data.train.labels, state.device, cfg.augment)
+    augment = filled(cfg.augment, "augment")
+    images, labels = resident_split(data.train.images, data.train.labels, state.device, augment)
     mid_epoch = validation.evaluation_steps(cfg, state.num_batches)
     while state.epoch < cfg.epochs:
         dispatch(callbacks, "on_epoch_start", state)
@@ -241,13 +243,13 @@ def run_epochs(state: TrainState, callbacks: Sequence[Callback] = ()) -> bool:
         while state.step < state.num_batches:
             if (ended := _poll(state, callbacks, stops=True)) is not None:
                 return ended
-            idx = perm[state.step * cfg.batch_size : (state.step + 1) * cfg.batch_size]
+            idx = perm[state.step * state.batch_size : (state.step + 1) * state.batch_size]
             idx = distributed.shard(idx)  # all of it, or this rank's part of it
             batch_seed = _mix(cfg.seed, state.epoch, state.step)
             x = images[idx]
             x = (
                 data.transform.train(x, torch.Generator().manual_seed(batch_seed))
-                if cfg.augment
+                if augment
                 else data.transform.eval(x)
             )
             x, y = to_device(x, state.device), to_device(labels[idx], state.device)
@@ -333,14 +335,15 @@ def _poll(state: TrainState, callbacks: Sequence[Callback], *, stops: bool) -> b
     end request, on any rank), False when a callback asks it to stop (with ``stops``), None to
     go on. Every rank decides alike; the callbacks see the end in ``on_stop``."""
     stopper = next((cb for cb in callbacks if cb.should_stop(state)), None) if stops else None
-    mine = state.end_request[0] if state.end_request else ""
+    request = state.end_request
+    mine = request[0] if request else ""
     flags = [stopper is not None, *(r == mine for r in END_REASONS)]
     votes = distributed.all_sum([float(f) for f in flags])
     reason = next((r for r, v in zip(END_REASONS, votes[1:], strict=True) if v), None)
     if reason is None and not votes[0]:
         return None
     if reason is not None:
-        by, state.end_detail = reason, state.end_request[1] if reason == mine else ""
+        by, state.end_detail = reason, request[1] if request and reason == mine else ""
     else:
         by = type(stopper).__name__ if stopper else "another rank"
     state.end_request = None

@@ -212,9 +212,9 @@ def cmd_model_spec(args: argparse.Namespace) -> int:
     ]
     lines = [f"{norm['name']} on {channels}x{size}x{size} ({args.dataset}, {classes} classes)"]
     lines += [
-        f"{r['layer']:>3} {r['name']:<14} {r['type']:<16} {shape_text(tuple(r['output_shape'])):<12} "
-        f"{r['params']:>10,} params {r['flops'] / 1e6:>9.2f} MFLOPs"
-        for r in table
+        f"{r.index:>3} {r.name:<14} {r.type:<16} {shape_text(tuple(r.out_shape)):<12} "
+        f"{r.params:>10,} params {r.flops / 1e6:>9.2f} MFLOPs"
+        for r in rows
     ]
     total = {"params": sum(r.params for r in rows), "flops": sum(r.flops for r in rows)}
     lines.append(f"total: {total['params']:,} params, {total['flops'] / 1e6:.2f} MFLOPs per image")
@@ -240,7 +240,9 @@ def _model_row(name: str) -> dict[str, Any]:
 
 
 def _cost_text(params: int | None, flops: int | None) -> str:
-    return "does not fit" if params is None else f"{params:,} params, {flops / 1e6:.1f} MFLOPs"
+    if params is None or flops is None:
+        return "does not fit"
+    return f"{params:,} params, {flops / 1e6:.1f} MFLOPs"
 
 
 def cmd_models(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from .. import settings
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, filled
 from ..images import DECODER_VERSION, decode_at
 from .base import DatasetBundle, ImageSet
 from .celeba_layouts import CelebaFiles, Found, locate, prepare
@@ -258,6 +258,7 @@ def load_celeba(spec: DataSpec) -> DatasetBundle:
     notes: list[str] = []
     sizes = {"train": spec.train_size, "val": spec.val_size, "test": spec.val_size}
     sets: dict[str, ImageSet | None] = {}
+    side = filled(spec.image_size, "image_size")
     for p, split in enumerate(("train", "val", "test")):
         rows = np.flatnonzero(partition == p)
         if not len(rows):
@@ -273,17 +274,19 @@ def load_celeba(spec: DataSpec) -> DatasetBundle:
             else sizes[split]
         )
         chosen = torch.from_numpy(rows)[subset_index(len(rows), size, spec.seed, stream=p)]
-        images = _cached_images(files, [names[i] for i in chosen], split, spec.image_size)
+        images = _cached_images(files, [names[i] for i in chosen], split, side)
         sets[split] = ImageSet(images, labels[chosen])
+    train = sets["train"]
+    assert train is not None  # only the test partition may be empty
     return finish_bundle(
         spec,
         name="celeba",
         family="faces",
-        train=sets["train"],
+        train=train,
         val=sets["val"],
         test=sets["test"],
         class_names=[f"not {attr}", attr],
-        transform=FacesTransform(spec.image_size, bool(spec.augment)),
+        transform=FacesTransform(side, bool(spec.augment)),
         source=str(files.root),
         notes=notes,
     )

@@ -132,7 +132,10 @@ def fetch_hf(folder: Path, meter: Meter, log: Log) -> None:
     try:
         api = hub.HfApi(endpoint=endpoint)
         tree = api.list_repo_tree(HF_REPO, HF_FOLDER, recursive=True, repo_type="dataset")
-        shards = sorted((f for f in tree if f.path.endswith(".parquet")), key=lambda f: f.path)
+        shards = sorted(
+            (f for f in tree if isinstance(f, hub.RepoFile) and f.path.endswith(".parquet")),
+            key=lambda f: f.path,
+        )
         if not shards:
             raise SourceFailed(f"Hugging Face: {HF_REPO} lists no Parquet shards in {HF_FOLDER}")
         total = sum(f.size for f in shards)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from ..errors import DataError
 from .celeba_layouts import IMAGE_DIR, discard, move_into, staging_dir
@@ -41,7 +42,7 @@ def _suffix(data: bytes) -> str:
     raise DataError("an image in the Parquet file is neither JPEG nor PNG")
 
 
-def _image(value) -> tuple[bytes, str | None]:
+def _image(value: Any) -> tuple[bytes | None, str | None]:
     """(encoded bytes, original file name or None) of one ``image`` cell."""
     if isinstance(value, dict):
         data, path = value.get("bytes"), value.get("path")

@@ -36,8 +36,10 @@ class DataSpec:
         missing read as 0 (a run stored before choices were pinned saw none)."""
         from . import dataset_info
 
-        get = source.get if isinstance(source, Mapping) else lambda k: getattr(source, k, None)
-        values = {f.name: get(f.name) for f in dataclasses.fields(cls)}
+        def get(name: str) -> Any:
+            return source.get(name) if isinstance(source, Mapping) else getattr(source, name, None)
+
+        values: dict[str, Any] = {f.name: get(f.name) for f in dataclasses.fields(cls)}
         for name in ("dataset", "attribute", "seed", "balance"):
             if values[name] is None:
                 raise ConfigError(name, "missing from the run's config")

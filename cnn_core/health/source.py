@@ -15,6 +15,7 @@ from ..data.base import BatchTransform
 from ..data.folder import read_folder
 from ..data.splits import STREAM_VAL, clamp_size, default_val_size, permutation
 from ..data.transforms import FolderTransform
+from ..errors import filled
 
 
 @dataclass
@@ -77,8 +78,9 @@ def load_health_data(spec: DataSpec) -> HealthData:
 
 
 def _folder_data(cfg: DataSpec) -> HealthData:
-    root = settings.resolve_data_dir(cfg.data_dir)
-    found = read_folder(root, cfg.image_size, cfg.data_choices)
+    root = filled(settings.resolve_data_dir(cfg.data_dir), "data_dir")
+    size = filled(cfg.image_size, "image_size")
+    found = read_folder(root, size, cfg.data_choices)
     n = len(found.labels)
     val_size = default_val_size(n) if cfg.val_size is None else cfg.val_size
     val_size = clamp_size("val_size", val_size, max(1, n - 1), [])
@@ -96,7 +98,7 @@ def _folder_data(cfg: DataSpec) -> HealthData:
         splits=splits,
         positions=positions,
         class_names=found.class_names,
-        transform=FolderTransform(cfg.image_size, False),
+        transform=FolderTransform(size, False),
         files=found.files,
         folder=root,
         skipped=found.skipped,

@@ -78,6 +78,7 @@ def _smoothgrad(
 
     ``stdevs`` is the noise level in pixel units ([0, 1] images); ``seed`` makes it repeatable.
     """
+    options: dict[str, Any]
     if base == "saliency":
         inner, options = Saliency(scores), {"abs": False}
     elif base == "integrated_gradients":

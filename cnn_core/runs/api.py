@@ -53,7 +53,7 @@ def eta_seconds(run: dict[str, Any]) -> float | None:
     if run["status"] != "running" or not p["images_per_s"] or not p["num_batches"]:
         return None
     left = (p["epochs"] - p["epoch"]) * p["num_batches"] - p["step"]
-    return max(0.0, left * batch / p["images_per_s"])
+    return max(0.0, float(left * batch / p["images_per_s"]))
 
 
 def progress_text(run: dict[str, Any], speed: bool = False) -> str:

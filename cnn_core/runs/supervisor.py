@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from ..processes import JobFiles, start_cnn_core
 from ..settings import runs_dir
@@ -38,6 +38,17 @@ def _exit_reason(code: int) -> str:
     if code < 0:
         return f"worker process was killed by {signal.Signals(-code).name}"
     return f"worker process exited with code {code} before finishing"
+
+
+class RunHandle(Protocol):
+    """A run a supervisor started: :class:`LocalRun`, or another executor's
+    (``ray_executor.RayRun``)."""
+
+    def poll(self, store: RunStore) -> tuple[str, str] | None:
+        """None while it trains; then the (status, reason) for a run it left unfinished."""
+
+    def shutdown(self) -> None:
+        """Release what it holds once it has ended."""
 
 
 class LocalRun:
@@ -72,7 +83,7 @@ class Supervisor:
         self.max_concurrent = max(1, max_concurrent)
         self.threads = threads or default_threads(self.max_concurrent)
         self.idle_exit, self.poll = idle_exit, poll
-        self.children: dict[str, Any] = {}  # run id -> LocalRun or another executor's handle
+        self.children: dict[str, RunHandle] = {}
         self.stopping = False
 
     def run(self) -> int:
@@ -125,7 +136,7 @@ class Supervisor:
                 return
             time.sleep(self.poll)
 
-    def launch(self, store: RunStore, row: dict[str, Any]) -> LocalRun:
+    def launch(self, store: RunStore, row: dict[str, Any]) -> RunHandle:
         """Start training a claimed run; raises OSError if it cannot be started."""
         run_id = row["id"]
         proc = start_cnn_core(["worker", "--run", run_id, "--threads", str(self.threads)])
@@ -166,5 +177,7 @@ def ensure_worker(idle_exit: float | None = None, max_concurrent: int | None = N
         args += ["--executor", executor] if executor != "local" else []
         if max_concurrent and executor == "local":
             args += ["--max-concurrent", str(max_concurrent)]
-        started = supervisor_files(executor).start(["worker", *args]).pid
+        proc = supervisor_files(executor).start(["worker", *args])
+        if proc is not None:  # None: another one took the lock since worker_pid() asked
+            started = proc.pid
     return started

@@ -174,7 +174,7 @@ def stop_sweep(sweep_id: str, wait: float = 0.0) -> dict[str, Any]:
 
 
 def _trial_row(trial: FrozenTrial) -> dict[str, Any]:
-    done = trial.datetime_start and trial.datetime_complete
+    start, end = trial.datetime_start, trial.datetime_complete
     return {
         "number": trial.number,
         "state": trial.state.name.lower(),
@@ -184,9 +184,7 @@ def _trial_row(trial: FrozenTrial) -> dict[str, Any]:
         "run_id": trial.user_attrs.get("run_id"),
         "error": trial.user_attrs.get("error"),
         "stopped_by_hand": bool(trial.user_attrs.get("stopped_by_hand")),
-        "seconds": (trial.datetime_complete - trial.datetime_start).total_seconds()
-        if done
-        else None,
+        "seconds": (end - start).total_seconds() if start and end else None,
     }
 
 
@@ -247,8 +245,10 @@ def sweep_status(sweep_id: str, importances: bool = True) -> dict[str, Any]:
         "importance_note": "not computed",
     }
     if best:
-        out["best"] = {k: best[k] for k in ("number", "params", "value", "run_id")}
-        out["best"]["config"] = {**meta["base_config"], **best["params"]}
+        out["best"] = {
+            **{k: best[k] for k in ("number", "params", "value", "run_id")},
+            "config": {**meta["base_config"], **best["params"]},
+        }
     if importances:
         out["importances"], out["importance_note"] = param_importances(study)
     return out
