@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from .checkpoints import save_checkpoint
+from .checkpoints import Payload, save_checkpoint
 from .config import TrainConfig
 from .data import DatasetBundle, dataset_info
 from .errors import filled
@@ -143,7 +143,7 @@ class TrainState:
         if self.end_request is None:
             self.end_request = (reason, detail)
 
-    def checkpoint_payload(self) -> dict[str, Any]:
+    def checkpoint_payload(self) -> Payload:
         return {
             "config": self.config.to_dict(),
             "class_names": list(self.data.class_names),

@@ -30,6 +30,7 @@ from torch import nn
 
 from . import distributed, validation
 from .callbacks import Callback, from_config
+from .checkpoints import Checkpoint
 from .config import TrainConfig
 from .data import DatasetBundle, DataSpec, load_dataset
 from .errors import CheckpointError, ConfigError, filled
@@ -113,7 +114,7 @@ class FitResult:
         return self.state.history
 
 
-def _check_resume(config: TrainConfig, checkpoint: dict[str, Any]) -> None:
+def _check_resume(config: TrainConfig, checkpoint: Checkpoint) -> None:
     saved = TrainConfig.from_dict(checkpoint["config"], strict=False).to_dict()
     saved["data_choices"] = saved["data_choices"] or 0  # None: stored before pinning, none
     diff = sorted(
@@ -126,7 +127,7 @@ def _check_resume(config: TrainConfig, checkpoint: dict[str, Any]) -> None:
 
 
 def build_state(
-    config: TrainConfig, data: DatasetBundle | None = None, checkpoint: dict[str, Any] | None = None
+    config: TrainConfig, data: DatasetBundle | None = None, checkpoint: Checkpoint | None = None
 ) -> TrainState:
     """Load data, build model and optimizer (restored from ``checkpoint`` when given). A new
     run's config is resolved here (library use; a stored run's already is); a resumed run keeps
@@ -154,8 +155,8 @@ def build_state(
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model_state"])
         optimizer.load_state_dict(checkpoint["optimizer_state"])
-        if state.scaler and checkpoint.get("scaler_state"):
-            state.scaler.load_state_dict(checkpoint["scaler_state"])
+        if state.scaler and (scaler_state := checkpoint.get("scaler_state")):
+            state.scaler.load_state_dict(scaler_state)
         state.epoch, state.step = checkpoint["epoch"], checkpoint.get("step", 0)
         state.history = list(checkpoint["history"])
         state.eval_seconds = checkpoint.get("eval_seconds", 0.0)
@@ -366,7 +367,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     *,
     data: DatasetBundle | None = None,
-    resume: dict[str, Any] | None = None,
+    resume: Checkpoint | None = None,
 ) -> FitResult:
     """Train ``config`` (resuming from a loaded checkpoint dict if given) and return the result.
     The callbacks the config asks for (:func:`cnn_core.callbacks.from_config`) run first. With ``config.workers > 1`` it must run on every rank of a process group (Ray Train)."""
@@ -380,7 +381,7 @@ def fit(
     state = build_state(config, data, resume)
     callbacks = [*from_config(state.config), *callbacks]
     state.callbacks = _stateful(callbacks)
-    saved = (resume or {}).get("callbacks") or {}
+    saved = (resume.get("callbacks") if resume else None) or {}
     for cb in state.callbacks:
         if cb.state_key in saved:
             cb.load_state_dict(saved[cb.state_key])
