@@ -221,6 +221,10 @@ class TrainConfig:
         None, help="version of the image folder's exclude/relabel choices applied (0 = none; "
         "pinned when the run is created)", low=0, high=1_000_000,
     )  # fmt: skip
+    split_version: int | None = knob(
+        None, help="the rule splitting the images: 1 = stratified by class, 0 = random (runs "
+        "created before stratified splits; pinned when the run is created)", low=0, high=1,
+    )  # fmt: skip
     model_spec: dict[str, Any] | None = knob(
         None, help="a custom model's full JSON spec (see `models --spec v1`)", setting=False
     )  # fmt: skip

@@ -34,7 +34,7 @@ from .checkpoints import Checkpoint
 from .config import TrainConfig
 from .data import DatasetBundle, DataSpec, load_dataset
 from .errors import CheckpointError, ConfigError, filled
-from .models import create_model
+from .models import create_model, load_pretrained, param_groups
 from .models.summary import TrainingTime, time_training_step
 from .resolve import resolve
 from .schedule import lr_factor
@@ -83,13 +83,16 @@ def set_threads(threads: int) -> int:
 
 
 def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
-    """The configured optimizer; Adam/AdamW use the fused kernel on CPU and CUDA (same maths)."""
+    """The configured optimizer over parameters or groups (a group's ``lr_scale`` scales the
+    run's learning rate for it, see :func:`train_batch`); Adam/AdamW use the fused kernel on
+    CPU and CUDA (same maths)."""
     params = list(params)
+    tensors = [p for g in params for p in (g["params"] if isinstance(g, dict) else [g])]
     lr, decay = config.lr, config.weight_decay
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=decay, fused=fused(params))
+        return torch.optim.Adam(params, lr=lr, weight_decay=decay, fused=fused(tensors))
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=decay, fused=fused(params))
+        return torch.optim.AdamW(params, lr=lr, weight_decay=decay, fused=fused(tensors))
     return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=decay)
 
 
@@ -117,6 +120,7 @@ class FitResult:
 def _check_resume(config: TrainConfig, checkpoint: Checkpoint) -> None:
     saved = TrainConfig.from_dict(checkpoint["config"], strict=False).to_dict()
     saved["data_choices"] = saved["data_choices"] or 0  # None: stored before pinning, none
+    saved["split_version"] = saved["split_version"] or 0  # None: the legacy random split
     diff = sorted(
         k for k, v in config.to_dict().items() if saved.get(k) != v and k not in RESUMABLE_CHANGES
     )
@@ -131,9 +135,14 @@ def build_state(
 ) -> TrainState:
     """Load data, build model and optimizer (restored from ``checkpoint`` when given). A new
     run's config is resolved here (library use; a stored run's already is); a resumed run keeps
-    the data choices it was created with (None, from before they were pinned: none)."""
+    the data choices and split rule it was created with (None, from before they were pinned:
+    none and the random split; a config leaving the split rule unset takes the checkpoint's)."""
     if checkpoint is not None:
-        config = dataclasses.replace(config, data_choices=config.data_choices or 0)
+        created = checkpoint["config"].get("split_version") or 0  # None: the random split
+        split = created if config.split_version is None else config.split_version
+        config = dataclasses.replace(
+            config, data_choices=config.data_choices or 0, split_version=split
+        )
     config = resolve(config)
     if checkpoint is not None:
         _check_resume(config, checkpoint)
@@ -148,8 +157,10 @@ def build_state(
         dropout=config.dropout,
         spec=config.model_spec,
     )
+    if checkpoint is None:
+        load_pretrained(model)  # a pretrained backbone's ImageNet weights (none: nothing)
     model = prepare_model(model, device)
-    optimizer = make_optimizer(config, model.parameters())
+    optimizer = make_optimizer(config, param_groups(model))
     state = TrainState(config, data, model, optimizer, device)
     state.scaler = grad_scaler(config.precision, device)
     if checkpoint is not None:
@@ -172,8 +183,8 @@ def build_state(
 
 
 def estimate_training(config: TrainConfig, data: DatasetBundle) -> TrainingTime:
-    """How long ``fit(config)`` trains on this machine, from a few timed steps of its model on
-    ``data``'s input (the Builder's Measure); evaluation not included."""
+    """How long ``fit(config)`` takes on this machine, from a few timed steps of its model on
+    ``data``'s input (the Builder's Measure) and the sizes of its splits, validations included."""
     config = resolve(config)
     model = create_model(
         config.model,
@@ -185,7 +196,14 @@ def estimate_training(config: TrainConfig, data: DatasetBundle) -> TrainingTime:
     )
     batch_size = filled(config.batch_size, "batch_size")
     step = time_training_step(model, data.in_channels, data.image_size, batch_size)
-    return TrainingTime(step, len(data.train), batch_size, config.epochs)
+    return TrainingTime(
+        step,
+        len(data.train),
+        batch_size,
+        config.epochs,
+        len(data.val),
+        config.evals_per_epoch,
+    )
 
 
 def train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -194,7 +212,7 @@ def train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torch
     cfg = state.config
     factor = lr_factor(cfg.lr_schedule, cfg.warmup, state.global_step, state.total_steps)
     for group in state.optimizer.param_groups:
-        group["lr"] = cfg.lr * factor
+        group["lr"] = cfg.lr * factor * group.get("lr_scale", 1.0)
     state.optimizer.zero_grad(set_to_none=True)
     with autocast(cfg.precision, state.device):
         logits = (state.train_module or state.model)(x)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnn_core.models import MODELS
+from cnn_core.models import MODELS, PRETRAINED
 from tests.conftest import FASHION_DIR, PROJECT
 
 TINY = [
@@ -121,7 +121,7 @@ def test_datasets_and_models_listings():
     names = [d["name"] for d in last_json(cli("datasets", "--json"))]
     assert names == ["mnist", "fashion-mnist", "celeba", "image-folder"]
     models = last_json(cli("models", "--json"))
-    assert [m["name"] for m in models] == list(MODELS)  # registered models, in order
+    assert [m["name"] for m in models] == [*MODELS, *PRETRAINED]  # registered, in order
     assert models[0]["params_digits"] == 3_274_634
 
 

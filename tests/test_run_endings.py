@@ -67,13 +67,13 @@ def test_early_stopping_counts_on_across_a_stop_and_resume(fashion_small, tmp_pa
 def test_a_run_stopped_early_says_where_on_the_cli_runs_and_compare(capsys):
     args = shlex.split(
         "--dataset fashion-mnist --train-size 1000 --val-size 400 --threads 2 --epochs 4 "
-        "--evals-per-epoch 4 --batch-size 100 --early-stop-patience 3 --quiet --json"
+        "--evals-per-epoch 4 --batch-size 100 --lr 1e-7 --early-stop-patience 5 --quiet --json"
     )
     code, out, _ = cli_here(capsys, "train", *args)
     assert code == 0 and out["status"] == "completed" and out["ended_by"] == "early_stop"
     run = api.get_run(out["run_id"])
     assert 1 < run["ended_at"] < 4 and run["ended_at"] == out["ended_at"]
-    assert run["config"]["early_stop_patience"] == 3
+    assert run["config"]["early_stop_patience"] == 5
     words = f"stopped early at epoch {run['ended_at']:.2f}"
     assert words in cli_here(capsys, "runs", "show", run["id"])[1]
     assert cli_here(capsys, "runs", "show", run["id"], "--json")[1]["ended_by"] == "early_stop"
