@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from ..errors import ConfigError
+
 
 @dataclass
 class ImageSet:
@@ -155,3 +157,23 @@ class DatasetInfo:
         """(channels, side, classes) of a model input for this dataset, before loading it."""
         side = image_size or self.default_image_size or self.input_size
         return self.in_channels, int(side), self.num_classes
+
+
+# The registry of datasets by name, filled by ``cnn_core.data`` (whose ``__init__`` imports
+# every loader) as the package is imported; it lives here, below the loaders, so that
+# ``DataSpec.of`` can read a dataset's defaults.
+DATASETS: dict[str, DatasetInfo] = {}
+
+
+def dataset_names() -> list[str]:
+    return list(DATASETS)
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The registry entry for ``name`` (ConfigError listing valid names if unknown)."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ConfigError(
+            "dataset", f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}"
+        ) from None

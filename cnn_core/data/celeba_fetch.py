@@ -28,7 +28,8 @@ from typing import Any
 
 from .. import settings
 from ..errors import DataError, UserError
-from .celeba_layouts import locate, move_into, prepare
+from .celeba import _attributes, _partitions, prepare
+from .celeba_layouts import locate, move_into
 from .celeba_parquet import convert_shards
 from .download import SourceFailed, download
 
@@ -254,8 +255,6 @@ def fetch_celeba(
 def check_layout(files) -> dict[str, Any]:
     """The final check: every listed image present, partitions counted (DataError naming the
     list file and the first missing image otherwise)."""
-    from .celeba import _attributes, _partitions
-
     _, names, _ = _attributes(files)
     partition = _partitions(files, names)
     missing = [n for n in names if not (files.image_dir / n).is_file()]

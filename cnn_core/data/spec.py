@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
+from .base import dataset_info
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,6 @@ class DataSpec:
         fields, the dataset's defaults where it leaves them unset, and ``data_choices`` and
         ``split_version`` None or missing read as 0 (a run stored before they were pinned saw
         no choices and the random split)."""
-        from . import dataset_info
 
         def get(name: str) -> Any:
             return source.get(name) if isinstance(source, Mapping) else getattr(source, name, None)
