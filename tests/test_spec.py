@@ -15,6 +15,7 @@ from cnn_core.config import TrainConfig
 from cnn_core.errors import ConfigError
 from cnn_core.models import (
     MODELS,
+    PRETRAINED,
     architecture,
     create_model,
     describe_model,
@@ -221,7 +222,7 @@ def test_messages_name_the_layer_and_the_incoming_shape():
 
 # ---- store, registry and config ------------------------------------------------------------------
 def test_saved_specs_are_model_choices_stored_atomically_inside_the_runs_dir():
-    assert model_names() == list(MODELS)
+    assert model_names() == [*MODELS, *PRETRAINED]
     path = save_spec(SMALL, list(MODELS))
     assert path.parent == specs_dir() and list(specs_dir().iterdir()) == [path]
     assert saved_names() == ["tiny"] and model_names()[-1] == "tiny"
