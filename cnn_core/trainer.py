@@ -6,7 +6,7 @@ batch and resumed from its checkpoint gives exactly the numbers of an uninterrup
 The trainer does no I/O policy of its own: saving is a callback (``Checkpointer``).
 
 The loop has one owner: this module moves the position and the epochs, banks the training
-clock around validations, records the history and calls every callback hook (through
+clock around evaluations, records the history and calls every callback hook (through
 ``dispatch``); :mod:`cnn_core.validation` only evaluates, :mod:`cnn_core.state` holds the
 state, :mod:`cnn_core.callbacks` documents the hooks.
 
@@ -277,9 +277,9 @@ def run_epochs(state: TrainState, callbacks: Sequence[Callback] = ()) -> bool:
             state.step += 1
             dispatch(callbacks, "on_batch_end", state, loss)
             if state.step in mid_epoch:
-                _validate(state, eval_loss, callbacks, final=False)
+                _evaluate(state, eval_loss, callbacks, final=False)
         state.partial["seconds"] += state.clock.stop()
-        _validate(state, eval_loss, callbacks, final=True)
+        _evaluate(state, eval_loss, callbacks, final=True)
         if (ended := _poll(state, callbacks, stops=state.epoch < cfg.epochs)) is not None:
             return ended
     return True
@@ -291,16 +291,16 @@ def dispatch(callbacks: Sequence[Callback], hook: str, state: TrainState, *args:
         getattr(cb, hook)(state, *args)
 
 
-def _validate(
+def _evaluate(
     state: TrainState, eval_loss: nn.Module, callbacks: Sequence[Callback], *, final: bool
 ) -> None:
-    """Validate with the training clock stopped; at the epoch's end (``final``) record the
+    """Evaluate on the validation split with the training clock stopped; at the epoch's end (``final``) record the
     epoch's row and move to the next epoch; note the target's moment; tell the callbacks."""
     if final:
         _sum_partial(state)
     else:
         state.partial["seconds"] += state.clock.stop()
-    record = validation.validate(state, eval_loss)
+    record = validation.evaluate_state(state, eval_loss)
     state.eval_seconds += record.seconds
     metrics = {
         "epoch": state.epoch + 1,
