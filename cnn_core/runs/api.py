@@ -346,8 +346,8 @@ def set_notes(run_id: str, notes: str) -> dict[str, Any]:
 
 
 def export(run_id: str, fmt: str) -> dict[str, Any]:
-    """Export a run's model (onnx, torchscript or checkpoint); see :func:`export.export_run`."""
-    from .export import export_run
+    """Export a run's model (onnx, torchscript or checkpoint); see :func:`.exporters.export_run`."""
+    from .exporters import export_run
 
     _row(_store(), run_id)
     return export_run(run_id, fmt)
