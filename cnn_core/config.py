@@ -265,10 +265,10 @@ class TrainConfig:
             raise ConfigError(
                 unknown[0], f"unknown setting; valid settings are {', '.join(sorted(names))}"
             )
-        cfg = cls(**{k: v for k, v in data.items() if k in names})
-        if isinstance(cfg.tags, tuple):
-            cfg.tags = list(cfg.tags)
-        return cfg.validate()
+        config = cls(**{k: v for k, v in data.items() if k in names})
+        if isinstance(config.tags, tuple):
+            config.tags = list(config.tags)
+        return config.validate()
 
 
 def config_class() -> type[TrainConfig]:

@@ -209,14 +209,14 @@ def estimate_training(config: TrainConfig, data: DatasetBundle) -> TrainingTime:
 def train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """One optimisation step on ``(x, y)`` (the schedule's learning rate, autocast, the loss,
     backward, the optimizer) added to the epoch's running statistics; returns the loss."""
-    cfg = state.config
-    factor = lr_factor(cfg.lr_schedule, cfg.warmup, state.global_step, state.total_steps)
+    config = state.config
+    factor = lr_factor(config.lr_schedule, config.warmup, state.global_step, state.total_steps)
     for group in state.optimizer.param_groups:
-        group["lr"] = cfg.lr * factor * group.get("lr_scale", 1.0)
+        group["lr"] = config.lr * factor * group.get("lr_scale", 1.0)
     state.optimizer.zero_grad(set_to_none=True)
-    with autocast(cfg.precision, state.device):
+    with autocast(config.precision, state.device):
         logits = (state.train_module or state.model)(x)
-    smooth = cfg.label_smoothing
+    smooth = config.label_smoothing
     target = y.float() * (1 - smooth) + smooth / 2 if logits.shape[1] == 1 and smooth else y
     loss = loss_value(loss_fn, logits, target)
     if state.scaler:  # fp16: scale the loss so small gradients do not underflow
@@ -246,16 +246,16 @@ def run_epochs(state: TrainState, callbacks: Sequence[Callback] = ()) -> bool:
     """Train from the state's position to ``config.epochs``; False if a callback stopped it.
     A run that ends of its own accord (target reached, early stopping, divergence) counts as
     completed, ``state.stopped_by`` naming the reason."""
-    cfg, data = state.config, state.data
-    loss_fn = train_loss(cfg, data).to(state.device)
+    config, data = state.config, state.data
+    loss_fn = train_loss(config, data).to(state.device)
     eval_loss = make_loss(data.num_classes, data.loss_weights).to(state.device)
-    augment = filled(cfg.augment, "augment")
+    augment = filled(config.augment, "augment")
     images, labels = resident_split(data.train.images, data.train.labels, state.device, augment)
-    mid_epoch = validation.evaluation_steps(cfg, state.num_batches)
-    while state.epoch < cfg.epochs:
+    mid_epoch = validation.evaluation_steps(config, state.num_batches)
+    while state.epoch < config.epochs:
         dispatch(callbacks, "on_epoch_start", state)
         perm = torch.randperm(
-            len(labels), generator=torch.Generator().manual_seed(_mix(cfg.seed, state.epoch))
+            len(labels), generator=torch.Generator().manual_seed(_mix(config.seed, state.epoch))
         ).to(images.device)
         state.model.train()
         state.clock.start()
@@ -264,7 +264,7 @@ def run_epochs(state: TrainState, callbacks: Sequence[Callback] = ()) -> bool:
                 return ended
             idx = perm[state.step * state.batch_size : (state.step + 1) * state.batch_size]
             idx = distributed.shard(idx)  # all of it, or this rank's part of it
-            batch_seed = _mix(cfg.seed, state.epoch, state.step)
+            batch_seed = _mix(config.seed, state.epoch, state.step)
             x = images[idx]
             x = (
                 data.transform.train(x, torch.Generator().manual_seed(batch_seed))
@@ -280,7 +280,7 @@ def run_epochs(state: TrainState, callbacks: Sequence[Callback] = ()) -> bool:
                 _evaluate(state, eval_loss, callbacks, final=False)
         state.partial["seconds"] += state.clock.stop()
         _evaluate(state, eval_loss, callbacks, final=True)
-        if (ended := _poll(state, callbacks, stops=state.epoch < cfg.epochs)) is not None:
+        if (ended := _poll(state, callbacks, stops=state.epoch < config.epochs)) is not None:
             return ended
     return True
 

@@ -76,11 +76,11 @@ def load_health_data(spec: DataSpec) -> HealthData:
     )
 
 
-def _folder_data(cfg: DataSpec) -> HealthData:
-    root = filled(settings.resolve_data_dir(cfg.data_dir), "data_dir")
-    size = filled(cfg.image_size, "image_size")
-    found = read_folder(root, size, cfg.data_choices)
-    splits = assign_splits(found, cfg.val_size, cfg.seed, cfg.split_version)
+def _folder_data(spec: DataSpec) -> HealthData:
+    root = filled(settings.resolve_data_dir(spec.data_dir), "data_dir")
+    size = filled(spec.image_size, "image_size")
+    found = read_folder(root, size, spec.data_choices)
+    splits = assign_splits(found, spec.val_size, spec.seed, spec.split_version)
     counters = {"train": 0, "val": 0, "test": 0}
     positions = []
     for split in splits:

@@ -106,8 +106,8 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     reason = stale_reason(row)
     if reason:  # its process is gone: report what recover_stale would record
         row = {**row, "status": "interrupted", "error": reason}
-    cfg = row["config"]
-    epochs, nb = cfg.get("epochs") or 1, row["num_batches"]
+    config = row["config"]
+    epochs, nb = config.get("epochs") or 1, row["num_batches"]
     done = row["epoch"] + (row["step"] / nb if nb else 0.0)
     checkpoint = run_dir(row["id"]) / CHECKPOINT_NAME
     out = {
@@ -116,10 +116,10 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         if k not in ("epoch", "step", "num_batches", "images_per_s", "progress_at")
     }
     out.update(
-        dataset=cfg.get("dataset"),
-        model=cfg.get("model"),
+        dataset=config.get("dataset"),
+        model=config.get("model"),
         epochs=epochs,
-        target_accuracy=cfg.get("target_accuracy"),
+        target_accuracy=config.get("target_accuracy"),
         progress={
             "epoch": row["epoch"],
             "epochs": epochs,

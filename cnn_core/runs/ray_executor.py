@@ -162,7 +162,7 @@ class ShipCheckpoint(Callback):
 
 def train_here(
     run_id: str,
-    config: dict[str, Any],
+    stored: dict[str, Any],
     checkpoint: bytes | None,
     notes: str,
     channel: Any,
@@ -176,15 +176,15 @@ def train_here(
         if checkpoint is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(checkpoint)
-        cfg = TrainConfig.from_dict(config, strict=False)
-        if cfg.threads == 0:
-            cfg.threads = threads
+        config = TrainConfig.from_dict(stored, strict=False)
+        if config.threads == 0:
+            config.threads = threads
         if distributed.world()[0] > 0:  # another rank: train in step, report nothing
-            fit(cfg, resume=load_resumable(path.parent)[0])
+            fit(config, resume=load_resumable(path.parent)[0])
             return
         store = RemoteStore(channel, notes)
         with recorded(store, run_id):
-            train_run(store, run_id, cfg, extra_callbacks=[ShipCheckpoint(store, path)])
+            train_run(store, run_id, config, extra_callbacks=[ShipCheckpoint(store, path)])
 
 
 def train_task(
