@@ -5,30 +5,23 @@ preset changes. Fields given explicitly (CLI flags, Train page widgets) win over
 
 * ``book``: the book's recipe (Raschka et al., ch. 14): v1, Adam 1e-3 at a constant rate,
   the dataset's batch size, one validation per epoch.
-* ``fast``: what measurement found reaching 91 % Fashion-MNIST test accuracy soonest on a
-  2-core CPU (``python -m benchmarks --part accuracy``; numbers in the README's "Time to
-  accuracy" section): v5, the small 3×3 BatchNorm network (a seventh of v1's FLOPs: ~8,000
-  training images/s here against the book pipeline's ~1,200, and it reached 91 % after
-  112,544–125,088 images on four seeds, where the book's net needs 5 epochs, 250,000);
+* ``fast``: the recipe that reached 91 % Fashion-MNIST test accuracy soonest in the bench
+  (``python -m benchmarks --part accuracy``; its numbers, and those behind each choice below:
+  ``benchmarks/README.md``): v5, the small 3×3 BatchNorm network (a seventh of v1's FLOPs);
   batch 256 with the learning rate scaled up 8× to 8e-3 (fewer, cheaper steps per image,
   which BatchNorm keeps stable); a one-cycle schedule over 3 epochs (a quarter warming up, then
-  a linear fall to 0: the accuracy jumps as the rate anneals). Measured on the step before v5's
-  final form (the same widths with a third pooling), seed 1: peak 5e-3 needed 4 epochs and
-  187,632 images (22.2 s) where 8e-3 needed 131,232 (15.4 s); one-cycle over 2 epochs ended at
-  90.3 %, short of 91 %; 4 validations per epoch saw the target at 137,632 images (17.2 s),
-  8 at 131,232.
-  Label smoothing 0.1 (+0.2 points in the accuracy ladder); no dropout (a short run does not overfit); eight validations per epoch
-  (the target is seen within 1/8 epoch of being reached; validation time is not training
-  time); precision and memory layout left to ``auto`` (bf16 autocast and channels_last where
-  they are faster).
+  a linear fall to 0: the accuracy jumps as the rate anneals); label smoothing 0.1; no dropout
+  (a short run does not overfit); eight validations per epoch (the target is seen within 1/8
+  epoch of being reached; validation time is not training time); precision and memory layout
+  left to ``auto`` (bf16 autocast and channels_last where they are faster).
 * ``fast-faces``: a short recipe for CelebA attributes (v5, batch 64, Adam 3e-3 with a
   one-cycle schedule over 4 epochs, 4 validations per epoch, no dropout or label smoothing).
   Checked only on the tiny fixture CelebA of the tests (it trains and evaluates end to end);
-  its accuracy and speed on real CelebA have not been measured here.
+  its accuracy and speed on real CelebA are unmeasured.
 
 A recipe that cannot work on small data says so (:func:`check_fits`): ``fast`` needs
 :data:`MIN_TRAIN_IMAGES` training images, since its 256-image steps over 3 epochs give too few
-steps on fewer (34 images of a 40-image folder: one step an epoch, 16.7 % validation).
+steps on fewer (a 40-image folder's 34 training images make one step an epoch).
 
 :func:`smile_classifier` is the chapter's second experiment as one config: Smiling on the
 book's 16,000 training / 1,000 validation images, with ``book`` (v1, the book's 30 epochs)

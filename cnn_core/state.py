@@ -9,6 +9,7 @@ once for everyone.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,9 +18,10 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
-from .checkpoints import save_checkpoint
+from .checkpoints import Payload, save_checkpoint
 from .config import TrainConfig
 from .data import DatasetBundle, dataset_info
+from .errors import filled
 from .schedule import describe as describe_schedule
 
 # why a run ended before its last epoch of its own accord (``TrainState.request_end``); a
@@ -92,6 +94,11 @@ class TrainState:
         return self.config.epochs * self.num_batches
 
     @property
+    def batch_size(self) -> int:
+        """Images per step (the resolved config's)."""
+        return filled(self.config.batch_size, "batch_size")
+
+    @property
     def global_step(self) -> int:
         """Batches trained since the run began."""
         return self.epoch * self.num_batches + self.step
@@ -104,13 +111,14 @@ class TrainState:
     def images_seen(self) -> int:
         """Training images seen over the run (all ranks), at the current position."""
         n = len(self.data.train)
-        return self.epoch * n + min(n, self.step * self.config.batch_size)
+        return self.epoch * n + min(n, self.step * self.batch_size)
 
     def train_seconds(self, running: bool = False) -> float:
         """Training seconds over the run (evaluation excluded) up to the last banked moment,
         or with ``running`` up to now (the clock's current stretch included)."""
         now = self.clock.elapsed() if running else 0.0
-        return sum(h["seconds"] for h in self.history) + self.partial["seconds"] + now
+        banked = sum(float(h["seconds"]) for h in self.history)
+        return banked + self.partial["seconds"] + now
 
     def images_per_s(self) -> float:
         """Training speed of the epoch in progress."""
@@ -135,7 +143,7 @@ class TrainState:
         if self.end_request is None:
             self.end_request = (reason, detail)
 
-    def checkpoint_payload(self) -> dict[str, Any]:
+    def checkpoint_payload(self) -> Payload:
         return {
             "config": self.config.to_dict(),
             "class_names": list(self.data.class_names),
@@ -166,5 +174,5 @@ class TrainState:
             },
         }
 
-    def save(self, path, keep_previous: bool = False) -> None:
+    def save(self, path: str | os.PathLike[str], keep_previous: bool = False) -> None:
         save_checkpoint(path, self.checkpoint_payload(), keep_previous=keep_previous)

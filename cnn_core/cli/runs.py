@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from ..runs import api
-from ..runs.export import FORMATS
+from ..runs.exporters import FORMATS
 from ..runs.results import ending_text, outcome
 from ..runs.store import STATUSES
 from ..runs.supervisor import EXECUTORS, Supervisor

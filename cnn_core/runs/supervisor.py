@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from ..processes import JobFiles, pid_alive, start_cnn_core
 from ..settings import app_server_pid, runs_dir
@@ -43,6 +43,17 @@ def _exit_reason(code: int) -> str:
     if code < 0:
         return f"worker process was killed by {signal.Signals(-code).name}"
     return f"worker process exited with code {code} before finishing"
+
+
+class RunHandle(Protocol):
+    """A run a supervisor started: :class:`LocalRun`, or another executor's
+    (``ray_executor.RayRun``)."""
+
+    def poll(self, store: RunStore) -> tuple[str, str] | None:
+        """None while it trains; then the (status, reason) for a run it left unfinished."""
+
+    def shutdown(self) -> None:
+        """Release what it holds once it has ended."""
 
 
 def warm_up() -> None:
@@ -103,7 +114,7 @@ class Supervisor:
         self.threads = threads or default_threads(self.max_concurrent)
         self.idle_exit, self.poll = idle_exit, poll
         self.stay_while = stay_while  # a pid (the app server): no idle exit while it lives
-        self.children: dict[str, Any] = {}  # run id -> LocalRun or another executor's handle
+        self.children: dict[str, RunHandle] = {}
         self.stopping = False
         self.lock: IO[str] | None = None  # this supervisor's lock file while it runs
 
@@ -164,7 +175,7 @@ class Supervisor:
     def _kept(self) -> bool:
         return self.stay_while is not None and pid_alive(self.stay_while)
 
-    def launch(self, store: RunStore, row: dict[str, Any]) -> LocalRun:
+    def launch(self, store: RunStore, row: dict[str, Any]) -> RunHandle:
         """Start training a claimed run; raises OSError if it cannot be started."""
         run_id = row["id"]
         if FORK:
@@ -221,5 +232,7 @@ def ensure_worker(
         args += ["--executor", executor] if executor != "local" else []
         if max_concurrent and executor == "local":
             args += ["--max-concurrent", str(max_concurrent)]
-        started = supervisor_files(executor).start(["worker", *args]).pid
+        proc = supervisor_files(executor).start(["worker", *args])
+        if proc is not None:  # None: another one took the lock since worker_pid() asked
+            started = proc.pid
     return started
