@@ -125,6 +125,12 @@ class TrainConfig:
         dataset_default=True, group="Data",
         label="Validation images (0 = default: 1/6 held out)", zero_unsets=True, step=500,
     )  # fmt: skip
+    test_size: int | None = knob(
+        None, help="test images of a dataset whose test split is a sample of its test "
+        "partition (CelebA; default as many as validation; more than there are: all of them)",
+        low=1, high=10_000_000, group="Data", label="Test images (0 = as many as validation)",
+        zero_unsets=True, step=1000, show_if="sampled_test",
+    )  # fmt: skip
     augment: bool | None = knob(
         None, help="random shifts / crops + flips while training",
         dataset_default=True, group="Data", label="Augmentation",

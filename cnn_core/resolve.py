@@ -51,6 +51,10 @@ def resolve(config: TrainConfig) -> TrainConfig:
             f"unknown attribute {config.attribute!r} of {info.name}; "
             f"choose one of {', '.join(info.attributes)}",
         )
+    if config.test_size is not None and not info.sampled_test:
+        raise ConfigError(
+            "test_size", f"{info.name} tests on its whole test split; test_size is for CelebA"
+        )
     out = with_defaults(config)
     out.model_spec = resolve_model_spec(config.model, config.model_spec)
     if out.data_choices is None:

@@ -21,6 +21,7 @@ from cnn_core.data.transforms import (
     faces_stored_height,
 )
 from cnn_core.errors import ConfigError, DataError
+from cnn_core.resolve import resolve
 from tests.conftest import FASHION_DIR
 from tests.data_fixtures import (
     celeba_colour,
@@ -337,6 +338,18 @@ def test_celeba_layouts_and_labels(data_root, layout):
     smiling = load(dataset="celeba", image_size=16, train_size=20, val_size=8)
     assert torch.equal(smiling.train.images, b.train.images)
     assert not torch.equal(smiling.train.labels, b.train.labels)
+
+
+def test_celeba_tests_on_as_many_images_as_asked_up_to_its_whole_test_partition(data_root):
+    make_celeba(data_root, n=60, layout="torchvision")  # 12 images in the test partition
+    common = dict(dataset="celeba", image_size=8, train_size=20, val_size=8)
+    assert len(load(**common).test) == 8  # default: as many as validation
+    assert len(load(**common, test_size=10).test) == 10
+    whole = load(**common, test_size=19_962)
+    assert len(whole.test) == 12 and sorted(identify(whole.test.images)) == list(range(48, 60))
+    assert "test_size 19,962 is more than the 12 available" in whole.note
+    with pytest.raises(ConfigError, match="test_size.*whole test split"):
+        resolve(TrainConfig(dataset="fashion-mnist", test_size=100))
 
 
 def test_celeba_defaults_clamp_and_data_dir(data_root):

@@ -70,6 +70,7 @@ DATASETS.update(
             fetch_label="Get CelebA",
             train_note=celeba.ERRATUM,
             attributes=celeba.ATTRIBUTES,
+            sampled_test=True,
         ),
         DatasetInfo(
             "image-folder",

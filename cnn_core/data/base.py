@@ -124,6 +124,7 @@ class DatasetInfo:
     user_image_size: bool = False  # the user chooses the image size (pages ask for it)
     attributes: tuple[str, ...] = ()  # the attributes it can learn (pages ask which one)
     data_choices: bool = False  # exclude / relabel choices can be saved for its folder
+    sampled_test: bool = False  # its test split samples a bigger partition (test_size applies)
     # available, source, note; and sample: True when only a small offline sample is there
     source_status: Callable[[], dict[str, Any]] = no_source_status
     # a cheap count of its images without decoding: (data_dir) -> {"all", "val", "test"} (the

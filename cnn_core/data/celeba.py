@@ -6,8 +6,8 @@ book's ``celeba.zip``, Hugging Face Parquet, zipped or not); zips and Parquet ar
 readable once, on first use. ``python -m cnn_core datasets fetch celeba`` downloads it.
 
 Partitions 0/1/2 are train/val/test. ``train_size`` images come from partition 0, ``val_size``
-from partition 1 and the test split is a subset of partition 2 of the same size as val, each
-chosen deterministically from the seed. Only the chosen images are decoded, once, then cached.
+from partition 1 and ``test_size`` (default: as many as validation; at most all 19,962) from
+partition 2, each chosen deterministically from the seed. Only the chosen images are decoded, once, then cached.
 """
 
 from __future__ import annotations
@@ -255,7 +255,8 @@ def load_celeba(spec: DataSpec) -> DatasetBundle:
     labels = torch.from_numpy((matrix[:, header.index(attr)] == 1).astype(np.int64))
     partition = _partitions(files, names)
     notes: list[str] = []
-    sizes = {"train": spec.train_size, "val": spec.val_size, "test": spec.val_size}
+    test_size = spec.val_size if spec.test_size is None else spec.test_size
+    sizes = {"train": spec.train_size, "val": spec.val_size, "test": test_size}
     sets: dict[str, ImageSet | None] = {}
     side = filled(spec.image_size, "image_size")
     for p, split in enumerate(("train", "val", "test")):
@@ -268,8 +269,8 @@ def load_celeba(spec: DataSpec) -> DatasetBundle:
             sets[split] = None
             continue
         size = (
-            clamp_size("val_size", sizes[split], len(rows), notes)
-            if split == "val"
+            clamp_size(f"{split}_size", sizes[split], len(rows), notes)
+            if split != "train"
             else sizes[split]
         )
         at = torch.from_numpy(rows)

@@ -31,6 +31,7 @@ class DataSpec:
     image_size: int | None
     data_choices: int = 0
     split_version: int = 0
+    test_size: int | None = None  # a sampled test split's size (None: as many as validation)
 
     @classmethod
     def of(cls, source: Any) -> DataSpec:
