@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from cnn_core.config import TrainConfig
 from cnn_core.processes import pid_alive
@@ -82,6 +83,17 @@ def test_a_killed_supervisor_is_replaced_while_its_run_trains_on():
     assert wait_finished(queued)["status"] == "completed"
 
 
+def _sidebar_script() -> None:
+    from ui.sidebar import render_sidebar
+
+    render_sidebar()
+
+
+def _worker_caption() -> str:
+    sidebar = AppTest.from_function(_sidebar_script, default_timeout=30).run()
+    return next(c.value for c in sidebar.sidebar.caption if c.value.startswith("Worker:"))
+
+
 def test_the_app_servers_supervisor_stays_ready_while_the_server_lives(monkeypatch):
     server = subprocess.Popen(
         [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
@@ -89,9 +101,11 @@ def test_the_app_servers_supervisor_stays_ready_while_the_server_lives(monkeypat
     try:
         monkeypatch.setenv(APP_PID_ENV, str(server.pid))
         assert ensure_worker(idle_exit=0.2) is None  # nothing queued: nothing started
+        assert _worker_caption() == "Worker: idle — starts when a run is queued"
         pid = ensure_worker(idle_exit=0.2, ready=True)
         assert pid is not None
         wait_for(lambda: worker_pid() == pid, 30, "the ready supervisor to take its lock")
+        assert _worker_caption() == f"Worker: ready (pid {pid})"
         assert _cmdline(pid)[-2:] == ["--stay-while", str(server.pid)]
         run_id = api.submit(SHORT, name="on a ready worker")
         assert wait_finished(run_id)["status"] == "completed"

@@ -21,9 +21,11 @@ def active_jobs() -> None:
     with their progress (followed and stopped on the Runs, Sweep and Data health pages)."""
     active = jobs.list_jobs()
     pid = worker_pid()
-    st.caption(
-        f"Worker: {'running (pid ' + str(pid) + ')' if pid else 'idle — starts when a run is queued'}"
-    )
+    training = any(job.kind == "run" and job.state == "running" for job in active)
+    if pid is None:
+        st.caption("Worker: idle — starts when a run is queued")
+    else:
+        st.caption(f"Worker: {'training' if training else 'ready'} (pid {pid})")
     for job in active[:SHOWN]:
         if job.fraction is not None:
             st.progress(job.fraction, text=job_text(job))
