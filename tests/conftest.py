@@ -3,6 +3,10 @@
 Before any test module is collected, runs, cache and data roots point at a temp folder of the
 session (plus the shared real data), so test parameters (``model_names()`` reads the saved
 specs) never see the user's own runs, specs or data.
+
+A test needing something outside the repository (the real Fashion-MNIST: marker ``fashion``)
+is skipped with what to install when it is missing, except under ``CI=true``, where that is a
+failure: CI never goes green on a suite that silently skipped.
 """
 
 from __future__ import annotations
@@ -21,6 +25,30 @@ torch.set_num_threads(2)
 PROJECT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT.parent / "shared" / "data"
 FASHION_DIR = SHARED_DATA / "fashion-mnist"
+FASHION_HOW = (
+    f"copy Fashion-MNIST's four IDX files (train-images-idx3-ubyte.gz …) into {FASHION_DIR}"
+)
+
+
+def require(present: bool, what: str, how: str) -> None:
+    """Skip the calling test when ``what`` is missing, saying ``how`` to install it; under
+    ``CI=true`` fail instead."""
+    if present:
+        return
+    reason = f"{what} is missing: {how}"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason} (CI runs every test)", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_fashion() -> None:
+    """The real Fashion-MNIST in the shared data folder (see :func:`require`)."""
+    require(FASHION_DIR.is_dir(), f"the real Fashion-MNIST ({FASHION_DIR})", FASHION_HOW)
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("fashion"):
+        require_fashion()
 
 
 def isolated_env(root: Path) -> dict[str, str]:
@@ -61,8 +89,7 @@ def small_fashion_config(**overrides):
 @pytest.fixture(scope="session")
 def fashion_small():
     """The dataset bundle of ``small_fashion_config()`` loaded once per session."""
-    if not FASHION_DIR.is_dir():
-        pytest.skip(f"real Fashion-MNIST not found at {FASHION_DIR}")
+    require_fashion()
     from cnn_core.data import DataSpec, load_dataset
 
     return load_dataset(DataSpec.of(small_fashion_config()))

@@ -102,9 +102,7 @@ def test_the_library_reads_a_data_dir_outside_the_roots(data_root, tmp_path):
     )
 
 
-@pytest.mark.skipif(
-    not FASHION_DIR.is_dir(), reason=f"real Fashion-MNIST not found at {FASHION_DIR}"
-)
+@pytest.mark.fashion
 def test_real_fashion_mnist(monkeypatch):
     monkeypatch.setenv("CNN_LAB_DATA_ROOTS", str(FASHION_DIR.parent))
     b = load(dataset="fashion-mnist")

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 from cnn_core import runs
 from cnn_core.runs import api
 from cnn_core.runs.store import RunStore
-from tests.conftest import FASHION_DIR, PROJECT, small_fashion_config
+from tests.conftest import PROJECT, small_fashion_config
 from tests.run_fixtures import finished_run
 
 PAGES = ["pages/home.py", "pages/data.py", "pages/train.py", "pages/runs.py"]
@@ -158,7 +158,7 @@ def test_home_groups_the_trials_of_a_sweep_in_recent_runs(no_worker):
     assert trials
 
 
-@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")
+@pytest.mark.fashion
 def test_a_quick_start_says_how_long_it_will_take_before_it_launches(no_worker):
     at = open_page("pages/home.py")
     next(b for b in at.button if b.label.startswith("Train v2")).click().run()

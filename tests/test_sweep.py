@@ -31,11 +31,10 @@ from cnn_core.sweeps import (
 )
 from cnn_core.sweeps.space import default_space, grid, grid_size, validate_space
 from cnn_core.sweeps.study import driver_alive
-from tests.conftest import FASHION_DIR
 from tests.run_fixtures import cli_here, submit_inline, wait_for
 from tests.test_runs_worker import stop_worker  # noqa: F401 - stop_worker is autouse
 
-pytestmark = pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")
+pytestmark = pytest.mark.fashion
 TINY = shlex.split("--dataset fashion-mnist --epochs 1 --train-size 300 --val-size 200 --threads 1")
 
 
