@@ -9,13 +9,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import PROJECT, isolated_env
+from tests.run_fixtures import wait_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -51,17 +51,18 @@ def free_port() -> int:
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Wait until the app answers its health check (fails at once if it exited)."""
+
+    def healthy() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"streamlit exited with code {proc.returncode}")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
+                return r.status == 200
         except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("streamlit did not become healthy in time")
+            return False
+
+    wait_for(healthy, timeout, f"streamlit at {url} to answer", 0.3)
 
 
 @pytest.fixture(scope="session")
