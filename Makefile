@@ -4,8 +4,11 @@ PY := $(VENV)/bin/python
 PORT ?= 8501
 ADDRESS ?= 127.0.0.1
 PYTEST_ARGS ?=
+# make test writes its 25 slowest test phases here: the baseline the next run compares with
+DURATIONS ?= .durations.txt
+COVERAGE := --cov=cnn_core --cov=ui --cov=pages --cov-branch
 
-.PHONY: run dev test test-fast lint format bench demo-model worker clean
+.PHONY: run dev test test-fast coverage mutation lint format bench demo-model worker clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,11 +30,19 @@ test: $(VENV)/.installed-test  ## lint, then the whole test suite (browser and R
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
+	$(PY) -m pytest --durations-file $(DURATIONS) $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; fi; exit $$status
 
-test-fast: $(VENV)/.installed-test  ## the quick subset for development
-	$(PY) -m pytest -m "not slow and not e2e and not ray" $(PYTEST_ARGS)
+test-fast: $(VENV)/.installed-test  ## the inner loop (marker fast, under a minute): trainer, store, config, CLI, pages
+	$(PY) -m pytest -m fast $(PYTEST_ARGS)
+
+coverage: $(VENV)/.installed-test  ## the whole suite with branch coverage of cnn_core, ui and pages (coverage.json)
+	$(PY) -m pytest $(COVERAGE) --cov-report=term --cov-report=json:coverage.json $(PYTEST_ARGS)
+
+mutation: $(VENV)/.installed-test  ## mutation score of schedule, stats and concepts/convolution ([tool.mutmut])
+	rm -rf mutants
+	$(VENV)/bin/mutmut run
+	$(VENV)/bin/mutmut results
 
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check .
@@ -50,4 +61,4 @@ worker: $(VENV)/.installed
 	$(PY) -m cnn_core worker
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .cache mutants .coverage coverage.json $(DURATIONS)

@@ -51,6 +51,33 @@ def pytest_runtest_setup(item):
         require_fashion()
 
 
+SLOWEST = 25
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--durations-file",
+        metavar="PATH",
+        help=f"write the {SLOWEST} slowest test phases (setup, call, teardown) to PATH",
+    )
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """``--durations-file``: the slowest phases as ``--durations`` prints them, to a file (the
+    baseline ``make test`` leaves behind for the next run to compare with)."""
+    path = config.getoption("durations_file")
+    if not path:
+        return
+    reports = [
+        r
+        for group in terminalreporter.stats.values()
+        for r in group
+        if getattr(r, "when", None) and hasattr(r, "duration")
+    ]
+    slowest = sorted(reports, key=lambda r: r.duration, reverse=True)[:SLOWEST]
+    Path(path).write_text("".join(f"{r.duration:.2f}s {r.when} {r.nodeid}\n" for r in slowest))
+
+
 def isolated_env(root: Path) -> dict[str, str]:
     """The settings variables putting runs, cache and data roots inside ``root`` (data roots:
     ``root/data``, created, and the shared real data)."""

@@ -93,6 +93,7 @@ def test_evaluate_and_predict(capsys, isolated_dirs):
         )
 
 
+@pytest.mark.fast
 def test_datasets_and_models_listings(capsys):
     names = [d["name"] for d in cli_here(capsys, "datasets", "--json")[1]]
     assert names == ["mnist", "fashion-mnist", "celeba", "image-folder"]
@@ -118,6 +119,7 @@ def test_datasets_and_models_listings(capsys):
         (["runs", "show", "../../etc"], "invalid run id"),
     ],
 )
+@pytest.mark.fast
 def test_user_errors_exit_2_with_one_line(capsys, args, message):
     code, _, err = cli_here(capsys, *args)
     assert code == 2, err

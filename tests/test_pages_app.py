@@ -36,11 +36,13 @@ def no_worker(monkeypatch):
 
 
 @pytest.mark.parametrize("page", PAGES)
+@pytest.mark.fast
 def test_every_page_renders_on_an_empty_store(page):
     at = open_page(page)
     assert at.title
 
 
+@pytest.mark.fast
 def test_pages_with_real_runs():
     run_id = finished_run(name="tiny fashion", tags=["t1"])
     at = open_page("pages/home.py")
@@ -82,6 +84,7 @@ def test_data_page_shows_splits_and_balance_for_fashion():
     assert metrics["Classes"] == "10"
 
 
+@pytest.mark.fast
 def test_train_launch_queues_a_run(no_worker):
     at = open_page("pages/train.py")
     at.selectbox(key="t_dataset").select("fashion-mnist")

@@ -36,12 +36,14 @@ SMALL = shlex.split(
         ("precision", "fp8", "must be one of"),
     ],
 )
+@pytest.mark.fast
 def test_bad_recipe_fields_name_the_field(field, value, message):
     with pytest.raises(ConfigError) as info:
         TrainConfig(**{field: value}).validate()
     assert info.value.field == field and message in info.value.message
 
 
+@pytest.mark.fast
 def test_knob_bounds_are_the_bounds_validate_uses():
     bounded = {n: k for n, k in knobs().items() if k.low is not None and not k.open_end}
     assert {"epochs", "lr", "dropout", "seed", "data_choices"} <= set(bounded)

@@ -18,6 +18,7 @@ from cnn_core.runs.liveness import recover_stale
 from cnn_core.runs.store import MIGRATIONS, SCHEMA_VERSION, RunStore
 from cnn_core.settings import runs_dir
 
+pytestmark = pytest.mark.fast  # make test-fast: a broken store fails here first
 CONFIG = {"dataset": "fashion-mnist", "model": "v1", "epochs": 1}
 
 
