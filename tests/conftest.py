@@ -1,4 +1,5 @@
-"""Shared fixtures: every test gets its own runs/cache folders; torch uses 2 threads.
+"""Shared fixtures: every test gets its own runs/cache folders; torch uses 2 threads (1 per
+pytest-xdist worker).
 
 Before any test module is collected, runs, cache and data roots point at a temp folder of the
 session (plus the shared real data), so test parameters (``model_names()`` reads the saved
@@ -20,7 +21,8 @@ from pathlib import Path
 import pytest
 import torch
 
-torch.set_num_threads(2)
+# two threads in one process; one per worker under pytest-xdist (two workers on two cores)
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else 2)
 
 PROJECT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT.parent / "shared" / "data"
