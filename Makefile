@@ -7,6 +7,9 @@ PYTEST_ARGS ?=
 # make test writes its 25 slowest test phases here: the baseline the next run compares with
 DURATIONS ?= .durations.txt
 COVERAGE := --cov=cnn_core --cov=ui --cov=pages --cov-branch
+# make test runs the unit tests on this many pytest-xdist workers (0: in one process), then the
+# browser and Ray tests one at a time
+WORKERS ?= 2
 
 .PHONY: run dev test test-fast coverage mutation lint format bench demo-model worker clean
 
@@ -26,12 +29,19 @@ run: $(VENV)/.installed  ## start the app on http://$(ADDRESS):$(PORT)
 dev: $(VENV)/.installed  ## `make run` that reloads on saved edits to app.py, pages/, ui/, cnn_core/
 	$(PY) -m streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) --server.fileWatcherType auto --server.runOnSave true
 
-test: $(VENV)/.installed-test  ## lint, then the whole test suite (browser and Ray tests included)
+test: $(VENV)/.installed-test  ## lint, then the whole test suite (unit tests in parallel, then browser and Ray tests)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest --durations-file $(DURATIONS) $(PYTEST_ARGS); status=$$?; \
-	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; fi; exit $$status
+	$(PY) -m pytest -n $(WORKERS) -m "not e2e and not ray" --durations-file $(DURATIONS).unit \
+	  $(PYTEST_ARGS); unit=$$?; \
+	$(PY) -m pytest -m "e2e or ray" --durations-file $(DURATIONS).serial $(PYTEST_ARGS); serial=$$?; \
+	cat $(DURATIONS).unit $(DURATIONS).serial 2>/dev/null | sort -rn | head -25 > $(DURATIONS); \
+	rm -f $(DURATIONS).unit $(DURATIONS).serial; \
+	if [ $$unit -eq 5 ] && [ $$serial -eq 5 ]; then echo "pytest collected no tests: failing"; exit 5; fi; \
+	for status in $$unit $$serial; do \
+	  if [ $$status -ne 0 ] && [ $$status -ne 5 ]; then exit $$status; fi; \
+	done
 
 test-fast: $(VENV)/.installed-test  ## the inner loop (marker fast, under a minute): trainer, store, config, CLI, pages
 	$(PY) -m pytest -m fast $(PYTEST_ARGS)
