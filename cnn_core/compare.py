@@ -24,6 +24,7 @@ from .errors import UserError
 from .evaluation import evaluate_checkpoint, run_data_spec
 from .models import describe_model
 from .runs import api as runs_api
+from .runs.results import ending_text, outcome
 from .scoring import EvalResult
 from .stats import McNemar, accuracy_interval, mcnemar_exact
 
@@ -94,7 +95,8 @@ def summary_row(run: dict[str, Any]) -> dict[str, Any]:
     row = {
         "id": run["id"],
         "name": run["name"] or run["id"],
-        "status": run["status"],
+        "status": outcome(run),
+        "ended_by": ending_text(run),
         "epochs_done": len(history),
         "best_val_accuracy": run["best_val_accuracy"],  # the run's results (runs/results.py)
         "final_val_accuracy": run["val_accuracy"],

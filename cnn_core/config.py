@@ -127,7 +127,7 @@ class TrainConfig:
     )  # fmt: skip
     augment: bool | None = knob(
         None, help="random shifts / crops + flips while training",
-        dataset_default=True, group="Data", label="Augmentation (random shifts / crops + flips)",
+        dataset_default=True, group="Data", label="Augmentation",
         search={"choices": [False, True]},
     )  # fmt: skip
     balance: str = knob(
@@ -191,6 +191,11 @@ class TrainConfig:
         label="Target accuracy (0 = none: run every epoch)", zero_unsets=True, step=0.01,
         format="%.3f",
     )  # fmt: skip
+    early_stop_patience: int = knob(
+        0, help="end the run once this many validations in a row do not beat its best "
+        "validation accuracy (0 = off)", low=0, high=1000, group="Hyperparameters",
+        label="Early stopping: patience in validations (0 = off)",
+    )  # fmt: skip
     seed: int = knob(
         1, help="seed of the split, the initial weights and the shuffling", low=0,
         high=2**31 - 1, group="Run", label="Seed",
@@ -215,6 +220,10 @@ class TrainConfig:
     data_choices: int | None = knob(
         None, help="version of the image folder's exclude/relabel choices applied (0 = none; "
         "pinned when the run is created)", low=0, high=1_000_000,
+    )  # fmt: skip
+    split_version: int | None = knob(
+        None, help="the rule splitting the images: 1 = stratified by class, 0 = random (runs "
+        "created before stratified splits; pinned when the run is created)", low=0, high=1,
     )  # fmt: skip
     model_spec: dict[str, Any] | None = knob(
         None, help="a custom model's full JSON spec (see `models --spec v1`)", setting=False

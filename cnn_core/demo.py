@@ -25,7 +25,8 @@ from .data.idx import load_mnist_sample
 from .models import count_params
 from .resolve import resolve
 from .settings import PROJECT_ROOT
-from .trainer import TrainState, fit
+from .state import TrainState
+from .trainer import fit
 
 DEMO_CHECKPOINT = PROJECT_ROOT / "checkpoints" / "demo" / "checkpoint.pt"
 DEMO_LABEL = "Demo model (shipped)"
@@ -51,9 +52,8 @@ class CosineDecay(Callback):
     """Learning rate from ``config.lr`` down to 0 along a half cosine, set after every batch."""
 
     def on_batch_end(self, state: TrainState, loss: float) -> None:
-        total = state.config.epochs * state.num_batches
-        done = state.epoch * state.num_batches + state.step
-        lr = state.config.lr * 0.5 * (1 + math.cos(math.pi * done / total))
+        done = state.global_step / state.total_steps
+        lr = state.config.lr * 0.5 * (1 + math.cos(math.pi * done))
         for group in state.optimizer.param_groups:
             group["lr"] = lr
 

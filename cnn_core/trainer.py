@@ -5,6 +5,11 @@ augmentation, dropout) is derived from (seed, epoch, batch), so a run stopped at
 batch and resumed from its checkpoint gives exactly the numbers of an uninterrupted run.
 The trainer does no I/O policy of its own: saving is a callback (``Checkpointer``).
 
+The loop has one owner: this module moves the position and the epochs, banks the training
+clock around validations, records the history and calls every callback hook (through
+``dispatch``); :mod:`cnn_core.validation` only evaluates, :mod:`cnn_core.state` holds the
+state, :mod:`cnn_core.callbacks` documents the hooks.
+
 Speed: images are decoded once into uint8 tensors and indexed directly (no DataLoader),
 transforms run on whole batches, threads are set explicitly; :mod:`cnn_core.speed` holds the
 rest (memory format, precision policy, fused Adam, dropout masks, pinned memory). With
@@ -16,26 +21,25 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from . import distributed, validation
-from .callbacks import Callback
+from .callbacks import Callback, from_config
 from .config import TrainConfig
-from .data import DatasetBundle, DataSpec, dataset_info, load_dataset
+from .data import DatasetBundle, DataSpec, load_dataset
 from .errors import CheckpointError, ConfigError
-from .models import create_model
+from .models import create_model, load_pretrained, param_groups
 from .models.summary import TrainingTime, time_training_step
 from .resolve import resolve
-from .schedule import describe as describe_schedule
 from .schedule import lr_factor
 from .scoring import loss_value, make_loss, predictions
 from .speed import autocast, fused, grad_scaler, prepare_model, resident_split, to_device
+from .state import END_REASONS, TrainState, new_partial
 
 HISTORY_KEYS = (
     "epoch",
@@ -78,13 +82,16 @@ def set_threads(threads: int) -> int:
 
 
 def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
-    """The configured optimizer; Adam/AdamW use the fused kernel on CPU and CUDA (same maths)."""
+    """The configured optimizer over parameters or groups (a group's ``lr_scale`` scales the
+    run's learning rate for it, see :func:`train_batch`); Adam/AdamW use the fused kernel on
+    CPU and CUDA (same maths)."""
     params = list(params)
+    tensors = [p for g in params for p in (g["params"] if isinstance(g, dict) else [g])]
     common = {"lr": config.lr, "weight_decay": config.weight_decay}
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, **common, fused=fused(params))
+        return torch.optim.Adam(params, **common, fused=fused(tensors))
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, **common, fused=fused(params))
+        return torch.optim.AdamW(params, **common, fused=fused(tensors))
     return torch.optim.SGD(params, momentum=0.9, **common)
 
 
@@ -97,89 +104,9 @@ def _mix(*parts: int) -> int:
 
 
 @dataclass
-class TrainState:
-    """Everything the loop and callbacks share; ``save`` writes a resumable checkpoint."""
-
-    config: TrainConfig
-    data: DatasetBundle
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
-    device: torch.device
-    epoch: int = 0  # completed epochs
-    step: int = 0  # batches done in the current epoch
-    num_batches: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
-    partial: dict[str, float] = field(
-        default_factory=lambda: {"loss": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
-    )
-    stopped_by: str = ""
-    train_module: nn.Module | None = None  # what the loop calls: the model, or it in DDP
-    scaler: torch.amp.GradScaler | None = None  # fp16 on CUDA only
-    eval_seconds: float = 0.0  # validation time of the whole run (not training time)
-    target: dict[str, Any] | None = None  # when target_accuracy was first reached (see fit)
-    last_evaluation: dict[str, Any] | None = None  # metrics of the latest validation
-    _epoch_started: float = 0.0
-
-    @property
-    def total_steps(self) -> int:
-        return self.config.epochs * self.num_batches
-
-    @property
-    def global_step(self) -> int:
-        return self.epoch * self.num_batches + self.step
-
-    def images_seen(self) -> int:
-        """Training images seen over the run (all ranks), at the current position."""
-        n = len(self.data.train)
-        return self.epoch * n + min(n, self.step * self.config.batch_size)
-
-    def train_seconds(self, running: bool = False) -> float:
-        """Training seconds over the run (evaluation excluded) up to the last banked moment,
-        or with ``running`` up to now (call it only while an epoch is in progress)."""
-        now = time.perf_counter() - self._epoch_started if running else 0.0
-        return sum(h["seconds"] for h in self.history) + self.partial["seconds"] + now
-
-    def images_per_s(self) -> float:
-        elapsed = self.partial["seconds"] + (time.perf_counter() - self._epoch_started)
-        return self.partial["seen"] / elapsed if elapsed > 0 else 0.0
-
-    def checkpoint_payload(self) -> dict[str, Any]:
-        return {
-            "config": self.config.to_dict(),
-            "class_names": list(self.data.class_names),
-            "family": self.data.family,
-            "input_kind": dataset_info(self.config.dataset).input_kind,
-            "in_channels": self.data.in_channels,
-            "image_size": self.data.image_size,
-            "dataset_note": self.data.note,
-            "epoch": self.epoch,
-            "step": self.step,
-            "partial": dict(self.partial),
-            "history": list(self.history),
-            "model_state": self.model.state_dict(),
-            "optimizer_state": self.optimizer.state_dict(),
-            "schedule_state": describe_schedule(
-                self.config.lr_schedule,
-                self.config.warmup,
-                self.global_step,
-                self.total_steps,
-                self.config.lr,
-            ),
-            "scaler_state": self.scaler.state_dict() if self.scaler else None,
-            "eval_seconds": self.eval_seconds,
-            "target": self.target,
-            "last_evaluation": self.last_evaluation,
-        }
-
-    def save(self, path, keep_previous: bool = False) -> None:
-        from .checkpoints import save_checkpoint
-
-        save_checkpoint(path, self.checkpoint_payload(), keep_previous=keep_previous)
-
-
-@dataclass
 class FitResult:
-    """What ``fit`` returns: the final state plus a flag saying whether all epochs ran."""
+    """What ``fit`` returns: the final state and whether training finished (every epoch, or
+    an end of its own accord: ``state.stopped_by``) rather than being stopped by a callback."""
 
     state: TrainState
     completed: bool
@@ -192,6 +119,7 @@ class FitResult:
 def _check_resume(config: TrainConfig, checkpoint: dict[str, Any]) -> None:
     saved = TrainConfig.from_dict(checkpoint["config"], strict=False).to_dict()
     saved["data_choices"] = saved["data_choices"] or 0  # None: stored before pinning, none
+    saved["split_version"] = saved["split_version"] or 0  # None: the legacy random split
     diff = sorted(
         k for k, v in config.to_dict().items() if saved.get(k) != v and k not in RESUMABLE_CHANGES
     )
@@ -206,9 +134,14 @@ def build_state(
 ) -> TrainState:
     """Load data, build model and optimizer (restored from ``checkpoint`` when given). A new
     run's config is resolved here (library use; a stored run's already is); a resumed run keeps
-    the data choices it was created with (None, from before they were pinned: none)."""
+    the data choices and split rule it was created with (None, from before they were pinned:
+    none and the random split; a config leaving the split rule unset takes the checkpoint's)."""
     if checkpoint is not None:
-        config = dataclasses.replace(config, data_choices=config.data_choices or 0)
+        created = checkpoint["config"].get("split_version") or 0  # None: the random split
+        split = created if config.split_version is None else config.split_version
+        config = dataclasses.replace(
+            config, data_choices=config.data_choices or 0, split_version=split
+        )
     config = resolve(config)
     if checkpoint is not None:
         _check_resume(config, checkpoint)
@@ -223,8 +156,10 @@ def build_state(
         dropout=config.dropout,
         spec=config.model_spec,
     )
+    if checkpoint is None:
+        load_pretrained(model)  # a pretrained backbone's ImageNet weights (none: nothing)
     model = prepare_model(model, device)
-    optimizer = make_optimizer(config, model.parameters())
+    optimizer = make_optimizer(config, param_groups(model))
     state = TrainState(config, data, model, optimizer, device)
     state.scaler = grad_scaler(config.precision, device)
     if checkpoint is not None:
@@ -247,8 +182,8 @@ def build_state(
 
 
 def estimate_training(config: TrainConfig, data: DatasetBundle) -> TrainingTime:
-    """How long ``fit(config)`` trains on this machine, from a few timed steps of its model on
-    ``data``'s input (the Builder's Measure); evaluation not included."""
+    """How long ``fit(config)`` takes on this machine, from a few timed steps of its model on
+    ``data``'s input (the Builder's Measure) and the sizes of its splits, validations included."""
     config = resolve(config)
     model = create_model(
         config.model,
@@ -259,7 +194,14 @@ def estimate_training(config: TrainConfig, data: DatasetBundle) -> TrainingTime:
         spec=config.model_spec,
     )
     step = time_training_step(model, data.in_channels, data.image_size, config.batch_size)
-    return TrainingTime(step, len(data.train), config.batch_size, config.epochs)
+    return TrainingTime(
+        step,
+        len(data.train),
+        config.batch_size,
+        config.epochs,
+        len(data.val),
+        config.evals_per_epoch,
+    )
 
 
 def train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -268,7 +210,7 @@ def train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torch
     cfg = state.config
     factor = lr_factor(cfg.lr_schedule, cfg.warmup, state.global_step, state.total_steps)
     for group in state.optimizer.param_groups:
-        group["lr"] = cfg.lr * factor
+        group["lr"] = cfg.lr * factor * group.get("lr_scale", 1.0)
     state.optimizer.zero_grad(set_to_none=True)
     with autocast(cfg.precision, state.device):
         logits = (state.train_module or state.model)(x)
@@ -300,23 +242,23 @@ def train_loss(config: TrainConfig, data: DatasetBundle) -> nn.Module:
 
 def run_epochs(state: TrainState, callbacks: Sequence[Callback] = ()) -> bool:
     """Train from the state's position to ``config.epochs``; False if a callback stopped it.
-    Reaching ``config.target_accuracy`` ends the run early but counts as completed."""
+    A run that ends of its own accord (target reached, early stopping, divergence) counts as
+    completed, ``state.stopped_by`` naming the reason."""
     cfg, data = state.config, state.data
     loss_fn = train_loss(cfg, data).to(state.device)
     eval_loss = make_loss(data.num_classes, data.loss_weights).to(state.device)
     images, labels = resident_split(data.train.images, data.train.labels, state.device, cfg.augment)
     mid_epoch = validation.evaluation_steps(cfg, state.num_batches)
     while state.epoch < cfg.epochs:
-        for cb in callbacks:
-            cb.on_epoch_start(state)
+        dispatch(callbacks, "on_epoch_start", state)
         perm = torch.randperm(
             len(labels), generator=torch.Generator().manual_seed(_mix(cfg.seed, state.epoch))
         ).to(images.device)
         state.model.train()
-        state._epoch_started = time.perf_counter()
+        state.clock.start()
         while state.step < state.num_batches:
-            if _stop_requested(state, callbacks):
-                return False
+            if (ended := _poll(state, callbacks, stops=True)) is not None:
+                return ended
             idx = perm[state.step * cfg.batch_size : (state.step + 1) * cfg.batch_size]
             idx = distributed.shard(idx)  # all of it, or this rank's part of it
             batch_seed = _mix(cfg.seed, state.epoch, state.step)
@@ -330,39 +272,108 @@ def run_epochs(state: TrainState, callbacks: Sequence[Callback] = ()) -> bool:
             torch.manual_seed(batch_seed)  # dropout masks depend only on (seed, epoch, batch)
             loss = train_batch(state, loss_fn, x, y)
             state.step += 1
-            for cb in callbacks:
-                cb.on_batch_end(state, loss)
-            if state.step in mid_epoch and validation.validate(
-                state, eval_loss, callbacks, final=False
-            ):
-                _halt(state, callbacks, "target")
-                return True
-        state.partial["seconds"] += time.perf_counter() - state._epoch_started
-        reached = validation.validate(state, eval_loss, callbacks, final=True)
-        if reached:
-            state.stopped_by = "target"
-            return True
-        if state.epoch < cfg.epochs and _stop_requested(state, callbacks):
-            return False
+            dispatch(callbacks, "on_batch_end", state, loss)
+            if state.step in mid_epoch:
+                _validate(state, eval_loss, callbacks, final=False)
+        state.partial["seconds"] += state.clock.stop()
+        _validate(state, eval_loss, callbacks, final=True)
+        if (ended := _poll(state, callbacks, stops=state.epoch < cfg.epochs)) is not None:
+            return ended
     return True
 
 
-def _stop_requested(state: TrainState, callbacks: Sequence[Callback]) -> bool:
-    stopper = next((cb for cb in callbacks if cb.should_stop(state)), None)
-    if not distributed.any_rank(stopper is not None):  # data-parallel ranks stop together
-        return False
-    _halt(state, callbacks, type(stopper).__name__ if stopper else "another rank")
-    return True
+def dispatch(callbacks: Sequence[Callback], hook: str, state: TrainState, *args: Any) -> None:
+    """Call hook ``hook`` of every callback, in order (the one place the loop calls them)."""
+    for cb in callbacks:
+        getattr(cb, hook)(state, *args)
 
 
-def _halt(state: TrainState, callbacks: Sequence[Callback], by: str) -> None:
-    """Stop where the state is (callbacks save it in ``on_stop``)."""
+def _validate(
+    state: TrainState, eval_loss: nn.Module, callbacks: Sequence[Callback], *, final: bool
+) -> None:
+    """Validate with the training clock stopped; at the epoch's end (``final``) record the
+    epoch's row and move to the next epoch; note the target's moment; tell the callbacks."""
+    if final:
+        _sum_partial(state)
+    else:
+        state.partial["seconds"] += state.clock.stop()
+    record = validation.validate(state, eval_loss)
+    state.eval_seconds += record.seconds
+    metrics = {
+        "epoch": state.epoch + 1,
+        **state.running_metrics(),
+        **record.metrics(),
+        "lr": state.optimizer.param_groups[0]["lr"],
+    }
+    if final:
+        p = state.partial
+        metrics |= {
+            "seconds": p["seconds"],
+            "images_per_s": p["seen"] / p["seconds"] if p["seconds"] > 0 else 0.0,
+        }
+        state.epoch, state.step, state.partial = state.epoch + 1, 0, new_partial()
+        state.history.append(metrics)
+    metrics |= {
+        "epoch_fraction": state.epoch_fraction,
+        "images_seen": state.images_seen(),
+        "train_seconds": state.train_seconds(),
+        "eval_seconds": state.eval_seconds,
+    }
+    state.last_evaluation = dict(metrics)
+    _note_target(state, metrics)
+    dispatch(callbacks, "on_evaluation", state, metrics, record.result)
+    if final:
+        dispatch(callbacks, "on_epoch_end", state, metrics)
+    else:
+        state.clock.start()
+
+
+def _note_target(state: TrainState, metrics: dict[str, Any]) -> None:
+    """The first validation reaching ``config.target_accuracy`` (on any rank) sets
+    ``state.target`` and asks to end the run."""
+    target = state.config.target_accuracy
+    reached = distributed.any_rank(
+        target is not None and state.target is None and metrics["val_accuracy"] >= target
+    )
+    if reached:
+        state.target = {
+            "time_to_target_s": metrics["train_seconds"],
+            "images_to_target": metrics["images_seen"],
+            "epoch_fraction": metrics["epoch_fraction"],
+            "val_accuracy": metrics["val_accuracy"],
+            "eval_seconds": state.eval_seconds,
+        }
+        state.request_end("target", f"validation accuracy {metrics['val_accuracy']:.4f}")
+
+
+def _poll(state: TrainState, callbacks: Sequence[Callback], *, stops: bool) -> bool | None:
+    """Between batches and after an epoch: True when the run ends here of its own accord (an
+    end request, on any rank), False when a callback asks it to stop (with ``stops``), None to
+    go on. Every rank decides alike; the callbacks see the end in ``on_stop``."""
+    stopper = next((cb for cb in callbacks if cb.should_stop(state)), None) if stops else None
+    mine = state.end_request[0] if state.end_request else ""
+    flags = [stopper is not None, *(r == mine for r in END_REASONS)]
+    votes = distributed.all_sum([float(f) for f in flags])
+    reason = next((r for r, v in zip(END_REASONS, votes[1:], strict=True) if v), None)
+    if reason is None and not votes[0]:
+        return None
+    if reason is not None:
+        by, state.end_detail = reason, state.end_request[1] if reason == mine else ""
+    else:
+        by = type(stopper).__name__ if stopper else "another rank"
+    state.end_request = None
     if state.step:  # mid-epoch: bank the time spent so far
-        state.partial["seconds"] += time.perf_counter() - state._epoch_started
-        validation.sum_partial(state)
+        state.partial["seconds"] += state.clock.stop()
+        _sum_partial(state)
     state.stopped_by = by
-    for c in callbacks:
-        c.on_stop(state)
+    dispatch(callbacks, "on_stop", state)
+    return reason is not None
+
+
+def _sum_partial(state: TrainState) -> None:
+    """The epoch's loss / correct / seen so far, summed over data-parallel ranks."""
+    p = state.partial
+    p["loss"], p["correct"], p["seen"] = distributed.all_sum([p["loss"], p["correct"], p["seen"]])
 
 
 def fit(
@@ -373,7 +384,7 @@ def fit(
     resume: dict[str, Any] | None = None,
 ) -> FitResult:
     """Train ``config`` (resuming from a loaded checkpoint dict if given) and return the result.
-    With ``config.workers > 1`` it must run on every rank of a process group (Ray Train)."""
+    The callbacks the config asks for (:func:`cnn_core.callbacks.from_config`) run first. With ``config.workers > 1`` it must run on every rank of a process group (Ray Train)."""
     if config.workers != distributed.world()[1]:
         raise ConfigError(
             "workers",
@@ -382,9 +393,22 @@ def fit(
         )
     set_threads(config.threads)
     state = build_state(config, data, resume)
-    for cb in callbacks:
-        cb.on_fit_start(state)
+    callbacks = [*from_config(state.config), *callbacks]
+    state.callbacks = _stateful(callbacks)
+    saved = (resume or {}).get("callbacks") or {}
+    for cb in state.callbacks:
+        if cb.state_key in saved:
+            cb.load_state_dict(saved[cb.state_key])
+    dispatch(callbacks, "on_fit_start", state)
     completed = run_epochs(state, callbacks)
-    for cb in callbacks:
-        cb.on_fit_end(state)
+    dispatch(callbacks, "on_fit_end", state)
     return FitResult(state, completed)
+
+
+def _stateful(callbacks: Sequence[Callback]) -> list[Callback]:
+    """The callbacks that keep state in checkpoints; ValueError if two share a key."""
+    keeping = [cb for cb in callbacks if type(cb).state_dict is not Callback.state_dict]
+    keys = [cb.state_key for cb in keeping]
+    if len(set(keys)) < len(keys):
+        raise ValueError(f"callbacks keeping state need distinct state_key values: {keys}")
+    return keeping

@@ -53,6 +53,7 @@ LEAD_COLUMNS = [  # after "#", "name" and the settings that differ
     "flops",
     "train_seconds",
     "images_per_s",
+    "ended_by",  # long for a run that ended early: after the numbers
 ]
 
 

@@ -31,7 +31,7 @@ def attempt(action, *args, done: str = ""):
 
 
 def show_report(report) -> None:
-    st.session_state["yd_done"] = f"Added {report.total} image(s) to {report.name}."
+    st.session_state["yd_done"] = report.summary()
     st.session_state["yd_skipped"] = report.skipped
 
 

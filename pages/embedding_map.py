@@ -4,6 +4,7 @@ import json
 
 import streamlit as st
 
+from cnn_core.data.splits import pinned_split
 from cnn_core.errors import UserError
 from cnn_core.evaluation import run_data_spec
 from cnn_core.health.embedding import embedding_map, projections
@@ -49,8 +50,9 @@ def health_flags(split: str) -> tuple[int, ...]:
     same = ("dataset", "data_dir", "data_choices") + (
         ("seed", "val_size") if split != "test" else ()
     )
-    if any(checked.get(k) != run.get(k) for k in same):
-        return ()
+    rules = (pinned_split(checked.get("split_version")), run.get("split_version") or 0)
+    if any(checked.get(k) != run.get(k) for k in same) or rules[0] != rules[1]:
+        return ()  # (the check pins the current split rule; a stored run without one: 0)
     return tuple(sorted({r["index"] for r in health[1]["label_issues"] if r["split"] == split}))
 
 

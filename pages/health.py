@@ -111,7 +111,10 @@ if config_json != config.to_json():
 
 cols = st.columns(5)
 cols[0].metric("Images", f"{report['images']:,}")
-cols[1].metric("Likely label errors", len(report["label_issues"]))
+cols[1].metric(
+    "Likely label errors",
+    "can't judge" if report.get("label_note") else len(report["label_issues"]),
+)
 cols[2].metric("Duplicate groups", len(report["duplicates"]))
 cols[3].metric("Leaks across splits", len(report["leaks"]))
 cols[4].metric("Unreadable / odd files", len(report["unreadable"]) + len(report["odd"]))

@@ -73,7 +73,7 @@ if (picked := st.session_state.get("qs_pick")) in QUICK_STARTS:
         st.info(
             f"**{picked}** trains for about **{duration(took.seconds)}** on this machine: "
             f"{took.epochs} epochs × {took.steps:,} steps of {took.batch_size} images, "
-            f"{took.step_s * 1000:.0f} ms each (timed here; evaluation not included).",
+            f"{took.step_s * 1000:.0f} ms each (timed here; validations included).",
             icon=":material/timer:",
         )
         c1, c2 = st.columns([1, 5])

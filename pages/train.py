@@ -8,9 +8,12 @@ import streamlit as st
 from cnn_core import config, runs
 from cnn_core.data import DATASETS, input_geometry
 from cnn_core.errors import ConfigError, UserError
+from cnn_core.formats import duration
 from cnn_core.models import describe_model, resolve_model_spec
-from cnn_core.recipes import recipe_fields, recipe_names
+from cnn_core.recipes import check_fits, recipe_fields, recipe_names
+from cnn_core.resolve import batch_note, planned_batch, small_data_settings, training_time
 from cnn_core.settings import browser_data_dir, ray_address, resolve_data_dir
+from ui import cache
 from ui.config_form import field_widget, group_fields, shown, state_values, to_widget
 from ui.diagram import model_blocks, show_diagram
 from ui.router import ensure_routed
@@ -28,11 +31,42 @@ def launch_error(field: str, value: object = None) -> None:
         st.error(err[1], icon="🚫")
 
 
-def apply_recipe() -> None:
-    """Recipe callback: fill the widgets with the preset's fields (the run stores the fields)."""
+def fill(values: dict) -> None:
+    """Put config ``values`` into their widgets (before the widgets are drawn)."""
     s = st.session_state
-    for field, value in recipe_fields(s.t_recipe).items():
+    for field, value in values.items():
         s[PREFIX + field] = to_widget(field, value, DATASETS[s.t_dataset])
+
+
+def data_config() -> config.TrainConfig:
+    """The data fields the widgets hold now (what sizes depend on), as a config."""
+    values = state_values(["dataset", "data_dir", "train_size", "val_size"], PREFIX)
+    try:
+        return config.config_class()(**values).validate()
+    except ConfigError:
+        return config.config_class()(dataset=values.get("dataset", "mnist"))
+
+
+def apply_recipe() -> None:
+    """Recipe callback: fill the widgets with the preset's fields (the run stores the fields),
+    unless the preset cannot work on this data (then say why by the recipe box)."""
+    s = st.session_state
+    try:
+        check_fits(s.t_recipe, data_config())
+    except ConfigError as exc:
+        s["recipe_error"] = str(exc)
+        return
+    fill(recipe_fields(s.t_recipe))
+
+
+def follow_the_data() -> None:
+    """When the dataset or its folder changes (a new choice, or "Train on it"), fill the
+    settings small data needs (:func:`small_data_settings`; nothing for large data)."""
+    s = st.session_state
+    key = (s.get("t_dataset"), s.get("t_data_dir"))
+    if key[0] in DATASETS and s.get("t_data_key") != key:
+        s["t_data_key"] = key
+        fill(small_data_settings(data_config()))
 
 
 def build_config() -> config.TrainConfig:
@@ -78,6 +112,7 @@ def form_group(group: str, info, values: dict) -> None:
 
 
 st.title("Train")
+follow_the_data()
 values: dict = {}
 left, right = st.columns([3, 2])
 with left:
@@ -99,6 +134,8 @@ with left:
         "smoothing). fast-faces: a short v5 recipe for CelebA attributes, checked only on test "
         "fixtures. Picking one fills the fields below; the run stores the fields.",
     )
+    if message := st.session_state.pop("recipe_error", None):
+        st.error(message, icon="🚫")
     form_group("Hyperparameters", info, values)
     form_group("Run", info, values)
 
@@ -141,6 +178,18 @@ if runs.ray_available():  # Ray installed: offer the cluster too
         launch_error("workers", values["workers"])
 st.session_state["t_shown"] = list(values)
 invalid = config.config_class()(**values).errors()
+if not invalid:
+    planned = config.config_class()(**values)
+    if note := batch_note(planned):
+        st.info(note, icon="✂️")
+    batch = planned_batch(planned)
+    step = cache.step_seconds(model, spec, channels, size, classes, batch)
+    if (took := training_time(planned, step)) is not None:
+        st.caption(
+            f"Estimated time here: about {duration(took.seconds)} "
+            f"({step * 1000:.0f} ms a training step of {batch} images, measured now; "
+            "validations included)."
+        )
 st.button(
     "Launch training",
     type="primary",

@@ -160,3 +160,30 @@ def make_image_folder(
                 root / name / f"{i}.{ext}"
             )
     return root
+
+
+def shape_image(kind: str, seed: int, size: int = 64) -> Image.Image:
+    """One ``size``-px RGB picture of a filled ``circle`` or ``square`` of random size, place
+    and colours on a light background (the issue's circles-vs-squares set)."""
+    from PIL import ImageDraw
+
+    rng = np.random.default_rng(seed)
+    background = tuple(int(v) for v in rng.integers(170, 256, 3))
+    img = Image.new("RGB", (size, size), background)
+    half = int(rng.integers(size // 8, size // 3))
+    cx, cy = (int(v) for v in rng.integers(half + 2, size - half - 2, 2))
+    fill = tuple(int(v) for v in rng.integers(0, 130, 3))
+    box = (cx - half, cy - half, cx + half, cy + half)
+    draw = ImageDraw.Draw(img)
+    (draw.ellipse if kind == "circle" else draw.rectangle)(box, fill=fill)
+    return img
+
+
+def make_shapes(root: str | Path, per_class: int = 20, size: int = 64, seed: int = 0) -> Path:
+    """``root/circle/*.png`` and ``root/square/*.png``: ``per_class`` clean pictures each."""
+    root = Path(root)
+    for k, kind in enumerate(("circle", "square")):
+        (root / kind).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            shape_image(kind, seed * 100_003 + 1000 * k + i, size).save(root / kind / f"{i}.png")
+    return root

@@ -2,7 +2,8 @@
 hooks, parameters from the leaf's own tensors, FLOPs from ``torch.utils.flop_counter``.
 
 The arithmetic calculator (``cnn_core.models.spec.walk``) is proven against this measurement;
-nothing here shares code or formulas with it.
+nothing here shares code or formulas with it. A pretrained backbone is one leaf: torch
+measures its whole forward pass.
 """
 
 from __future__ import annotations
@@ -13,14 +14,22 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from cnn_core.models.backbones import Backbone
+
 
 def measured_leaves(model: nn.Module, in_channels: int, image_size: int) -> list[dict[str, Any]]:
     """``{"name", "output_shape", "params", "flops"}`` per computing leaf, in the order the
     forward pass runs them (an identity shortcut computes nothing and is left out)."""
+    inside = {
+        id(inner) for m in model.modules() if isinstance(m, Backbone) for inner in m.modules()
+    } - {id(m) for m in model.modules() if isinstance(m, Backbone)}
     leaves = {
         m: name
         for name, m in model.named_modules()
-        if name and not any(m.children()) and not isinstance(m, nn.Identity)
+        if name
+        and (isinstance(m, Backbone) or not any(m.children()))
+        and not isinstance(m, nn.Identity)
+        and id(m) not in inside
     }
     rows: list[dict[str, Any]] = []
 

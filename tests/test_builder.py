@@ -13,7 +13,8 @@ from PIL import Image
 
 from cnn_core.config import TrainConfig
 from cnn_core.data import DataSpec, builder, load_dataset
-from cnn_core.errors import UserError
+from cnn_core.errors import DataError, UserError
+from cnn_core.resolve import resolve
 from cnn_core.trainer import fit
 from tests.run_fixtures import cli_here
 
@@ -220,3 +221,65 @@ def test_cli_import_json_and_one_line_refusal(capsys, isolated_dirs):
     assert code == 2 and err.count("\n") == 1 and "not a readable zip file" in err
     code, out, _ = cli_here(capsys, "datasets", "--json")
     assert "image-folder" in {row["name"] for row in out}
+
+
+def folder_bundle(data_dir: str):
+    """The images a run created now on ``data_dir`` sees."""
+    return load_dataset(
+        DataSpec.of(resolve(TrainConfig(dataset="image-folder", data_dir=data_dir)))
+    )
+
+
+def split_zip(top: str = "pets/", with_val: bool = False) -> bytes:
+    """A Kaggle-style zip: ``pets/train/<class>/…`` 6 each, ``pets/test/<class>/…`` 2 each."""
+    entries = {}
+    for k, (cls, value) in enumerate((("cats", 50), ("dogs", 200))):
+        splits = (("train", 6), ("test", 2), *((("valid", 2),) if with_val else ()))
+        for j, (split, n) in enumerate(splits):
+            for i in range(n):
+                seed = 1000 * k + 100 * j + i
+                entries[f"{top}{split}/{cls}/{i}.png"] = png(value, seed=seed)
+    return make_zip(entries)
+
+
+def test_a_train_test_zip_imports_as_one_dataset_whose_splits_are_kept():
+    report = builder.import_zip("pets", split_zip())
+    assert report.added == {"cats": 8, "dogs": 8} and not report.skipped
+    assert report.splits == {"train": 12, "test": 4}
+    assert "recognised train/test split folders" in report.summary()
+    assert sorted(builder.list_images("pets")) == ["cats", "dogs"]
+    bundle = folder_bundle("datasets/pets")
+    assert len(bundle.test) == 4 and bundle.test.class_counts(2) == [2, 2]
+    assert len(bundle.train) + len(bundle.val) == 12 and bundle.val.class_counts(2) == [1, 1]
+    assert "test split kept" in bundle.note
+    builder.rename_class("pets", "cats", "kittens")
+    renamed = folder_bundle("datasets/pets")
+    sums = [sorted(b.test.images.sum((1, 2, 3)).tolist()) for b in (renamed, bundle)]
+    assert sums[0] == sums[1]  # the same test images under the new class order
+    with zipfile.ZipFile(io.BytesIO(builder.export_zip("pets"))) as zf:
+        assert sum(n.startswith("pets/test/kittens/") for n in zf.namelist()) == 2
+    again = builder.import_zip("copy", builder.export_zip("pets"))
+    assert again.splits == {"train": 12, "test": 4}
+
+
+def test_given_validation_split_is_kept_without_a_top_folder():
+    report = builder.import_zip("shots", split_zip(top="", with_val=True))
+    assert report.splits == {"train": 12, "test": 4, "val": 4}
+    bundle = folder_bundle("datasets/shots")
+    assert (len(bundle.train), len(bundle.val), len(bundle.test)) == (12, 4, 4)
+
+
+def test_split_folders_beside_loose_class_folders_refuse_the_zip():
+    entries = {"pets/train/cats/0.png": png(50), "pets/dogs/0.png": png(200, seed=3)}
+    with pytest.raises(UserError, match=r"split folders \(train/\) beside loose class folders"):
+        builder.import_zip("mixed", make_zip(entries))
+    assert leftovers() == [] and builder.list_datasets() == []
+
+
+def test_a_hand_unzipped_split_folder_is_named_not_read_as_classes(isolated_dirs):
+    root = isolated_dirs / "data" / "kaggle"
+    for split in ("train", "test"):
+        (root / split / "cats").mkdir(parents=True)
+        (root / split / "cats" / "0.png").write_bytes(png(50))
+    with pytest.raises(DataError, match="holds split folders"):
+        folder_bundle("kaggle")

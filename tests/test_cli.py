@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnn_core.models import MODELS
+from cnn_core.models import MODELS, PRETRAINED
 from cnn_core.runs import api
 from tests.conftest import FASHION_DIR, PROJECT
 from tests.run_fixtures import cli_here, finished_run
@@ -98,7 +98,7 @@ def test_datasets_and_models_listings(capsys):
     names = [d["name"] for d in cli_here(capsys, "datasets", "--json")[1]]
     assert names == ["mnist", "fashion-mnist", "celeba", "image-folder"]
     models = cli_here(capsys, "models", "--json")[1]
-    assert [m["name"] for m in models] == list(MODELS)  # registered models, in order
+    assert [m["name"] for m in models] == [*MODELS, *PRETRAINED]  # registered, in order
     assert models[0]["params_digits"] == 3_274_634
 
 

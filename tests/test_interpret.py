@@ -29,7 +29,7 @@ from cnn_core.interpret import (
     pick_channels,
     shape_flow,
 )
-from cnn_core.models import conv_layers, create_model, feature_layers, model_names
+from cnn_core.models import MODELS, conv_layers, create_model, feature_layers
 from cnn_core.predict import Predictor
 from cnn_core.scoring import predictions, probabilities
 from cnn_core.trainer import fit
@@ -66,7 +66,7 @@ def no_hooks(model: nn.Module) -> bool:
 
 @pytest.mark.parametrize("method", list(METHODS))
 @pytest.mark.parametrize("family", list(FAMILIES))
-@pytest.mark.parametrize("name", model_names())
+@pytest.mark.parametrize("name", list(MODELS))  # pretrained ones: test_backbones
 def test_every_method_on_every_model(name, family, method):
     channels, size, _ = FAMILIES[family]
     model = untrained(name, family).train()
@@ -104,7 +104,7 @@ def test_binary_classes_have_mirrored_attributions(method):
     assert (positive.map != 0).all()  # IG: no zero pixels; occlusion: windows tile the image
 
 
-@pytest.mark.parametrize("name", model_names())
+@pytest.mark.parametrize("name", list(MODELS))  # pretrained ones: test_backbones
 def test_feature_maps_and_shape_flow_agree_with_the_forward_pass(name):
     model, x = untrained(name, "digits").eval(), image("digits")
     maps = feature_maps(model, x)
@@ -203,7 +203,7 @@ def test_smoothgrad_is_repeatable_and_leaves_the_global_rng_alone():
 def test_attribute_takes_models_and_predictors_alike():
     x = image("digits")
     before = x.clone()
-    models = [untrained(name, "digits") for name in model_names()]
+    models = [untrained(name, "digits") for name in MODELS]
     predictor = Predictor(
         models[0],
         TrainConfig(),

@@ -22,6 +22,7 @@ from cnn_core.settings import runs_dir
 from tests.conftest import PROJECT, small_fashion_config
 from tests.run_fixtures import finished_run
 from tests.test_pages_app import no_worker, open_page  # noqa: F401 - the fixture is used
+from ui.widgets import NOTHING
 
 pytestmark = pytest.mark.usefixtures("no_worker")
 
@@ -105,12 +106,13 @@ def test_run_table_filters_and_acts_on_several_runs():
     best = table.set_index("id").loc[done, "best val acc"]
     assert best == pytest.approx(max(m["val_accuracy"] for m in api.metrics(done)))
 
+    assert at.selectbox(key="runs_f_status").format_func(NOTHING) == "any"  # not "Choose an option"
     at.selectbox(key="runs_f_status").set_value("queued").run()
     assert sorted(at.dataframe[0].value["id"]) == sorted(queued)
-    at.selectbox(key="runs_f_status").set_value(None).run()
+    at.selectbox(key="runs_f_status").set_value(NOTHING).run()
     at.selectbox(key="runs_f_tag").set_value("keep").run()
     assert list(at.dataframe[0].value["id"]) == [done]
-    at.selectbox(key="runs_f_tag").set_value(None).run()
+    at.selectbox(key="runs_f_tag").set_value(NOTHING).run()
 
     at.multiselect(key="runs_selected").set_value(queued).run()
     link = next(p for p in at.get("page_link") if "Compare 2 runs" in p.proto.label)
@@ -254,3 +256,13 @@ def test_sidebar_table_and_panel_read_the_same_progress_of_a_live_run():
     assert at.main.get("progress")[0].proto.text.startswith("epoch 4/6 · batch 2/10 · ")
     sidebar, table, panel = _progress_everywhere(_watch(run_id), run_id)
     assert sidebar == table == "epoch 4/6 · batch 2/10"
+
+
+def test_the_run_panel_says_why_training_loss_sits_above_validation_loss():
+    smoothed = finished_run(name="smoothed", label_smoothing=0.2)
+    plain = finished_run(name="plain")
+    captions = " ".join(c.value for c in open_page("pages/runs.py", {"run": smoothed}).caption)
+    assert "label smoothing 0.2 trains on softened targets" in captions
+    assert "cannot fall below" in captions  # the floor for Fashion-MNIST's 10 classes
+    plain_captions = " ".join(c.value for c in open_page("pages/runs.py", {"run": plain}).caption)
+    assert "Training loss sits above validation loss" not in plain_captions

@@ -46,7 +46,7 @@ def test_a_schema_3_store_is_migrated_and_its_runs_still_load():
     conn.close()
 
     run = api.get_run("20250101-000000-abcdef")
-    assert RunStore().query("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 5
+    assert RunStore().query("PRAGMA user_version")[0][0] == SCHEMA_VERSION == 6
     assert run["name"] == "old" and run["val_accuracy"] == 0.65
     assert run["best_val_accuracy"] == 0.7 and run["actions"] == ["extend", "delete"]
     assert [m["val_accuracy"] for m in api.metrics(run["id"])] == [0.7, 0.65]

@@ -17,12 +17,14 @@ from cnn_core.config import TrainConfig
 from cnn_core.errors import ConfigError
 from cnn_core.models import (
     MODELS,
+    PRETRAINED,
     architecture,
     create_model,
     describe_model,
     model_names,
     num_outputs,
 )
+from cnn_core.models.backbones import CLASSES as BACKBONE_CLASSES
 from cnn_core.models.layers import LAYER_TYPES
 from cnn_core.models.saved import delete_saved, load_saved, save_spec, saved_names, specs_dir
 from cnn_core.models.spec import LAYER_NAME_RE, SpecError, analyze, build, leaves
@@ -93,14 +95,17 @@ def _layer(kind: str) -> st.SearchStrategy[dict]:
     )
 
 
-ANY_LAYER = st.sampled_from(sorted(LAYER_TYPES)).flatmap(_layer)
+# pretrained backbones are whole torchvision networks (a frozen one's weights do not train):
+# test_layers proves their arithmetic on the registered models
+SPEC_TYPES = sorted(k for k in LAYER_TYPES if k not in BACKBONE_CLASSES)
+ANY_LAYER = st.sampled_from(SPEC_TYPES).flatmap(_layer)
 GEOMETRY = st.tuples(st.integers(1, 3), st.integers(8, 20), st.integers(2, 6))
 
 
 @st.composite
 def plausible_specs(draw) -> dict:
     """A conv stack then a classifier head: mostly valid, sometimes impossible shapes."""
-    body = draw(st.lists(st.sampled_from(sorted(LAYER_TYPES)).flatmap(_layer), max_size=6))
+    body = draw(st.lists(st.sampled_from(SPEC_TYPES).flatmap(_layer), max_size=6))
     head = [{"type": "flatten"}, {"type": "linear"}]
     return {"name": "prop", "layers": [*body, *head]}
 
@@ -237,7 +242,7 @@ def test_messages_name_the_layer_and_the_incoming_shape():
 
 # ---- store, registry and config ------------------------------------------------------------------
 def test_saved_specs_are_model_choices_stored_atomically_inside_the_runs_dir():
-    assert model_names() == list(MODELS)
+    assert model_names() == [*MODELS, *PRETRAINED]
     path = save_spec(SMALL, list(MODELS))
     assert path.parent == specs_dir() and list(specs_dir().iterdir()) == [path]
     assert saved_names() == ["tiny"] and model_names()[-1] == "tiny"

@@ -225,3 +225,36 @@ def test_the_training_loss_floor_of_label_smoothing_is_what_a_perfect_model_scor
         best = loss_fn(q.log()[None], torch.tensor([0]))
     assert smoothed_loss_floor(classes, smoothing) == pytest.approx(float(best), rel=1e-6)
     assert smoothed_loss_floor(classes, 0.0) == 0.0
+
+
+# ---- callbacks keep their state in checkpoints -------------------------------------------------
+class BatchCounter(Callback):
+    """Counts the batches it has seen over the whole run (kept in checkpoints)."""
+
+    def __init__(self):
+        self.batches = 0
+
+    def on_batch_end(self, state, loss) -> None:
+        self.batches += 1
+
+    def state_dict(self) -> dict:
+        return {"batches": self.batches}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.batches = saved["batches"]
+
+
+def test_a_callbacks_state_survives_stop_and_resume(fashion_small, tmp_path):
+    path, counter = tmp_path / "ck.pt", BatchCounter()
+    cfg = small_fashion_config(batch_size=100)
+    stopped = fit(cfg, [StopAfter(epoch=0, n=4), counter, Checkpointer(path)], data=fashion_small)
+    saved = load_checkpoint(path)
+    assert not stopped.completed and saved["callbacks"]["BatchCounter"] == {"batches": 4}
+    resumed = BatchCounter()
+    assert fit(cfg, [resumed], data=fashion_small, resume=saved).completed
+    assert resumed.batches == 10  # 4 before the stop, 6 after: the count went on
+
+
+def test_two_stateful_callbacks_need_distinct_keys(fashion_small):
+    with pytest.raises(ValueError, match="state_key"):
+        fit(small_fashion_config(), [BatchCounter(), BatchCounter()], data=fashion_small)

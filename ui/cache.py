@@ -97,3 +97,14 @@ def clear_figures() -> None:
     _curves.clear()
     _series.clear()
     _step_figure.clear()
+
+
+@st.cache_data(max_entries=32, show_spinner="Timing a training step…")
+def step_seconds(model: str, spec_json: str, channels: int, size: int, classes: int, batch: int):
+    """Median seconds of one training step of ``model`` on a ``batch`` here (measured once per
+    model, input and batch; ``spec_json``: a saved spec's current JSON, so an edit re-times)."""
+    from cnn_core.models import create_model
+    from cnn_core.models.summary import time_training_step
+
+    built = create_model(model, channels, size, classes)
+    return time_training_step(built, channels, size, batch, steps=2)

@@ -98,12 +98,17 @@ def label_issue_gallery(
     """The likely label errors, worst first: image, given → suggested, and (for image
     folders) a keep / exclude / relabel choice per image."""
     rows = report["label_issues"]
+    if report.get("label_note"):  # the fold models could not judge: nothing is called wrong
+        st.info(report["label_note"], icon="⚖️")
+        return
     if not rows:
         st.success("No likely label errors found." if "folds" in report else "Label check skipped.")
         return
     st.caption(
         f"{len(rows)} image(s) whose given label the fold models doubt, most doubtful first "
-        f"(showing {min(limit, len(rows))}). Score = the model's probability for the given label."
+        f"(showing {min(limit, len(rows))}). Score = the model's probability for the given label; "
+        f"listed when the models are at least {report['label_threshold']:.0%} sure of the "
+        "suggestion (their own accuracy)."
     )
     for start in range(0, min(limit, len(rows)), 6):
         cols = st.columns(6)

@@ -14,23 +14,28 @@ import streamlit as st
 from PIL import Image
 
 from cnn_core import runs
-from cnn_core.data import dataset_names
+from cnn_core.data import DATASETS, dataset_names
 from cnn_core.errors import UserError
-from cnn_core.runs.results import ENDED_BY
+from cnn_core.formats import percent
+from cnn_core.runs.results import ENDED_BY, ending_text, outcome
 from cnn_core.stats import interval_text
 from ui import cache
-from ui.charts import STEP_AXES, confusion_figure
-from ui.widgets import ACTIVE, STATUS_ICONS, data_uri, run_label, show_user_error, to_display
+from ui.charts import STEP_AXES, confusion_figure, loss_gap_note
+from ui.widgets import (
+    ACTIVE,
+    STATUS_ICONS,
+    data_uri,
+    optional_select,
+    run_label,
+    show_user_error,
+    to_display,
+)
 
 PANEL_COLUMNS = 6
 PLAY_S = 0.8  # seconds per evaluation while the snapshot slider plays
 SNAPSHOT_S = 2.0  # seconds between refreshes of an active run's snapshots
 SMOOTHING = 0.6  # the EMA weight a session starts with
 WRONG, RIGHT = (214, 39, 40), (44, 160, 44)  # outline colours of the image panel
-
-
-def _any(value: str | None) -> str:
-    return value or "any"
 
 
 # ---- table ------------------------------------------------------------------------------------
@@ -43,7 +48,7 @@ def table_filters(all_runs: Sequence[dict[str, Any]]) -> dict[str, str | None]:
     }
     cols = st.columns(len(choices))
     return {
-        name: col.selectbox(name.title(), [None, *opts], format_func=_any, key=f"runs_f_{name}")
+        name: optional_select(col, name.title(), list(opts), "any", f"runs_f_{name}")
         for col, (name, opts) in zip(cols, choices.items(), strict=True)
     }
 
@@ -54,7 +59,7 @@ def table_rows(shown: Sequence[dict[str, Any]]) -> pd.DataFrame:
     rows = []
     for r in shown:
         row = {
-            "status": f"{STATUS_ICONS.get(r['status'], '')} {r['status']}",
+            "status": f"{STATUS_ICONS.get(outcome(r), '')} {outcome(r)}",
             "name": r["name"] or r["id"],
             "model": r["model"],
             "dataset": r["dataset"],
@@ -77,10 +82,9 @@ def table_rows(shown: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return table
 
 
+PERCENT_COLUMNS = ("best val acc", "final val acc")  # written by formats.percent, sorted as numbers
 TABLE_FORMAT = {
-    "best val acc": st.column_config.NumberColumn(format="percent"),
     "best at epoch": st.column_config.NumberColumn(format="%.2f"),
-    "final val acc": st.column_config.NumberColumn(format="percent"),
     "time to target (s)": st.column_config.NumberColumn(format="%.1f"),
     "train time (s)": st.column_config.NumberColumn(format="%.1f"),
     "images/s": st.column_config.NumberColumn(format="%.0f"),
@@ -91,8 +95,9 @@ TABLE_FORMAT = {
 def run_table(shown: Sequence[dict[str, Any]]) -> None:
     """The run table of ``shown`` runs (one row each: :func:`table_rows`)."""
     table = table_rows(shown)
+    styled = table.style.format(percent, subset=list(PERCENT_COLUMNS))
     st.dataframe(
-        table, hide_index=True, column_config=TABLE_FORMAT, height=min(400, 38 + 35 * len(table))
+        styled, hide_index=True, column_config=TABLE_FORMAT, height=min(400, 38 + 35 * len(table))
     )
 
 
@@ -221,12 +226,11 @@ def snapshot_panel(run_id: str, panel: dict[str, Any], snap: dict[str, Any]) -> 
     wrong = sum(t != p for t, p in zip(labels, predicted, strict=True))
     with right:
         st.caption(
-            f"{len(labels)} fixed validation images: given → predicted (confidence); "
-            f"{wrong} wrong, outlined in red."
+            f"{len(labels)} fixed validation images, each with the class predicted (and its "
+            f"confidence); {wrong} wrong, outlined in red."
         )
         captions = [
-            f"{names[t]} → {names[p]} ({c:.0%})"
-            for t, p, c in zip(labels, predicted, snap["confidence"], strict=True)
+            f"{names[p]} {c:.0%}" for p, c in zip(predicted, snap["confidence"], strict=True)
         ]
         for i, (uri, caption) in enumerate(
             zip(_panel_uris(*key, panel, snap), captions, strict=True)
@@ -307,21 +311,25 @@ def step_chart(
 
 def results(run: dict[str, Any], history: Sequence[dict[str, Any]]) -> None:
     """The run's headline numbers (its results as the store holds them, and the last finished
-    epoch's loss and speed) and a caption: where the best happened, how training ended."""
+    epoch's loss and speed) and a caption: where the best happened, how training ended (a
+    warning when it diverged)."""
+    ended = ending_text(run)
+    if outcome(run) == "diverged":
+        st.warning(f"Training {ended}.", icon="💥")
     if run["best_val_accuracy"] is None:
         return
     c = st.columns(5)
-    c[0].metric("val accuracy", f"{run['val_accuracy']:.2%}")
-    c[1].metric("best val accuracy", f"{run['best_val_accuracy']:.2%}")
+    c[0].metric("val accuracy", percent(run["val_accuracy"]))
+    c[1].metric("best val accuracy", percent(run["best_val_accuracy"]))
     if history:
         c[2].metric("val loss", f"{history[-1]['val_loss']:.4f}")
         c[3].metric("images/s", f"{history[-1]['images_per_s']:,.0f}")
     if run["time_to_target_s"] is not None:
         c[4].metric("time to target", f"{run['time_to_target_s']:.1f} s")
-    ended = f" · ended by {ENDED_BY[run['ended_by']]}" if run["ended_by"] in ENDED_BY else ""
+    shown = ended and outcome(run) != "diverged"  # a diverged run's warning says it
     st.caption(
-        f"Best validation accuracy {run['best_val_accuracy']:.2%} at epoch "
-        f"{run['best_epoch_fraction']:.2f}{ended}"
+        f"Best validation accuracy {percent(run['best_val_accuracy'])} at epoch "
+        f"{run['best_epoch_fraction']:.2f}{' · ' + ended if shown else ''}"
     )
     if history and history[-1].get("val_images"):  # runs from before val_images: no interval
         last = history[-1]
@@ -342,9 +350,13 @@ def live_panel(current: dict[str, Any], x_key: str, weight: float) -> None:
         st.info("Queued — waiting for the worker.", icon="⏳")
     version, steps, history = cache.run_series(run_id)
     results(current, history)
-    if step_chart(current, version, steps, x_key, weight):
-        return
-    if history:  # a run from before step metrics: its per-epoch curves
-        st.plotly_chart(cache.curves(history), key=f"curves-{run_id}")
-    elif current["status"] in ACTIVE:
-        st.caption("Curves appear after the first few batches.")
+    if not step_chart(current, version, steps, x_key, weight):
+        if history:  # a run from before step metrics: its per-epoch curves
+            st.plotly_chart(cache.curves(history), key=f"curves-{run_id}")
+        elif current["status"] in ACTIVE:
+            st.caption("Curves appear after the first few batches.")
+            return
+    info = DATASETS.get(current["dataset"] or "")
+    classes = info.num_classes if info else None
+    if note := loss_gap_note(current["config"], classes):
+        st.caption(note)

@@ -16,6 +16,7 @@ from PIL import Image
 
 from cnn_core.errors import UserError
 from cnn_core.images import open_image
+from cnn_core.runs.results import outcome
 
 STATUS_ICONS = {
     "queued": "⏳",
@@ -25,6 +26,7 @@ STATUS_ICONS = {
     "stopped": "⏹️",
     "failed": "❌",
     "interrupted": "⚠️",
+    "diverged": "💥",  # completed by diverging (cnn_core.runs.results.outcome)
 }
 ACTIVE = ("queued", "running")
 LIVE_S = 1.0  # seconds between refreshes of live views (sidebar, run table and panel) while active
@@ -83,8 +85,8 @@ def image_grid(
 
 def run_label(run: dict[str, Any]) -> str:
     """``⏳ name · v1 · mnist · running`` — how a run is named everywhere in the UI."""
-    name = run.get("name") or run["id"]
-    return f"{STATUS_ICONS.get(run['status'], '')} {name} · {run['model']} · {run['dataset']} · {run['status']}"
+    name, status = run.get("name") or run["id"], outcome(run)
+    return f"{STATUS_ICONS.get(status, '')} {name} · {run['model']} · {run['dataset']} · {status}"
 
 
 NOTHING = ""  # how optional_select holds "none chosen"

@@ -65,7 +65,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise UserError(f"archive {args.archive!r} is not a file")
     with open(path, "rb") as handle:
         report = import_zip(args.name, handle)
-    lines = [f"{report.total} images added to {report.name} (--data-dir {report.path})"]
+    lines = [f"{report.summary()} (--data-dir {report.path})"]
     lines += [f"  {cls}: {n}" for cls, n in report.added.items()]
     lines += [f"skipped {s['file']}: {s['reason']}" for s in report.skipped]
     _emit(args, report.to_dict(), "\n".join(lines))
@@ -120,7 +120,7 @@ def _text(report: dict[str, Any], top: int) -> str:
     counts = ", ".join(f"{k} {v}" for k, v in report["class_counts"]["all"].items())
     lines = [f"{report['name']}: {report['images']} images ({counts})"]
     issues = report["label_issues"]
-    lines.append(f"likely label errors: {len(issues)}")
+    lines.append(f"likely label errors: {report.get('label_note') or len(issues)}")
     for row in issues[:top]:
         where = row.get("file") or f"{row['split']}[{row['index']}]"
         lines.append(

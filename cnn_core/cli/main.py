@@ -38,6 +38,8 @@ RESULT_FIELDS = (
     "best_val_accuracy",
     "best_epoch_fraction",
     "ended_by",
+    "ended_at",
+    "end_detail",
     "target_accuracy",
     "target_status",
     "time_to_target_s",
@@ -50,13 +52,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..callbacks import ProgressBar
     from ..checkpoints import CHECKPOINT_NAME, run_dir
     from ..data import DataSpec, load_dataset
-    from ..resolve import resolve
+    from ..resolve import batch_note, resolve
     from ..runs import api as runs_api
+    from ..runs.results import outcome
     from ..runs.store import RunStore
     from ..runs.worker import recorded, start_foreground_run, train_run
     from .runs import results_text
 
-    config = resolve(config_from_args(args))
+    given = config_from_args(args)
+    if note := batch_note(given):
+        print(f"NOTE: {note}", file=sys.stderr)
+    config = resolve(given)
     store = RunStore()
     run_id = start_foreground_run(store, config)
     path = run_dir(run_id) / CHECKPOINT_NAME
@@ -77,7 +83,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         **{k: run[k] for k in RESULT_FIELDS},
         "history": history,
     }
-    text = f"run {run_id} {payload['status']}: {results_text(run)}; checkpoint {path}"
+    text = f"run {run_id} {outcome(run)}: {results_text(run)}; checkpoint {path}"
     emit(args, payload, text)
     return 0
 

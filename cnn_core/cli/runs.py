@@ -11,7 +11,7 @@ from typing import Any
 
 from ..runs import api
 from ..runs.export import FORMATS
-from ..runs.results import ENDED_BY
+from ..runs.results import ending_text, outcome
 from ..runs.store import STATUSES
 from ..runs.supervisor import EXECUTORS, Supervisor
 from ..runs.worker import default_threads, run_child
@@ -114,7 +114,7 @@ def _when(ts: float | None) -> str:
 
 
 def _status_text(run: dict[str, Any]) -> str:
-    text = f"{run['status']} ({api.progress_text(run, speed=True)})"
+    text = f"{outcome(run)} ({api.progress_text(run, speed=True)})"
     return text + (f": {run['error']}" if run["error"] else "")
 
 
@@ -135,15 +135,16 @@ def target_text(run: dict[str, Any]) -> str:
 def results_text(run: dict[str, Any]) -> str:
     """A run's results (:mod:`cnn_core.runs.results`) in one line."""
     if run["best_val_accuracy"] is None:
-        return "no validation yet"
-    parts = [
-        f"val accuracy {run['val_accuracy']:.4f}, best {run['best_val_accuracy']:.4f} "
-        f"at epoch {run['best_epoch_fraction']:.2f}"
-    ]
+        parts = ["no validation yet"]
+    else:
+        parts = [
+            f"val accuracy {run['val_accuracy']:.4f}, best {run['best_val_accuracy']:.4f} "
+            f"at epoch {run['best_epoch_fraction']:.2f}"
+        ]
     if run["train_seconds"] is not None:
         parts.append(f"{run['train_seconds']:.1f} s of training")
     if run["ended_by"]:
-        parts.append(f"ended by {ENDED_BY.get(run['ended_by'], run['ended_by'])}")
+        parts.append(ending_text(run) or f"ended by {run['ended_by']}")
     if run["target_status"]:
         parts.append(target_text(run))
     return "; ".join(parts)
@@ -155,7 +156,7 @@ LIST_HEAD = f"{'id':<22}  {'status':<11} {'val acc':>7} {'best':>7}  model datas
 def _list_line(run: dict[str, Any]) -> str:
     acc, best = _accuracy(run["val_accuracy"]), _accuracy(run["best_val_accuracy"])
     return (
-        f"{run['id']:<22}  {run['status']:<11} {acc:>7} {best:>7}  {run['model']:<5} "
+        f"{run['id']:<22}  {outcome(run):<11} {acc:>7} {best:>7}  {run['model']:<5} "
         f"{run['dataset']:<13} {run['name']}"
     )
 

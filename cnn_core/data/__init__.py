@@ -76,6 +76,7 @@ DATASETS: dict[str, DatasetInfo] = {
             user_image_size=True,
             data_choices=True,
             source_status=folder.source_status,
+            count_images=folder.count_images,
             default_batch_size=32,
             default_image_size=28,
         ),

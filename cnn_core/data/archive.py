@@ -5,6 +5,11 @@ symlinks, more than ``Limits.max_files`` files or ``Limits.max_bytes`` bytes unp
 Skipped with a reason: hidden or system files, files outside a ``<class>/<image>`` layout,
 encrypted entries, files over ``Limits.max_file_bytes``, compression ratios of a
 decompression bomb, names that are not image types. One common top folder is allowed.
+
+Layouts recognised (:func:`zip_layout`, named in the import's report): ``<class>/<image>``,
+the same under one top folder, and split folders ``[NAME/]train/<class>/<image>`` with
+``test/`` and ``val/`` (``valid/``, ``validation/``) beside it, whose given splits the import
+keeps. Split folders beside loose class folders refuse the archive.
 """
 
 from __future__ import annotations
@@ -22,6 +27,18 @@ from ..images import DEFAULT_MAX_PIXELS
 from .folder import EXTENSIONS
 
 JUNK_NAMES = {"__macosx", ".ds_store", "thumbs.db", "desktop.ini"}
+SPLIT_FOLDERS = {
+    "train": "train",
+    "val": "val",
+    "valid": "val",
+    "validation": "val",
+    "test": "test",
+}
+LAYOUTS = {
+    "classes": "<class>/<image> folders",
+    "top": "one top folder of <class>/<image> folders",
+    "splits": "train/test split folders, each of <class>/<image> (given splits kept)",
+}
 
 
 @dataclass(frozen=True)
@@ -56,10 +73,22 @@ class ImportReport:
     data_dir: str
     added: dict[str, int] = field(default_factory=dict)
     skipped: list[dict[str, str]] = field(default_factory=list)
+    layout: str = ""  # the zip layout recognised (a LAYOUTS value); "" for uploads
+    splits: dict[str, int] = field(default_factory=dict)  # images added per given split
 
     @property
     def total(self) -> int:
         return sum(self.added.values())
+
+    def summary(self) -> str:
+        """``Added 40 image(s) to pets — recognised train/test split folders …; given splits:
+        train 30, test 10.`` (the layout part only for a zip)."""
+        text = f"Added {self.total} image(s) to {self.name}"
+        if self.layout:
+            text += f" — recognised {self.layout}"
+        if self.splits:
+            text += "; given splits: " + ", ".join(f"{k} {v}" for k, v in self.splits.items())
+        return text + "."
 
     def skip(self, file: str, reason: str) -> None:
         self.skipped.append({"file": file, "reason": reason})
@@ -72,14 +101,17 @@ class ImportReport:
             "added": dict(self.added),
             "total": self.total,
             "skipped": list(self.skipped),
+            "layout": self.layout,
+            "splits": dict(self.splits),
         }
 
 
 def read_zip(
     zf: zipfile.ZipFile, report: ImportReport, limits: Limits
-) -> list[tuple[str, str, bytes, str]]:
-    """``(class, file name, bytes, name in the zip)`` of every acceptable entry of ``zf``;
-    skipped entries go to ``report``; UserError when the archive is refused as a whole."""
+) -> list[tuple[str, str, bytes, str, str]]:
+    """``(class, file name, bytes, name in the zip, given split or "")`` of every acceptable
+    entry of ``zf``; skipped entries go to ``report``, the layout recognised to
+    ``report.layout``; UserError when the archive is refused as a whole."""
     return _zip_items(zf, checked_members(zf, limits), report, limits)
 
 
@@ -108,17 +140,40 @@ def checked_members(zf: zipfile.ZipFile, limits: Limits) -> list[zipfile.ZipInfo
     return files
 
 
+def zip_layout(paths: list[list[str]]) -> tuple[str, int]:
+    """(layout key of :data:`LAYOUTS`, leading folders to strip) of the visible entries'
+    path parts; UserError for split folders beside loose class folders."""
+    tops = {p[0] for p in paths}
+    strip = 1 if len(tops) == 1 and all(len(p) >= 3 for p in paths) else 0
+    heads = {p[strip].lower() for p in paths if len(p) > strip + 2}  # <split>/<class>/<image>
+    if "train" in heads:
+        firsts = {p[strip] for p in paths if len(p) > strip + 1}
+        loose = sorted(f for f in firsts if f.lower() not in SPLIT_FOLDERS)
+        if loose:
+            raise UserError(
+                f"refused: the archive has split folders ({', '.join(sorted(heads))}/) beside "
+                f"loose class folders ({', '.join(loose[:3])}/): use one layout — every class "
+                "inside train/ (and test/, val/), or class folders alone"
+            )
+        return "splits", strip
+    return ("top" if strip else "classes"), strip
+
+
 def _zip_items(
     zf: zipfile.ZipFile, members: list[zipfile.ZipInfo], report: ImportReport, limits: Limits
-) -> list[tuple[str, str, bytes, str]]:
-    """``(class, file name, bytes, name in the zip)`` for every acceptable member; the rest skipped with a reason."""
+) -> list[tuple[str, str, bytes, str, str]]:
+    """``(class, file name, bytes, name in the zip, split)`` for every acceptable member; the
+    rest skipped with a reason."""
     parts = {i.filename: [p for p in re.split(r"[\\/]", i.filename) if p] for i in members}
     visible = [p for p in parts.values() if not _is_junk(p)]
-    tops = {p[0] for p in visible}
-    strip = len(tops) == 1 and all(len(p) >= 3 for p in visible)  # NAME/<class>/<image>
+    layout, strip = zip_layout(visible) if visible else ("classes", 0)
+    report.layout = LAYOUTS[layout]
     items, unpacked = [], 0
     for info in members:
-        path = parts[info.filename][1:] if strip else parts[info.filename]
+        path = parts[info.filename][strip:]
+        split = ""
+        if layout == "splits" and len(path) > 1 and path[0].lower() in SPLIT_FOLDERS:
+            split, path = SPLIT_FOLDERS[path[0].lower()], path[1:]
         reason = _member_problem(info, path, limits)
         if reason:
             report.skip(info.filename, reason)
@@ -133,7 +188,7 @@ def _zip_items(
         unpacked += len(data)
         if unpacked > limits.max_bytes:
             raise UserError(f"refused: more than {limits.max_bytes / 1e6:g} MB unpacked")
-        items.append((path[0], path[1], data, info.filename))
+        items.append((path[0], path[1], data, info.filename, split))
     return items
 
 

@@ -123,6 +123,9 @@ class DatasetInfo:
     attributes: tuple[str, ...] = ()  # the attributes it can learn (pages ask which one)
     data_choices: bool = False  # exclude / relabel choices can be saved for its folder
     source_status: Callable[[], dict[str, Any]] = no_source_status  # available, source, note
+    # a cheap count of its images without decoding: (data_dir) -> {"all", "val", "test"} (the
+    # last two: given splits) or None when unknown
+    count_images: Callable[[str | None], dict[str, int] | None] | None = None
     default_batch_size: int = 64
     default_augment: bool = False
     default_train_size: int | None = None

@@ -31,7 +31,7 @@ from .. import settings
 from ..errors import ImageError, UserError
 from ..images import open_image, read_header
 from .archive import ImportReport, Limits, read_zip
-from .folder import list_classes
+from .folder import given_splits, list_classes, write_given_splits
 
 DATASETS_DIR = "datasets"
 KEPT_FORMATS = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp"}
@@ -172,14 +172,15 @@ def _digests(folder: Path) -> set[str]:
 
 def _add_to_stage(
     stage: Path,
-    items: Iterable[tuple[str, str, bytes, str]],
+    items: Iterable[tuple[str, str, bytes, str, str]],
     report: ImportReport,
     limits: Limits,
 ) -> None:
-    """Write ``(class, file name, bytes, label for messages)`` items into ``stage``, recording
-    adds and skips."""
+    """Write ``(class, file name, bytes, label for messages, given split or "")`` items into
+    ``stage``, recording adds, skips and the given val / test splits (:func:`.folder.given_splits`)."""
     seen: dict[str, set[str]] = {}
-    for cls, filename, data, label in items:
+    given = given_splits(stage)
+    for cls, filename, data, label, split in items:
         try:
             cls_name = sanitize_name(cls, "class name")
             stem = sanitize_name(PurePosixPath(filename).stem or "image", "file name")
@@ -200,8 +201,14 @@ def _add_to_stage(
             report.skip(label, f"identical to an image already in class {cls_name!r}")
             continue
         digests.add(digest)
-        _free_name(folder, stem, ext).write_bytes(payload)
+        target = _free_name(folder, stem, ext)
+        target.write_bytes(payload)
         report.added[cls_name] = report.added.get(cls_name, 0) + 1
+        if split:
+            report.splits[split] = report.splits.get(split, 0) + 1
+        if split in ("val", "test"):
+            given[f"{cls_name}/{target.name}"] = split
+    write_given_splits(stage, given)
 
 
 def _report(name: str) -> ImportReport:
@@ -247,7 +254,7 @@ def add_images(
     change_dataset(
         name,
         lambda stage: _add_to_stage(
-            stage, ((cls, f, d, f"{cls}/{f}") for f, d in files), report, limits
+            stage, ((cls, f, d, f"{cls}/{f}", "") for f, d in files), report, limits
         ),
     )
     return report
@@ -263,9 +270,16 @@ def rename_class(name: str, old: str, new: str) -> str:
         if (stage / clean).exists():
             raise UserError(f"class {clean!r} already exists")
         (stage / old).rename(stage / clean)
+        given = given_splits(stage)
+        write_given_splits(stage, {_renamed(k, old, clean): v for k, v in given.items()})
 
     change_dataset(name, change)
     return clean
+
+
+def _renamed(key: str, old: str, new: str) -> str:
+    cls, _, file = key.partition("/")
+    return f"{new}/{file}" if cls == old else key
 
 
 def delete_class(name: str, cls: str) -> None:
@@ -303,14 +317,17 @@ def list_images(name: str) -> dict[str, list[Path]]:
 
 
 def export_zip(name: str) -> bytes:
-    """The dataset as a zip of ``NAME/<class>/<image>`` (re-importable as it is)."""
+    """The dataset as a zip of ``NAME/<class>/<image>``, or of ``NAME/<split>/<class>/<image>``
+    when it keeps given splits (re-importable as it is)."""
     path = require_dataset(name)
+    given = given_splits(path)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as zf:
         for cls, files in list_classes(path).items():
-            zf.writestr(f"{path.name}/{cls}/", b"")
+            zf.writestr(f"{path.name}/{'train/' if given else ''}{cls}/", b"")  # empty ones too
             for file in files:
-                zf.write(file, f"{path.name}/{cls}/{file.name}")
+                split = given.get(f"{cls}/{file.name}", "train") if given else ""
+                zf.write(file, "/".join(p for p in (path.name, split, cls, file.name) if p))
     return buffer.getvalue()
 
 
@@ -318,7 +335,8 @@ def export_zip(name: str) -> bytes:
 def import_zip(
     name: str, archive: bytes | str | os.PathLike | BinaryIO, limits: Limits | None = None
 ) -> ImportReport:
-    """Import a zip of ``<class>/<image>`` folders (one common top folder is allowed) into
+    """Import a zip of ``<class>/<image>`` folders (one common top folder is allowed; split
+    folders ``train/``, ``val/``, ``test/`` keep their splits; :func:`.archive.zip_layout`) into
     dataset ``name``, creating it if needed. Refuses the whole archive (UserError, nothing
     written) for unsafe entries, too many files or bytes, or no usable image at all."""
     limits = limits or Limits.from_env()

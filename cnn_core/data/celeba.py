@@ -272,7 +272,9 @@ def load_celeba(spec: DataSpec) -> DatasetBundle:
             if split == "val"
             else sizes[split]
         )
-        chosen = torch.from_numpy(rows)[subset_index(len(rows), size, spec.seed, stream=p)]
+        at = torch.from_numpy(rows)
+        index = subset_index(len(rows), size, spec.seed, p, labels[at], spec.split_version)
+        chosen = at[index]
         images = _cached_images(files, [names[i] for i in chosen], split, spec.image_size)
         sets[split] = ImageSet(images, labels[chosen])
     return finish_bundle(

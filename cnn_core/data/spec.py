@@ -15,7 +15,8 @@ from ..errors import ConfigError
 class DataSpec:
     """Which images a run sees: the dataset and its folder (and attribute), the seed that
     splits and subsets it, the sizes, balancing, the transform's size and augmentation, and
-    the version of the folder's exclude / relabel choices (0 = none). Every loader takes one
+    the version of the folder's exclude / relabel choices (0 = none) and the split rule
+    (:data:`.splits.SPLIT_VERSION`; 0 = the legacy random split). Every loader takes one
     (``load_dataset(spec)``); build it with :meth:`of`."""
 
     dataset: str
@@ -28,12 +29,14 @@ class DataSpec:
     val_size: int | None
     image_size: int | None
     data_choices: int = 0
+    split_version: int = 0
 
     @classmethod
     def of(cls, source: Any) -> DataSpec:
         """The DataSpec of a config (a TrainConfig or a stored config's mapping): its data
-        fields, the dataset's defaults where it leaves them unset, and ``data_choices`` None or
-        missing read as 0 (a run stored before choices were pinned saw none)."""
+        fields, the dataset's defaults where it leaves them unset, and ``data_choices`` and
+        ``split_version`` None or missing read as 0 (a run stored before they were pinned saw
+        no choices and the random split)."""
         from . import dataset_info
 
         get = source.get if isinstance(source, Mapping) else lambda k: getattr(source, k, None)
@@ -47,6 +50,7 @@ class DataSpec:
                 values[name] = defaults[name]
         values["augment"] = bool(values["augment"])
         values["data_choices"] = values["data_choices"] or 0
+        values["split_version"] = values["split_version"] or 0
         return cls(**values)
 
     def to_json(self) -> str:

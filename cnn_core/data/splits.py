@@ -2,10 +2,17 @@
 
 All randomness comes from ``torch.Generator().manual_seed(...)`` of the run's seed, with a
 separate stream per purpose, so the same seed always picks the same images.
+
+The split rule is part of a run's data description (``DataSpec.split_version``, pinned when
+the run is created): version 1 (:data:`SPLIT_VERSION`) is stratified — every class keeps its
+share of a held-out split or a subset within one image, and a class of two or more images keeps
+at least one validation image; version 0 is the first rule, a plain random pick, kept so runs
+created before it see exactly their images again.
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import torch
@@ -18,6 +25,13 @@ if TYPE_CHECKING:
 
 # independent random streams per purpose (partition streams 0-2 are used by CelebA)
 STREAM_VAL, STREAM_TRAIN_SUBSET, STREAM_BALANCE = 10, 11, 12
+SPLIT_VERSION = 1  # the rule new runs pin: stratified by class (0: the legacy random pick)
+SPLIT_RULES = {0: "random", 1: "stratified by class"}
+
+
+def pinned_split(version: int | None) -> int:
+    """The split rule a new run of a config asking for ``version`` uses (None: the current)."""
+    return SPLIT_VERSION if version is None else version
 
 
 def permutation(n: int, seed: int, stream: int = 0) -> torch.Tensor:
@@ -25,11 +39,67 @@ def permutation(n: int, seed: int, stream: int = 0) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed + (stream << 32)))
 
 
-def subset_index(n: int, size: int | None, seed: int, stream: int = 0) -> torch.Tensor:
-    """Sorted positions of a deterministic random subset of ``size`` out of ``n`` (all if None)."""
+def class_quotas(counts: list[int], size: int, low: list[int], high: list[int]) -> list[int]:
+    """How many of ``size`` picks each class gets: its exact share ``size·count/n`` rounded by
+    largest remainder, kept within ``[low, high]`` per class (``sum(low) <= size <=
+    sum(high)``)."""
+    n = sum(counts)
+    exact = [size * c / n for c in counts]
+    quota = [min(h, max(lo, math.floor(e))) for e, lo, h in zip(exact, low, high, strict=True)]
+    while sum(quota) < size:
+        k = max(
+            (k for k in range(len(quota)) if quota[k] < high[k]), key=lambda k: exact[k] - quota[k]
+        )
+        quota[k] += 1
+    while sum(quota) > size:
+        k = max(
+            (k for k in range(len(quota)) if quota[k] > low[k]), key=lambda k: quota[k] - exact[k]
+        )
+        quota[k] -= 1
+    return quota
+
+
+def pick(
+    labels: torch.Tensor, size: int, seed: int, stream: int, version: int, *, held_out: bool = False
+) -> torch.Tensor:
+    """Sorted positions of ``size`` of the images labelled ``labels``, fixed by ``(seed,
+    stream)``: version 0 takes the first ``size`` of a random permutation; version 1 the first
+    of each class in that permutation, each class its share (:func:`class_quotas`). A
+    ``held_out`` pick (a validation split) leaves every class at least one image and takes at
+    least one from every class of two or more while ``size`` allows."""
+    n = len(labels)
+    perm = permutation(n, seed, stream)
+    if version == 0 or size >= n:
+        return perm[:size].sort().values
+    if version != 1:
+        raise ConfigError("split_version", f"must be one of {', '.join(map(str, SPLIT_RULES))}")
+    counts = torch.bincount(labels, minlength=1).tolist()
+    low = [1 if held_out and c >= 2 else 0 for c in counts]
+    if sum(low) > size:
+        low = [0] * len(counts)
+    high = [c - 1 if held_out else c for c in counts]
+    high = [max(h, 0) for h in high]
+    quota = class_quotas(counts, min(size, sum(high)), low, high)
+    ordered = labels[perm]
+    chosen = [perm[ordered == k][:q] for k, q in enumerate(quota) if q]
+    return torch.cat(chosen).sort().values if chosen else torch.zeros(0, dtype=torch.long)
+
+
+def subset_index(
+    n: int,
+    size: int | None,
+    seed: int,
+    stream: int = 0,
+    labels: torch.Tensor | None = None,
+    version: int = 0,
+) -> torch.Tensor:
+    """Sorted positions of a deterministic subset of ``size`` out of ``n`` (all if None),
+    stratified by ``labels`` under split version 1 (see :func:`pick`)."""
     if size is None or size >= n:
         return torch.arange(n)
-    return permutation(n, seed, stream)[:size].sort().values
+    if labels is None:
+        return permutation(n, seed, stream)[:size].sort().values
+    return pick(labels, size, seed, stream, version)
 
 
 def clamp_size(what: str, wanted: int | None, available: int, notes: list[str]) -> int:
@@ -45,9 +115,24 @@ def default_val_size(n: int) -> int:
     return max(1, n // 6)
 
 
-def split_train_val(images: ImageSet, val_size: int | None, seed: int) -> tuple[ImageSet, ImageSet]:
-    """Hold out ``val_size`` images (default 1/6) chosen by ``seed``; returns (train, val)."""
-    n = len(images)
+def held_out_size(n: int, val_size: int | None) -> int:
+    """Validation images held out of ``n``: ``val_size`` (default 1/6), at most all but one."""
+    wanted = default_val_size(n) if val_size is None else val_size
+    return min(wanted, max(1, n - 1))
+
+
+def val_index(
+    labels: torch.Tensor,
+    val_size: int | None,
+    seed: int,
+    version: int,
+    class_names: list[str] | None = None,
+    notes: list[str] | None = None,
+) -> torch.Tensor:
+    """Sorted positions of the validation images among ``labels`` (``val_size``, default
+    1/6), by split rule ``version``; a class that cannot give one (a single image) is named in
+    ``notes``. The one answer to "which images are held out" (loaders and data health)."""
+    n = len(labels)
     if n < 2:
         raise DataError(f"need at least 2 images to make a validation split, found {n}")
     val_size = default_val_size(n) if val_size is None else val_size
@@ -55,10 +140,36 @@ def split_train_val(images: ImageSet, val_size: int | None, seed: int) -> tuple[
         raise ConfigError(
             "val_size", f"must be between 1 and {n - 1} for {n:,} images, got {val_size}"
         )
-    perm = permutation(n, seed, STREAM_VAL)
-    return images.subset(perm[val_size:].sort().values), images.subset(
-        perm[:val_size].sort().values
-    )
+    index = pick(labels, val_size, seed, STREAM_VAL, version, held_out=True)
+    if version and notes is not None:
+        counts = torch.bincount(labels).tolist()
+        held = torch.bincount(labels[index], minlength=len(counts)).tolist()
+        names = class_names or [str(k) for k in range(len(counts))]
+        unseen = [
+            names[k] for k, (c, h) in enumerate(zip(counts, held, strict=True)) if c and not h
+        ]
+        if unseen:
+            notes.append(
+                f"no validation image of {', '.join(unseen)} (too few images: add some so "
+                "validation can judge that class)"
+            )
+    return index
+
+
+def split_train_val(
+    images: ImageSet,
+    val_size: int | None,
+    seed: int,
+    version: int = 0,
+    class_names: list[str] | None = None,
+    notes: list[str] | None = None,
+) -> tuple[ImageSet, ImageSet]:
+    """Hold out ``val_size`` images (default 1/6) chosen by ``seed`` and split rule
+    ``version`` (:func:`val_index`); returns (train, val)."""
+    held = val_index(images.labels, val_size, seed, version, class_names, notes)
+    mask = torch.ones(len(images), dtype=torch.bool)
+    mask[held] = False
+    return images.subset(mask.nonzero().flatten()), images.subset(held)
 
 
 def class_weights(counts: list[int]) -> list[float]:
@@ -105,7 +216,8 @@ def finish_bundle(
     notes: list[str] | None = None,
     is_sample: bool = False,
 ) -> DatasetBundle:
-    """Split (unless ``val`` is given), subset to ``spec.train_size``, balance, and bundle.
+    """Split (unless ``val`` is given) by ``spec.split_version``, subset to
+    ``spec.train_size`` (stratified under version 1), balance, and bundle.
 
     ``notes`` are joined into ``bundle.note``; size clamps are added to them.
     """
@@ -114,10 +226,15 @@ def finish_bundle(
         val_size = spec.val_size
         if val_size is not None:
             val_size = clamp_size("val_size", val_size, max(1, len(train) - 1), notes)
-        train, val = split_train_val(train, val_size, spec.seed)
+        train, val = split_train_val(
+            train, val_size, spec.seed, spec.split_version, class_names, notes
+        )
     train_size = clamp_size("train_size", spec.train_size, len(train), notes)
     if train_size < len(train):
-        train = train.subset(subset_index(len(train), train_size, spec.seed, STREAM_TRAIN_SUBSET))
+        index = subset_index(
+            len(train), train_size, spec.seed, STREAM_TRAIN_SUBSET, train.labels, spec.split_version
+        )
+        train = train.subset(index)
     train, weights = apply_balance(train, len(class_names), spec.balance, spec.seed)
     return DatasetBundle(
         name=name,

@@ -1,5 +1,13 @@
 """Likely label errors: out-of-sample probabilities from k-fold training, then cleanlab's
-confident learning (``cleanlab.filter.find_label_issues``)."""
+confident learning (``cleanlab.filter.find_label_issues``).
+
+The fold models must be able to judge first (:func:`judge`): with fewer than
+:data:`MIN_PER_CLASS` images in a class, or models whose accuracy is not clearly better than
+guessing the commonest class, no label is called wrong and a note says why. A flagged image is
+listed only when the models' confidence in the suggested class reaches their own accuracy
+(:func:`suggestion_threshold`): a model that is right 80 % of the time is not trusted on a
+60 % guess.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +21,7 @@ from ..config import TrainConfig
 from ..data.base import DatasetBundle, ImageSet
 from ..errors import DataError
 from ..scoring import probabilities
+from ..stats import wilson_interval
 from ..trainer import fit
 from .source import HealthData
 
@@ -30,12 +39,52 @@ def predict_probabilities(model: torch.nn.Module, images: torch.Tensor, transfor
     return torch.cat(out).numpy()
 
 
-def fold_of(n: int, folds: int, seed: int) -> np.ndarray:
-    """The fold (0..folds-1) of each of ``n`` items, balanced and fixed by ``seed``."""
+MIN_PER_CLASS = 10  # fewer images in a class: its fold models see too few to judge a label
+MIN_THRESHOLD, MAX_THRESHOLD = 0.5, 0.95  # bounds of the confidence a suggestion needs
+
+
+def fold_of(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """The fold (0..folds-1) of each item labelled ``labels``: random by ``seed``, balanced,
+    and stratified (each class spread evenly over the folds)."""
+    n = len(labels)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).numpy()
+    order = order[np.argsort(labels[order], kind="stable")]  # by class, random within
     fold = np.empty(n, dtype=np.int64)
     fold[order] = np.arange(n) % folds
     return fold
+
+
+def judge(labels: np.ndarray, probs: np.ndarray, class_names: list[str]) -> str:
+    """Why the fold models cannot judge these labels ("" when they can): a class with fewer
+    than :data:`MIN_PER_CLASS` images, or an out-of-sample accuracy whose 95 % interval does
+    not clear halfway from guessing the commonest class to perfect."""
+    counts = np.bincount(labels, minlength=len(class_names))
+    small = [f"{class_names[k]} ({c})" for k, c in enumerate(counts) if 0 < c < MIN_PER_CLASS]
+    if small:
+        return (
+            f"Too few images to judge labels: {', '.join(small)} — each class needs at least "
+            f"{MIN_PER_CLASS}. No label is called wrong."
+        )
+    n = len(labels)
+    correct = int((probs.argmax(1) == labels).sum())
+    low, high = wilson_interval(correct, n)
+    chance = counts.max() / n
+    needed = chance + (1 - chance) / 2
+    if low < needed:
+        return (
+            f"The check's models are too weak to judge labels: {correct / n:.0%} right on images "
+            f"they did not see (95% CI {low:.0%}–{high:.0%}), where always guessing the "
+            f"commonest class scores {chance:.0%}; they must be clearly above {needed:.0%}. "
+            "No label is called wrong — add images or train the check longer."
+        )
+    return ""
+
+
+def suggestion_threshold(labels: np.ndarray, probs: np.ndarray) -> float:
+    """The confidence in the suggested class a flagged image needs: the models' own
+    out-of-sample accuracy, within [:data:`MIN_THRESHOLD`, :data:`MAX_THRESHOLD`]."""
+    accuracy = float((probs.argmax(1) == labels).mean())
+    return min(MAX_THRESHOLD, max(MIN_THRESHOLD, accuracy))
 
 
 def out_of_sample_probabilities(
@@ -48,7 +97,7 @@ def out_of_sample_probabilities(
     seed) on the other ``folds - 1`` folds, so no image is scored by a model that saw it."""
     if len(data) < 2 * folds:
         raise DataError(f"{len(data)} images are too few for {folds}-fold label checking")
-    fold = fold_of(len(data), folds, config.seed)
+    fold = fold_of(data.labels.numpy(), folds, config.seed)
     probs = np.zeros((len(data), len(data.class_names)), dtype=np.float32)
     cfg = dataclasses.replace(config, augment=False, balance="none", train_size=None, val_size=None)
     for k in range(folds):
@@ -71,14 +120,16 @@ def out_of_sample_probabilities(
 
 
 def rank_label_issues(labels: np.ndarray, probs: np.ndarray) -> tuple[list[int], np.ndarray]:
-    """(indices cleanlab flags, most likely error first; every image's label quality score,
-    0-1, low = suspicious)."""
+    """(indices cleanlab flags whose suggested class has the confidence
+    :func:`suggestion_threshold` asks, most likely error first; every image's label quality
+    score, 0-1, low = suspicious)."""
     from cleanlab.filter import find_label_issues
     from cleanlab.rank import get_label_quality_scores
 
     scores = get_label_quality_scores(labels, probs)
     flagged = find_label_issues(labels, probs, return_indices_ranked_by="self_confidence")
-    return [int(i) for i in flagged], scores
+    needed = suggestion_threshold(labels, probs)
+    return [int(i) for i in flagged if probs[i].max() >= needed], scores
 
 
 def label_issue_rows(

@@ -15,7 +15,13 @@ from ..data.folder import EXTENSIONS
 from ..errors import ImageError
 from ..images import read_header
 from .duplicates import NEAR_BITS, NEAR_CORRELATION, find_pairs, group_pairs
-from .labels import label_issue_rows, out_of_sample_probabilities, rank_label_issues
+from .labels import (
+    judge,
+    label_issue_rows,
+    out_of_sample_probabilities,
+    rank_label_issues,
+    suggestion_threshold,
+)
 from .source import HealthData, load_health_data
 
 DEFAULT_EPOCHS = 2
@@ -35,7 +41,8 @@ def check_health(
     progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Label issues of the train and val images (k-fold out-of-sample probabilities + cleanlab;
-    skipped with ``labels=False``), duplicate groups, leaks across splits, unreadable / odd files and class
+    none and a ``label_note`` saying why when the fold models cannot judge; skipped with
+    ``labels=False``), duplicate groups, leaks across splits, unreadable / odd files and class
     counts of the dataset ``config`` describes. ``config.epochs`` and ``config.model`` set the
     fold models (a config left at the default 8 epochs trains 2)."""
     started = time.perf_counter()
@@ -62,13 +69,17 @@ def check_health(
     if labels:  # the images a run learns from: train and val (test is checked for leaks)
         learned = [i for i, split in enumerate(data.splits) if split != "test"]
         pool = data.subset(learned)
+        given = pool.labels.numpy()
         probs = out_of_sample_probabilities(pool, config, folds, say)
-        flagged, scores = rank_label_issues(pool.labels.numpy(), probs)
-        report["label_issues"] = label_issue_rows(pool, probs, flagged, scores)
+        report["label_note"] = judge(given, probs, pool.class_names)
+        if not report["label_note"]:
+            flagged, scores = rank_label_issues(given, probs)
+            report["label_issues"] = label_issue_rows(pool, probs, flagged, scores)
+            report["label_threshold"] = suggestion_threshold(given, probs)
         for row in report["label_issues"]:
             row["pool_index"] = learned[row["pool_index"]]
         report["folds"] = folds
-        report["oos_accuracy"] = float((probs.argmax(1) == pool.labels.numpy()).mean())
+        report["oos_accuracy"] = float((probs.argmax(1) == given).mean())
     report["seconds"] = time.perf_counter() - started
     return report
 

@@ -12,8 +12,7 @@ import torch
 from .. import settings
 from ..data import DataSpec, load_dataset
 from ..data.base import BatchTransform
-from ..data.folder import read_folder
-from ..data.splits import STREAM_VAL, clamp_size, default_val_size, permutation
+from ..data.folder import assign_splits, read_folder
 from ..data.transforms import FolderTransform
 
 
@@ -58,7 +57,7 @@ class HealthData:
 
 def load_health_data(spec: DataSpec) -> HealthData:
     """The whole dataset ``spec`` describes as one pool (image folders: every file, with the
-    train / val assignment the trainer would make; others: the configured splits)."""
+    train / val / test assignment the loader makes; others: the configured splits)."""
     if spec.dataset == "image-folder":
         return _folder_data(spec)
     bundle = load_dataset(spec)
@@ -79,12 +78,8 @@ def load_health_data(spec: DataSpec) -> HealthData:
 def _folder_data(cfg: DataSpec) -> HealthData:
     root = settings.resolve_data_dir(cfg.data_dir)
     found = read_folder(root, cfg.image_size, cfg.data_choices)
-    n = len(found.labels)
-    val_size = default_val_size(n) if cfg.val_size is None else cfg.val_size
-    val_size = clamp_size("val_size", val_size, max(1, n - 1), [])
-    val = set(permutation(n, cfg.seed, STREAM_VAL)[:val_size].tolist())
-    splits = ["val" if i in val else "train" for i in range(n)]
-    counters = {"train": 0, "val": 0}
+    splits = assign_splits(found, cfg.val_size, cfg.seed, cfg.split_version)
+    counters = {"train": 0, "val": 0, "test": 0}
     positions = []
     for split in splits:
         positions.append(counters[split])

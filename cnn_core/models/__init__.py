@@ -1,4 +1,7 @@
-"""Model registry: the book's CNN (v1), a documented progression v2–v4 and v5, the fast recipe's net.
+"""Model registry: the book's CNN (v1), a documented progression v2–v4 and v5, the fast recipe's
+net (``MODELS``: architectures trained from scratch), and ImageNet-pretrained backbones with a
+new head (``PRETRAINED``, :mod:`.backbones`: ``mobilenet-head``, ``mobilenet-tune``,
+``resnet18-head``, ``resnet18-tune``).
 
 To add an architecture, write ``vN.py`` with ``TITLE``, ``RATIONALE`` and
 ``build(in_channels, image_size, num_classes, dropout) -> nn.Module`` and add one line to
@@ -20,7 +23,8 @@ from typing import Any
 from torch import nn
 
 from ..errors import ConfigError
-from . import v1, v2, v3, v4, v5
+from . import backbones, v1, v2, v3, v4, v5
+from .backbones import load_pretrained, param_groups
 from .convert import spec_from_model
 from .saved import load_saved, saved_names
 from .spec import SpecError, build, normalize
@@ -29,6 +33,7 @@ from .v1 import num_outputs
 
 __all__ = [
     "MODELS",
+    "PRETRAINED",
     "ModelSpec",
     "SpecError",
     "architecture",
@@ -36,6 +41,8 @@ __all__ = [
     "count_params",
     "create_model",
     "describe_model",
+    "load_pretrained",
+    "param_groups",
     "feature_layers",
     "model_names",
     "model_spec",
@@ -69,14 +76,40 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+PRETRAINED: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            f"{short}-{mode}",
+            f"pretrained {arch.title} + new head ({'head only' if frozen else 'whole net'})",
+            f"ImageNet-pretrained {arch.title} features, input resized to 224 px and "
+            + (
+                "frozen: only the new head learns — a usable model from a few dozen images "
+                "per class (RGB or grey)"
+                if frozen
+                else f"fine-tuned whole, the backbone at {backbones.BACKBONE_LR_SCALE:g}× the "
+                "head's learning rate"
+            ),
+            backbones.builder(arch.name, frozen),
+        )
+        for short, arch in (
+            ("mobilenet", backbones.ARCHS["mobilenet_v3_small"]),
+            ("resnet18", backbones.ARCHS["resnet18"]),
+        )
+        for mode, frozen in (("head", True), ("tune", False))
+    )
+}  # pretrained backbones + a new head (not architectures to design, fork or compare all of)
+REGISTERED = {**MODELS, **PRETRAINED}
+
+
 def model_names() -> list[str]:
-    """Model choices: the registered names in registry order, then the saved specs."""
-    return [*MODELS, *(n for n in saved_names() if n not in MODELS)]
+    """Model choices: the architectures, the pretrained backbones, then the saved specs."""
+    return [*REGISTERED, *(n for n in saved_names() if n not in REGISTERED)]
 
 
 def model_title(name: str) -> str:
     """A display title: the registry's, or "saved spec" for a user's architecture."""
-    return MODELS[name].title if name in MODELS else "custom architecture (JSON spec)"
+    return REGISTERED[name].title if name in REGISTERED else "custom architecture (JSON spec)"
 
 
 def resolve_model_spec(name: str, spec: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -84,7 +117,7 @@ def resolve_model_spec(name: str, spec: dict[str, Any] | None) -> dict[str, Any]
     is the one named, else the saved spec of that name (ConfigError listing the choices)."""
     if not isinstance(name, str):
         raise ConfigError("model", f"must be a model name, got {name!r}")
-    if name in MODELS:
+    if name in REGISTERED:
         return None
     if spec is not None and isinstance(spec, dict) and spec.get("name") == name:
         normalize(spec)
@@ -99,19 +132,19 @@ def architecture(
 ) -> dict[str, Any]:
     """The JSON spec of a saved or registered model (for the latter: of the network it builds
     for this input, named ``my-<name>`` so that it can be saved and edited)."""
-    if name not in MODELS:
+    if name not in REGISTERED:
         return resolve_model_spec(name, None) or {}
     model = create_model(name, in_channels, image_size, num_classes)
-    return spec_from_model(model, f"my-{name}", f"Fork of {name}: {MODELS[name].rationale}")
+    return spec_from_model(model, f"my-{name}", f"Fork of {name}: {REGISTERED[name].rationale}")
 
 
 def model_spec(name: str) -> ModelSpec:
     """The spec for ``name``; ConfigError naming the choices if unknown."""
     try:
-        return MODELS[name]
+        return REGISTERED[name]
     except KeyError:
         raise ConfigError(
-            "model", f"unknown model {name!r}; choose one of {', '.join(MODELS)}"
+            "model", f"unknown model {name!r}; choose one of {', '.join(REGISTERED)}"
         ) from None
 
 
@@ -157,6 +190,6 @@ def describe_model(
     return {
         "name": name,
         "title": model_title(name),
-        "rationale": arch.get("description", "") if arch else MODELS[name].rationale,
+        "rationale": arch.get("description", "") if arch else REGISTERED[name].rationale,
         **summarize(model, in_channels, image_size),
     }

@@ -129,19 +129,24 @@ def time_training_step(
 
 
 class TrainingTime(NamedTuple):
-    """How long training takes on this machine: a measured step (:func:`time_training_step`)
-    × the steps of ``epochs`` epochs over ``images`` training images; evaluation not included."""
+    """How long a run takes on this machine: a measured training step (:func:`time_training_step`)
+    × the steps of ``epochs`` epochs over ``images`` training images, plus its validations
+    (``evals_per_epoch`` passes over ``val_images``; a forward pass costs about a third of a
+    training step). With ``val_images`` 0, training alone."""
 
     step_s: float
     images: int
     batch_size: int
     epochs: int = 1
+    val_images: int = 0
+    evals_per_epoch: int = 1
 
     @property
     def steps(self) -> int:
-        """Steps per epoch."""
+        """Training steps per epoch."""
         return math.ceil(self.images / self.batch_size)
 
     @property
     def seconds(self) -> float:
-        return self.step_s * self.steps * self.epochs
+        val_steps = math.ceil(self.val_images / self.batch_size) * self.evals_per_epoch
+        return self.step_s * self.epochs * (self.steps + val_steps / 3)

@@ -18,7 +18,7 @@ from ..config import TrainConfig, check_name, check_tags
 from ..errors import ConfigError, UserError
 from ..resolve import resolve
 from .liveness import recover_stale, stale_reason
-from .results import TARGET_MISSED
+from .results import ENDING_COLUMNS, TARGET_MISSED
 from .series import decode_snapshots
 from .store import FINISHED, RunStore
 from .supervisor import EXECUTORS, ensure_worker
@@ -279,7 +279,8 @@ def _requeue(run_id: str, action: str, verb: str, **fields: Any) -> dict[str, An
         started_at=None,
         finished_at=None,
         worker_pid=None,
-        ended_by=None,  # it trains on: how it ends is not known yet, nor a target missed
+        # it trains on: how, where and why it ends are not known yet, nor a target missed
+        **dict.fromkeys(ENDING_COLUMNS),
         target_status=None if row["target_status"] == TARGET_MISSED else row["target_status"],
         **fields,
     ):

@@ -13,7 +13,7 @@ from .store import RunStore
 
 if TYPE_CHECKING:
     from ..scoring import EvalResult
-    from ..trainer import TrainState
+    from ..state import TrainState
 
 
 class StoreWriter(Callback):
@@ -59,8 +59,9 @@ class StoreWriter(Callback):
 
 class ResultWriter(Callback):
     """Writes the run's results (:mod:`.results`) to its row: the latest and best validation
-    accuracy, training seconds and the time to target on every evaluation; how training ended
-    (and, with a target never reached after every epoch, that it was missed) at the end."""
+    accuracy, training seconds and the time to target on every evaluation; how, where and why
+    training ended (and, with a target never reached after every epoch, that it was missed) at
+    the end."""
 
     def __init__(self, store: RunStore, run_id: str):
         self.store, self.run_id = store, run_id
@@ -80,7 +81,12 @@ class ResultWriter(Callback):
 
     def on_fit_end(self, state: TrainState) -> None:
         how = ended_by(state.stopped_by)
-        fields: dict[str, Any] = {"ended_by": how, "train_seconds": state.train_seconds()}
+        fields: dict[str, Any] = {
+            "ended_by": how,
+            "ended_at": state.epoch_fraction,
+            "end_detail": state.end_detail or None,
+            "train_seconds": state.train_seconds(),
+        }
         if how == "epochs" and state.config.target_accuracy is not None and not state.target:
             fields["target_status"] = TARGET_MISSED
         self.store.update(self.run_id, **fields)

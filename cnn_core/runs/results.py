@@ -1,6 +1,6 @@
-"""A run's results as columns of its row (schema version 5): the latest and the best
+"""A run's results as columns of its row (schema versions 5 and 6): the latest and the best
 validation accuracy (with the epoch fraction where the best happened), training seconds, the
-time to target and how the run ended. :class:`cnn_core.runs.reporting.ResultWriter` writes
+time to target, how the run ended, where, and why when it ended early. :class:`cnn_core.runs.reporting.ResultWriter` writes
 them on every evaluation and when training ends; every reader (Runs, Compare, the CLI) reads
 these columns and computes none of them.
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from typing import Any
+
+from ..state import END_REASONS
 
 # column: SQL type (all NULL until known)
 RESULT_COLUMNS = {
@@ -22,7 +24,11 @@ RESULT_COLUMNS = {
     "images_to_target": "INTEGER",  # training images seen until then
     "target_epoch_fraction": "REAL",  # where it was reached
     "ended_by": "TEXT",  # a key of ENDED_BY once training ended; NULL while it may go on
+    "ended_at": "REAL",  # the epoch fraction where training ended
+    "end_detail": "TEXT",  # why it ended early, in words (early stopping, divergence)
 }
+ADDED_IN_V6 = ("ended_at", "end_detail")
+ENDING_COLUMNS = ("ended_by", *ADDED_IN_V6)  # unknown again while a run trains on
 # set only by ResultStore.record_evaluation
 EVALUATION_COLUMNS = ("val_accuracy", "best_val_accuracy", "best_epoch_fraction")
 TARGET_REACHED, TARGET_MISSED = "reached target", "target not reached"
@@ -30,14 +36,40 @@ ENDED_BY = {  # how a run's training ended: key stored, text shown
     "epochs": "all epochs",
     "target": "target reached",
     "stop": "stop request",
-    "early_stop": "early stopping",
+    "early_stop": "stopped early",
+    "diverged": "diverged — the learning rate is probably too high",
 }
 
 
 def ended_by(stopped_by: str) -> str:
     """The :data:`ENDED_BY` key for a finished ``fit`` (its ``TrainState.stopped_by``: "" after
-    every epoch, "target", or the name of the callback that stopped it)."""
-    return {"": "epochs", "target": "target", "EarlyStopping": "early_stop"}.get(stopped_by, "stop")
+    every epoch, an end reason of :data:`cnn_core.state.END_REASONS`, else who asked to stop)."""
+    if stopped_by in END_REASONS:
+        return stopped_by
+    return "epochs" if stopped_by == "" else "stop"
+
+
+def ending_text(run: dict[str, Any]) -> str:
+    """How a run's training ended, as a clause ("" while it may go on): "ended by all
+    epochs", "ended by target reached", "ended by stop request", or for a run that ended early
+    of its own accord where and why: "stopped early at epoch 3.50: 3 validations without
+    beating 71.50 % (epoch 2.75)", "diverged at epoch 0.25 — the learning rate is probably too
+    high: …"."""
+    how = run.get("ended_by")
+    if how not in ENDED_BY:
+        return ""
+    if how not in ("early_stop", "diverged"):  # the ends with a where and a why
+        return f"ended by {ENDED_BY[how]}"
+    verb, _, advice = ENDED_BY[how].partition(" — ")
+    where = f" at epoch {run['ended_at']:.2f}" if run.get("ended_at") is not None else ""
+    why = f": {run['end_detail']}" if run.get("end_detail") else ""
+    return f"{verb}{where}{' — ' + advice if advice else ''}{why}"
+
+
+def outcome(run: dict[str, Any]) -> str:
+    """A run's status as every view shows it: "diverged" for a run that completed by
+    diverging (its training is over, its model useless), else the stored status."""
+    return "diverged" if run.get("ended_by") == "diverged" else run["status"]
 
 
 def migrate_v5(conn: sqlite3.Connection) -> None:
@@ -46,7 +78,8 @@ def migrate_v5(conn: sqlite3.Connection) -> None:
     accuracy from the validation points and per-epoch rows, training seconds from the epochs;
     a stored config's ``data_choices: null`` (no choices) becomes 0."""
     for name, kind in RESULT_COLUMNS.items():
-        conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
+        if name not in ADDED_IN_V6:
+            conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
     for run_id, status, config in conn.execute("SELECT id, status, config FROM runs").fetchall():
         values = _carried_forward(conn, run_id, status, json.loads(config))
         conn.execute(
@@ -58,6 +91,12 @@ def migrate_v5(conn: sqlite3.Connection) -> None:
         "UPDATE runs SET config = json_set(config, '$.data_choices', 0) "
         "WHERE json_type(config, '$.data_choices') = 'null'"
     )
+
+
+def migrate_v6(conn: sqlite3.Connection) -> None:
+    """Where a run's training ended and why it ended early (early stopping, divergence)."""
+    for name in ADDED_IN_V6:
+        conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {RESULT_COLUMNS[name]}")
 
 
 def _carried_forward(

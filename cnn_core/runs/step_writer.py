@@ -23,15 +23,10 @@ from .store import RunStore
 
 if TYPE_CHECKING:
     from ..scoring import EvalResult
-    from ..trainer import TrainState
+    from ..state import TrainState
 
 POINT_INTERVAL_S = 0.5  # at most ~2 training points a second
 PANEL_SIZE = 24  # validation images whose predictions every snapshot keeps
-
-
-def global_step(state: TrainState) -> int:
-    """Batches trained since the run began (the x of a point; unique per point of a kind)."""
-    return state.epoch * state.num_batches + state.step
 
 
 def panel_indices(seed: int, n_val: int, size: int = PANEL_SIZE) -> list[int]:
@@ -74,16 +69,16 @@ class StepWriter(Callback):
         else:
             self._pending.join()
 
-    def _point(self, state: TrainState, images_seen: int) -> dict[str, Any]:
-        step = global_step(state)
+    def _point(self, state: TrainState) -> dict[str, Any]:
+        """Where the run is: the x of a point (``step`` is unique per point of a kind)."""
         return {
-            "step": step,
-            "epoch_fraction": step / max(1, state.num_batches),
-            "images_seen": images_seen,
+            "step": state.global_step,
+            "epoch_fraction": state.epoch_fraction,
+            "images_seen": state.images_seen(),
         }
 
     def on_fit_start(self, state: TrainState) -> None:
-        self.store.truncate_series(self.run_id, global_step(state))
+        self.store.truncate_series(self.run_id, state.global_step)
         p = state.partial
         self._mark = (state.epoch, p["loss"], p["correct"], p["seen"])
         self._last = 0.0  # the first batch always gets a point
@@ -115,9 +110,7 @@ class StepWriter(Callback):
             return
         self._last = now
         self._mark = (state.epoch, p["loss"], p["correct"], p["seen"])
-        train_size = len(state.data.train)
-        done = min(train_size, state.step * state.config.batch_size)
-        point = self._point(state, state.epoch * train_size + done)
+        point = self._point(state)
         point.update(
             loss=(p["loss"] - loss_sum) / n,
             accuracy=(p["correct"] - correct) / n,
@@ -133,10 +126,7 @@ class StepWriter(Callback):
 
     def on_evaluation(self, state: TrainState, metrics: dict[str, Any], result: EvalResult) -> None:
         self._drain()
-        seen = metrics.get("images_seen")
-        if seen is None:
-            seen = state.epoch * len(state.data.train) + int(state.partial["seen"])
-        point = self._point(state, int(seen))
+        point = self._point(state)
         self.store.write_point(
             self.run_id, "val", {**point, "loss": result.loss, "accuracy": result.accuracy}
         )

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..settings import runs_dir
-from .results import RESULT_COLUMNS, ResultStore, migrate_v5
+from .results import RESULT_COLUMNS, ResultStore, migrate_v5, migrate_v6
 from .series import SeriesStore, migrate_v4
 
 DB_NAME = "runs.db"
@@ -80,7 +80,14 @@ def _v3(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [_v1, _v2, _v3, migrate_v4, migrate_v5]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    _v1,
+    _v2,
+    _v3,
+    migrate_v4,
+    migrate_v5,
+    migrate_v6,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 _COLUMN_NAMES = (
     "id name status config dataset_note created_at started_at finished_at worker_pid heartbeat_at "

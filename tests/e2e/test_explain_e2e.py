@@ -28,8 +28,7 @@ def test_explain_link_computes_an_attribution(app_url, app_env, page, tmp_path):
 
     page.get_by_role("tab", name="Attributions").click()
     page.get_by_text("Saliency for class").wait_for(timeout=60_000)
-    page.get_by_role("combobox", name="Method", exact=True).click()
-    page.get_by_role("option").filter(has_text="Integrated Gradients").first.click()
+    choose(page, "Method", "Integrated Gradients")
     page.get_by_role("button", name="Compute Integrated Gradients").click()
     result = page.get_by_text("Integrated Gradients for class")
     result.wait_for(timeout=120_000)
