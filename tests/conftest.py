@@ -96,6 +96,12 @@ atexit.register(shutil.rmtree, SESSION_DIR, ignore_errors=True)
 os.environ.update(isolated_env(SESSION_DIR))  # conftest is imported before any test module
 
 
+def pytest_unconfigure(config):
+    """Remove the session folder when pytest ends, also in a process that then leaves without
+    running ``atexit`` (mutmut's forked test runs end with ``os._exit``)."""
+    shutil.rmtree(SESSION_DIR, ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
 def isolated_dirs(tmp_path, monkeypatch):
     """Point runs, cache and data roots at this test's temp folders (plus the shared real data)."""

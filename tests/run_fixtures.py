@@ -38,6 +38,11 @@ _REFERENCES: dict[str, list[dict]] = {}
 GOLDEN_DATASETS = ("fashion-mnist", "mnist")
 # Run columns a copy keeps from its own submit: identity, naming and what it was asked to train.
 OWN_COLUMNS = ("id", "name", "tags", "created_at", "config", "executor")
+# Columns holding a clock time (seconds since the epoch), of any table keyed by run: a copy moves
+# them to its own time. Not ``ended_at``: the epoch fraction where training ended.
+CLOCK_COLUMNS = frozenset(
+    ("created_at", "started_at", "finished_at", "heartbeat_at", "progress_at", "wall_time")
+)
 
 
 def run_here(run_id: str) -> int:
@@ -67,7 +72,7 @@ def finished_run(name: str = "", tags: list[str] | None = None, **overrides) -> 
         small_fashion_config(**values), name=name, tags=tags or [], start_worker=False
     )
     key = golden_key(run_id)
-    if key in _GOLDEN:
+    if key in _GOLDEN and _GOLDEN[key].folder.is_dir():
         _GOLDEN[key].copy_to(run_id)
         return run_id
     assert run_here(run_id) == 0
@@ -77,11 +82,8 @@ def finished_run(name: str = "", tags: list[str] | None = None, **overrides) -> 
 
 
 def _shifted(row: dict, delta: float) -> dict:
-    """``row`` with its times (``*_at``, ``wall_time``) moved by ``delta`` seconds."""
-    return {
-        k: v + delta if v is not None and (k.endswith("_at") or k == "wall_time") else v
-        for k, v in row.items()
-    }
+    """``row`` with its clock times (:data:`CLOCK_COLUMNS`) moved by ``delta`` seconds."""
+    return {k: v + delta if v is not None and k in CLOCK_COLUMNS else v for k, v in row.items()}
 
 
 @dataclass
