@@ -1,27 +1,48 @@
 """Helpers for tests of runs: real finished runs in the (test-isolated) run store, waiting for
-background runs, and the numbers an uninterrupted run gives."""
+background runs, and the numbers an uninterrupted run gives.
+
+A finished run is trained once per session and config (its *golden* copy): the next test asking
+for the same config gets a copy of it in its own runs folder (run folder and database rows, its
+times shifted to now) under the id and name ``submit`` gave it, as if it had trained there.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import signal
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import torch
 
+from cnn_core.checkpoints import run_dir
 from cnn_core.cli import main
 from cnn_core.config import TrainConfig
 from cnn_core.runs import api
 from cnn_core.runs.store import FINISHED, RunStore
 from cnn_core.runs.supervisor import worker_pid
 from cnn_core.runs.worker import run_child
+from cnn_core.settings import data_roots
 from cnn_core.trainer import fit
-from tests.conftest import small_fashion_config
+from tests.conftest import SESSION_DIR, SHARED_DATA, small_fashion_config
 
 COMPARED = ("train_loss", "train_accuracy", "val_loss", "val_accuracy")
 _REFERENCES: dict[str, list[dict]] = {}
+# Datasets whose images are the same in every test (the shared real data; the offline MNIST
+# sample) unless the test put data of its own into its data root.
+GOLDEN_DATASETS = ("fashion-mnist", "mnist")
+# Run columns a copy keeps from its own submit: identity, naming and what it was asked to train.
+OWN_COLUMNS = ("id", "name", "tags", "created_at", "config", "executor")
+# Columns holding a clock time (seconds since the epoch), of any table keyed by run: a copy moves
+# them to its own time. Not ``ended_at``: the epoch fraction where training ended.
+CLOCK_COLUMNS = frozenset(
+    ("created_at", "started_at", "finished_at", "heartbeat_at", "progress_at", "wall_time")
+)
 
 
 def run_here(run_id: str) -> int:
@@ -43,14 +64,92 @@ def submit_inline(config, name=None, tags=None, start_worker=True, executor="loc
 
 
 def finished_run(name: str = "", tags: list[str] | None = None, **overrides) -> str:
-    """Submit a tiny Fashion-MNIST run and train it here to completion; returns its id."""
+    """Submit a tiny Fashion-MNIST run and train it here to completion (or copy the session's
+    golden run of the same config into this test's store); returns its id."""
     values = dict(train_size=400, val_size=200, threads=1)
     values.update(overrides)
     run_id = api.submit(
         small_fashion_config(**values), name=name, tags=tags or [], start_worker=False
     )
+    key = golden_key(run_id)
+    if key in _GOLDEN and _GOLDEN[key].folder.is_dir():
+        _GOLDEN[key].copy_to(run_id)
+        return run_id
     assert run_here(run_id) == 0
+    if key:
+        _GOLDEN[key] = Golden.of(run_id, key)
     return run_id
+
+
+def _shifted(row: dict, delta: float) -> dict:
+    """``row`` with its clock times (:data:`CLOCK_COLUMNS`) moved by ``delta`` seconds."""
+    return {k: v + delta if v is not None and k in CLOCK_COLUMNS else v for k, v in row.items()}
+
+
+@dataclass
+class Golden:
+    """A finished run as trained once this session: its run folder's copy, its row and the rows
+    of every table keyed by ``run_id``."""
+
+    folder: Path
+    row: dict
+    rows: dict[str, list[dict]]
+
+    @classmethod
+    def of(cls, run_id: str, key: str) -> Golden:
+        store = RunStore()
+        tables = [r[0] for r in store.query("SELECT name FROM sqlite_master WHERE type='table'")]
+        keyed = [
+            t for t in tables if "run_id" in {c[1] for c in store.query(f"PRAGMA table_info({t})")}
+        ]
+        rows = {
+            t: [dict(r) for r in store.query(f"SELECT * FROM {t} WHERE run_id = ?", (run_id,))]
+            for t in keyed
+        }
+        folder = SESSION_DIR / "golden" / hashlib.sha256(key.encode()).hexdigest()[:16]
+        shutil.copytree(run_dir(run_id), folder)
+        row = dict(store.query("SELECT * FROM runs WHERE id = ?", (run_id,))[0])
+        return cls(folder, row, rows)
+
+    def copy_to(self, run_id: str) -> None:
+        """Make the submitted (queued) ``run_id`` this finished run: its files and rows, times
+        moved by as much as ``run_id`` was created after the golden run."""
+        store = RunStore()
+        delta = store.get(run_id)["created_at"] - self.row["created_at"]
+        target = run_dir(run_id)
+        shutil.copytree(self.folder, target)
+        for path in target.rglob("*"):
+            stat = path.stat()
+            os.utime(path, (stat.st_atime + delta, stat.st_mtime + delta))
+        row = {k: v for k, v in _shifted(self.row, delta).items() if k not in OWN_COLUMNS}
+        with store.transaction() as conn:
+            conn.execute(
+                f"UPDATE runs SET {', '.join(f'{k} = ?' for k in row)} WHERE id = ?",
+                (*row.values(), run_id),
+            )
+            for table, rows in self.rows.items():
+                for r in rows:
+                    values = {**_shifted(r, delta), "run_id": run_id}
+                    conn.execute(
+                        f"INSERT INTO {table} ({', '.join(values)}) "
+                        f"VALUES ({', '.join('?' * len(values))})",
+                        tuple(values.values()),
+                    )
+
+
+_GOLDEN: dict[str, Golden] = {}
+
+
+def golden_key(run_id: str) -> str | None:
+    """The stored config of ``run_id`` as text when training it gives the same run in every
+    test (a shared dataset, no data of the test's own in its data roots); else None."""
+    config = RunStore().get(run_id)["config"]
+    own = [r for r in data_roots() if r != SHARED_DATA.resolve() and r.is_dir()]
+    if config["dataset"] not in GOLDEN_DATASETS or config.get("data_dir"):
+        return None
+    if any(any(r.iterdir()) for r in own):
+        return None
+    return json.dumps(config, sort_keys=True)
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):

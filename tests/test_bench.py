@@ -1,5 +1,6 @@
-"""The bench in ``benchmarks/`` (one real ``--quick`` run) and the speed defaults it justifies: channels_last, bf16
-autocast on CPUs with native bf16, fused Adam. No timed assertions: timings are noisy here."""
+"""The bench in ``benchmarks/`` (one real ``--quick`` run at smoke scale: a batch or two per
+measurement) and the speed defaults it justifies: channels_last, bf16 autocast on CPUs with
+native bf16, fused Adam. No timed assertions: timings are noisy here."""
 
 from __future__ import annotations
 
@@ -15,18 +16,28 @@ from cnn_core import speed, trainer
 from cnn_core.cli import main
 from cnn_core.config import TrainConfig
 from cnn_core.models import create_model
-from tests.conftest import FASHION_DIR, SHARED_DATA, small_fashion_config
+from tests.conftest import SHARED_DATA, require_fashion, small_fashion_config
 from tests.test_trainer import stable
+
+# The quick scales cut to a batch or two per measurement (64 digits, 20 faces, one epoch, one
+# timed round, 0.05 training seconds per accuracy-ladder row): every part still runs for real.
+SMOKE = pipelines.Scale((64, 64), 20, (1, 1), 1, 64, 1, (32, 64), 1, False)
+ACCURACY_SMOKE = accuracy.AccuracyScale(64, 64, 64, 0.5, 1, 1, 1, 0.05)
 
 
 @pytest.fixture(scope="module")
 def quick_result(tmp_path_factory):
-    """One ``run_bench(quick=True)`` with its caches and generated faces in temp folders."""
+    """One ``run_bench(quick=True)`` at smoke scale with its caches and generated faces in temp
+    folders."""
+    require_fashion()
     tmp = tmp_path_factory.mktemp("bench")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CNN_LAB_CACHE_DIR", str(tmp / "cache"))
         mp.setenv("CNN_LAB_DATA_ROOTS", str(SHARED_DATA))
         mp.setattr(tempfile, "tempdir", str(tmp))
+        mp.setattr(bench, "QUICK", SMOKE)
+        mp.setattr(pipelines, "QUICK", SMOKE)
+        mp.setattr(accuracy, "ACCURACY_QUICK", ACCURACY_SMOKE)
         yield bench.run_bench(quick=True)
 
 
@@ -34,9 +45,10 @@ def positive(x) -> bool:
     return isinstance(x, int | float) and math.isfinite(x) and x > 0
 
 
+@pytest.mark.slow  # the bench's every pipeline, warmed up: half a minute
 def test_quick_bench_reports_every_measurement(quick_result):
     r = quick_result
-    expected = ["fashion-mnist", "faces"] if FASHION_DIR.is_dir() else ["faces"]
+    expected = ["fashion-mnist", "faces"]
     assert list(r["families"]) == expected
     assert set(r["machine"]) >= {"torch", "cores", "device", "cpu_native_bf16", "precision_auto"}
     for name, fam in r["families"].items():
@@ -60,11 +72,9 @@ def test_quick_bench_reports_every_measurement(quick_result):
     assert all(isinstance(g["met"], bool) and g["measured"] for g in r["goals"])
 
 
+@pytest.mark.slow  # the bench's every pipeline, warmed up: half a minute
 def test_quick_bench_measures_time_to_accuracy_and_the_ladder(quick_result):
     r = quick_result["time_to_accuracy"]
-    if not FASHION_DIR.is_dir():
-        assert r == {}
-        return
     assert list(r["runs"]) == ["book", "cnn_core_book", "cnn_core_fast"]
     assert r["test_images"] == accuracy.ACCURACY_QUICK.test
     for row in r["runs"].values():
@@ -80,6 +90,7 @@ def test_quick_bench_measures_time_to_accuracy_and_the_ladder(quick_result):
     assert any("sooner than the book" in g["goal"] for g in quick_result["goals"])
 
 
+@pytest.mark.slow  # the bench's every pipeline, warmed up: half a minute
 def test_cli_prints_the_tables_or_one_json_line(quick_result, monkeypatch, capsys):
     monkeypatch.setattr(bench, "run_bench", lambda quick, log, parts: quick_result)
     assert bench.main(["--quick", "--json"]) == 0

@@ -1,8 +1,9 @@
-"""The command line end to end (real subprocesses on real Fashion-MNIST) and its user errors."""
+"""The command line in this process on real Fashion-MNIST (the library behind each command
+runs as the CLI runs it) and its user errors; one real ``python -m cnn_core`` process pins the
+exit-code contract."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,9 @@ import pytest
 from PIL import Image
 
 from cnn_core.models import MODELS, PRETRAINED
+from cnn_core.runs import api
 from tests.conftest import FASHION_DIR, PROJECT
+from tests.run_fixtures import cli_here, finished_run
 
 TINY = [
     "--dataset",
@@ -28,37 +31,10 @@ TINY = [
 ]
 
 
-def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [sys.executable, "-m", "cnn_core", *args],
-        cwd=PROJECT,
-        capture_output=True,
-        text=True,
-        env=os.environ.copy(),
-        timeout=300,
-    )
-    if check:
-        assert proc.returncode == 0, proc.stderr
-    return proc
-
-
-def last_json(proc: subprocess.CompletedProcess):
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """One tiny run trained through the CLI, shared by the tests below."""
-    if not FASHION_DIR.is_dir():
-        pytest.skip("real Fashion-MNIST not available")
-    runs = tmp_path_factory.mktemp("cli-runs")
-    proc = cli("train", *TINY, "--model", "v1", "--runs-dir", str(runs), "--json")
-    return runs, proc
-
-
-def test_train_json_contract_and_progress_bar(trained):
-    _, proc = trained
-    out = last_json(proc)
+@pytest.mark.fashion
+def test_train_json_contract_and_progress_bar(capsys):
+    code, out, err = cli_here(capsys, "train", *TINY, "--model", "v1", "--json")
+    assert code == 0, err
     assert set(out) >= {"run_id", "checkpoint", "dataset_note", "val_accuracy", "history"}
     (row,) = out["history"]
     assert set(row) == {
@@ -72,34 +48,34 @@ def test_train_json_contract_and_progress_bar(trained):
     }
     assert out["val_accuracy"] == row["val_accuracy"] > 0.4
     assert out["dataset_note"] == ""  # the real dataset, not a sample
-    assert "epoch 1/1" in proc.stderr  # the progress bar goes to stderr
+    assert "epoch 1/1" in err  # the progress bar goes to stderr
     assert os.path.isfile(out["checkpoint"])
 
 
-def test_evaluate_and_predict(trained):
-    runs, proc = trained
-    ck = last_json(proc)["checkpoint"]
-    ev = last_json(
-        cli("evaluate", "--checkpoint", ck, "--split", "val", "--runs-dir", str(runs), "--json")
-    )
+@pytest.mark.fashion
+def test_evaluate_and_predict(capsys, isolated_dirs):
+    run = api.get_run(finished_run())
+    ck = run["checkpoint"]
+    code, ev, err = cli_here(capsys, "evaluate", "--checkpoint", ck, "--split", "val", "--json")
+    assert code == 0, err
     assert set(ev) >= {"accuracy", "loss", "n", "per_class_accuracy", "confusion"}
-    assert ev["n"] == 300 and len(ev["confusion"]) == 10
-    assert ev["accuracy"] == pytest.approx(last_json(proc)["val_accuracy"])
+    assert ev["n"] == 200 and len(ev["confusion"]) == 10
+    assert ev["accuracy"] == pytest.approx(run["val_accuracy"])
     from scipy.stats import binomtest
 
-    ref = binomtest(round(ev["accuracy"] * 300), 300).proportion_ci(method="wilson")
+    ref = binomtest(round(ev["accuracy"] * 200), 200).proportion_ci(method="wilson")
     assert (ev["ci_low"], ev["ci_high"]) == pytest.approx((ref.low, ref.high))
 
     from cnn_core.data.idx import read_idx
 
     images = read_idx(FASHION_DIR / "t10k-images-idx3-ubyte.gz")[:3]
-    data_dir = os.environ["CNN_LAB_DATA_ROOTS"].split(os.pathsep)[0]
     files = []
     for i, img in enumerate(images):
-        path = os.path.join(data_dir, f"sample{i}.png")
+        path = str(isolated_dirs / "data" / f"sample{i}.png")
         Image.fromarray(np.asarray(img, dtype=np.uint8)).save(path)
         files.append(path)
-    out = last_json(cli("predict", "--checkpoint", ck, *files, "--runs-dir", str(runs), "--json"))
+    code, out, err = cli_here(capsys, "predict", "--checkpoint", ck, *files, "--json")
+    assert code == 0, err
     assert [o["file"] for o in out] == files
     for o in out:
         assert len(o["probabilities"]) == 10 and abs(sum(o["probabilities"]) - 1) < 1e-4
@@ -117,10 +93,15 @@ def test_evaluate_and_predict(trained):
         )
 
 
-def test_datasets_and_models_listings():
-    names = [d["name"] for d in last_json(cli("datasets", "--json"))]
+@pytest.mark.fast
+def test_datasets_listing(capsys):
+    names = [d["name"] for d in cli_here(capsys, "datasets", "--json")[1]]
     assert names == ["mnist", "fashion-mnist", "celeba", "image-folder"]
-    models = last_json(cli("models", "--json"))
+
+
+def test_models_listing(capsys):
+    """Not in make test-fast: counting the pretrained backbones' parameters builds them."""
+    models = cli_here(capsys, "models", "--json")[1]
     assert [m["name"] for m in models] == [*MODELS, *PRETRAINED]  # registered, in order
     assert models[0]["params_digits"] == 3_274_634
 
@@ -142,20 +123,36 @@ def test_datasets_and_models_listings():
         (["runs", "show", "../../etc"], "invalid run id"),
     ],
 )
-def test_user_errors_exit_2_with_one_line(args, message):
-    proc = cli(*args, check=False)
-    assert proc.returncode == 2, proc.stderr
-    assert message in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+@pytest.mark.fast
+def test_user_errors_exit_2_with_one_line(capsys, args, message):
+    code, _, err = cli_here(capsys, *args)
+    assert code == 2, err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
 
 
-def test_missing_data_dir_and_corrupt_idx(isolated_dirs):
-    root = isolated_dirs / "data"
-    proc = cli(
-        "train", "--dataset", "fashion-mnist", "--data-dir", str(root / "nothing-here"), check=False
+def test_a_real_process_exits_2_with_one_line():
+    """The contract of ``python -m cnn_core`` itself: a user error exits 2 with one line on
+    stderr and no traceback (the in-process tests above check each error's text)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "cnn_core", "train", "--model", "v9"],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=300,
     )
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error: ") and "unknown model" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_missing_data_dir_and_corrupt_idx(capsys, isolated_dirs):
+    root = isolated_dirs / "data"
+    code, _, err = cli_here(
+        capsys, "train", "--dataset", "fashion-mnist", "--data-dir", str(root / "nothing-here")
+    )
+    assert code == 2 and err.startswith("error: "), err
     bad = root / "broken"
     bad.mkdir()
     for name in (
@@ -165,8 +162,8 @@ def test_missing_data_dir_and_corrupt_idx(isolated_dirs):
         "t10k-labels-idx1-ubyte",
     ):
         (bad / name).write_bytes(b"\x00\x00\x08\x03garbage")
-    proc = cli("train", "--dataset", "fashion-mnist", "--data-dir", str(bad), check=False)
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    code, _, err = cli_here(capsys, "train", "--dataset", "fashion-mnist", "--data-dir", str(bad))
+    assert code == 2 and err.startswith("error: "), err
 
 
 def test_training_options_are_generated_from_the_config():

@@ -10,12 +10,11 @@ import pytest
 from PIL import Image
 
 from cnn_core.cli import main
-from tests.conftest import FASHION_DIR
 
 TINY = ["--dataset", "fashion-mnist", "--model", "v1", "--epochs", "1", "--threads", "1"]
 
 
-@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")
+@pytest.mark.fashion
 def test_runs_dir_is_accepted_by_evaluate_predict_and_export(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("CNN_LAB_RUNS_DIR")  # only the option says where the runs are
     runs = tmp_path / "elsewhere"

@@ -15,10 +15,10 @@ from cnn_core.evaluation import run_data_spec
 from cnn_core.models import describe_model
 from cnn_core.runs import api
 from cnn_core.runs.store import RunStore
-from tests.conftest import FASHION_DIR, small_fashion_config
+from tests.conftest import small_fashion_config
 from tests.run_fixtures import finished_run
 
-pytestmark = pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")
+pytestmark = pytest.mark.fashion
 
 
 @pytest.fixture(scope="module")

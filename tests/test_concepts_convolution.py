@@ -152,6 +152,83 @@ def test_bad_geometry_and_matrices_get_one_clear_message():
     np.testing.assert_array_equal(parse_matrix("1, 2,3", ndim=1), [1, 2, 3])
 
 
+BAD = [  # (call, field, message): every ConfigError the playground can show, word for word
+    (lambda: output_size(5, 3, Geometry(padding="diagonal")), "padding",
+     "'diagonal' is not one of valid, same, full, custom"),
+    (lambda: output_size(5, 3, Geometry(stride=0)), "stride", "must be at least 1, got 0"),
+    (lambda: output_size(5, 3, Geometry(dilation=0)), "dilation", "must be at least 1, got 0"),
+    (lambda: output_size(5, 3, Geometry("custom", p=65)), "padding",
+     "p must be between 0 and 64, got 65"),
+    (lambda: output_size(5, 3, Geometry("custom", p=-1)), "padding",
+     "p must be between 0 and 64, got -1"),
+    (lambda: output_size(0, 3, Geometry()), "kernel", "input and kernel need at least one cell"),
+    (lambda: output_size(5, 0, Geometry()), "kernel", "input and kernel need at least one cell"),
+    (lambda: output_size(5, 3, Geometry(dilation=3)), "kernel",
+     "the kernel spans 7 cells (d(k−1)+1 with k=3, d=3) but the padded input has only 5 "
+     "(5 + 0 + 0): use a smaller kernel or dilation, or more padding"),
+    (lambda: conv2d(np.zeros(2), np.ones((1, 1))), "input",
+     "needs a non-empty 2-D array, got shape (2,)"),
+    (lambda: conv2d(np.ones((2, 2)), np.zeros((0, 3))), "kernel",
+     "needs a non-empty 2-D array, got shape (0, 3)"),
+    (lambda: conv1d(np.array([1.0, np.inf]), np.ones(1)), "input",
+     "every cell must be a finite number"),
+    (lambda: receptive_field(np.zeros((4, 4)), np.ones((3, 3)), (1,), flip=False), "position",
+     "needs 2 indices, got 1"),
+    (lambda: receptive_field(np.zeros((4, 4)), np.ones(3), (1, 1), flip=False), "position",
+     "needs 2 indices, got 2"),
+    (lambda: receptive_field(np.zeros((4, 4)), np.ones((3, 3)), (2, 0), flip=False), "position",
+     "(2, 0) is outside the 2×2 output"),
+    (lambda: receptive_field(np.zeros((4, 4)), np.ones((3, 3)), (-1, 0), flip=False),
+     "position", "(-1, 0) is outside the 2×2 output"),
+    (lambda: parse_matrix("  \n "), "matrix",
+     "is empty: enter numbers separated by spaces, one row per line"),
+    (lambda: parse_matrix("1\n2", "kernel", ndim=1), "kernel",
+     "needs a single row of numbers, got 2 rows"),
+    (lambda: parse_matrix("1 2 3\n4 5", "kernel"), "kernel", "row 2 has 2 cells but row 1 has 3"),
+    (lambda: parse_matrix("1 x", "kernel"), "kernel", "cell (1, 2) is 'x', not a number"),
+    (lambda: parse_matrix("1 inf", "kernel"), "kernel", "cell (1, 2) is 'inf', not a finite number"),
+    (lambda: parse_matrix(" ".join(["1"] * 65), "kernel"), "kernel", "is larger than 64×64"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("call", "field", "message"), BAD)
+def test_every_error_names_its_field_and_says_exactly_what_is_wrong(call, field, message):
+    with pytest.raises(ConfigError) as caught:
+        call()
+    assert (caught.value.field, caught.value.message) == (field, message)
+
+
+def test_padding_amounts_the_largest_matrix_and_the_text_of_one():
+    assert pad_amounts(4, Geometry("same")) == (1, 2)  # odd total: the extra zero after
+    assert pad_amounts(3, Geometry("same", dilation=2)) == (2, 2)
+    assert pad_amounts(3, Geometry("full", dilation=2)) == (4, 4)
+    assert pad_amounts(3, Geometry("custom", p=2)) == (2, 2)
+    assert pad_amounts(3, Geometry()) == (0, 0)
+    assert parse_matrix(" ".join(["1"] * 64)).shape == (1, 64)  # MAX_SIDE itself is allowed
+    assert parse_matrix("1 2\n3 4").shape == (2, 2)  # two dimensions unless asked for one
+    assert matrix_text(np.array([[1 / 3, 2]])) == "0.333 2"  # 3 significant figures
+
+
+def test_receptive_field_cells_of_same_padding_with_an_even_kernel():
+    """'same' pads an even kernel unevenly (0 before, 1 after): the first output meets the
+    first input cell; the last reaches into the zero padding after the input."""
+    x, w = np.arange(16.0).reshape(4, 4), np.arange(4.0).reshape(2, 2)
+    first = receptive_field(x, w, (0, 0), Geometry("same"), flip=False)
+    assert [(t.cell, t.inside, t.kernel_cell) for t in first] == [
+        ((0, 0), True, (0, 0)),
+        ((0, 1), True, (0, 1)),
+        ((1, 0), True, (1, 0)),
+        ((1, 1), True, (1, 1)),
+    ]
+    last = receptive_field(x, w, (3, 3), Geometry("same"), flip=True)
+    assert [(t.cell, t.inside, t.kernel_cell, t.x) for t in last] == [
+        ((3, 3), True, (1, 1), 15.0),
+        ((3, 4), False, (1, 0), 0.0),
+        ((4, 3), False, (0, 1), 0.0),
+        ((4, 4), False, (0, 0), 0.0),
+    ]
+
+
 @FAST
 @given(
     st.integers(1, 4),

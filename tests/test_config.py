@@ -37,6 +37,7 @@ README = PROJECT / "README.md"
 
 
 # ---- a value: validate() and from_dict() alone ---------------------------------------------
+@pytest.mark.fast
 def test_validate_and_from_dict_import_no_registry_and_read_no_file():
     code = (
         "import sys, builtins, pathlib\n"
@@ -57,6 +58,7 @@ def test_validate_and_from_dict_import_no_registry_and_read_no_file():
     ]
 
 
+@pytest.mark.fast
 def test_resolve_is_idempotent_and_names_the_bad_field():
     base = TrainConfig(dataset="fashion-mnist", epochs=1)
     once = resolve(base)
@@ -159,6 +161,7 @@ def test_the_readme_holds_the_current_options_table(capsys):
     )
 
 
+@pytest.mark.fast
 def test_sweep_bounds_and_choices_are_the_config_knobs():
     space, k = default_space(), knobs()
     assert set(space) == set(searchable()) == {n for n, kb in k.items() if kb.search}

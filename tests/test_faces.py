@@ -8,13 +8,10 @@ import math
 import numpy as np
 import pytest
 from PIL import Image
+from skimage import data as skdata  # scikit-image ships the test photographs
 
 from cnn_core import faces
 from cnn_core.errors import DataError
-
-skdata = pytest.importorskip(
-    "skimage.data", reason="scikit-image ships the test photographs (requirements-test.txt)"
-)
 
 EYE_TOLERANCE = 6.0  # px in the 178×218 crop
 BOX_ONLY_TOLERANCE = 10.0

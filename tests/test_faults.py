@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import errno
 import sqlite3
+import sys
 import threading
-import time
 
 import pytest
 import torch
@@ -14,7 +14,7 @@ from cnn_core.checkpoints import CHECKPOINT_NAME, PREVIOUS_NAME, run_dir
 from cnn_core.runs import api
 from cnn_core.runs.store import RunStore
 from tests.conftest import small_fashion_config
-from tests.run_fixtures import finished_run, run_here
+from tests.run_fixtures import finished_run, run_here, wait_for
 
 COMPARED = ("train_loss", "val_loss", "val_accuracy")
 
@@ -61,27 +61,39 @@ def test_unreadable_checkpoints_fail_the_run_with_a_clear_message():
     assert [m["epoch"] for m in api.metrics(run_id)] == [1]  # the completed epoch's metrics stay
 
 
+def waiting_on_the_store(thread: threading.Thread) -> bool:
+    """Whether ``thread`` is inside a write transaction of the run store (with the database
+    locked by someone else: waiting for it)."""
+    frame = sys._current_frames().get(thread.ident)
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name == "transaction" and code.co_filename.endswith("runs/store.py"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def test_database_locked_for_a_while_does_not_lose_metrics():
+    """Another process holds the database while the run wants to write its first epoch: the
+    run waits for it (busy timeout) and loses nothing."""
     run_id = api.submit(
         small_fashion_config(epochs=2, train_size=400, val_size=200, threads=1), start_worker=False
     )
-    locked = threading.Event()
-
-    def hold_lock():
-        conn = sqlite3.connect(RunStore().path, isolation_level=None)
-        conn.execute("BEGIN EXCLUSIVE")
-        locked.set()
-        time.sleep(3)
+    codes = []
+    trainer = threading.Thread(target=lambda: codes.append(run_here(run_id)))
+    checkpoint = run_dir(run_id) / CHECKPOINT_NAME
+    trainer.start()
+    wait_for(checkpoint.is_file, 120, "epoch 1's checkpoint (written before its metrics)", 0.01)
+    conn = sqlite3.connect(RunStore().path, isolation_level=None)
+    conn.execute("BEGIN EXCLUSIVE")
+    try:
+        wait_for(lambda: waiting_on_the_store(trainer), 60, "the run to wait on the lock", 0.01)
+    finally:
         conn.execute("COMMIT")
         conn.close()
-
-    thread = threading.Thread(target=hold_lock)
-    thread.start()
-    assert locked.wait(30), "the lock holder never took the database lock"
-    assert run_here(run_id) == 0
-    thread.join()
-    run = api.get_run(run_id)
-    assert run["status"] == "completed"
+    trainer.join(120)
+    assert codes == [0]
+    assert api.get_run(run_id)["status"] == "completed"
     assert [m["epoch"] for m in api.metrics(run_id)] == [1, 2]
 
 

@@ -1,4 +1,5 @@
-"""Tests never read the user's runs, specs or data: not even while pytest collects them."""
+"""Tests never read the user's runs, specs or data: not even while pytest collects them; what a
+test needs from outside the repository is skipped locally when missing, a failure in CI."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import PROJECT
+import pytest
+
+from tests.conftest import PROJECT, require
 
 SENTINEL = "sentinel-user-spec"
 
@@ -37,3 +40,13 @@ def test_a_saved_spec_of_the_user_changes_no_test_parameters(tmp_path):
     ids = collected.stdout.splitlines()
     assert any("test_models.py::" in line for line in ids)  # the parametrized modules were seen
     assert not [line for line in ids if SENTINEL in line]
+
+
+def test_a_missing_requirement_skips_saying_what_to_install_and_fails_under_ci(monkeypatch):
+    require(True, "Chromium", "apt-get install chromium")  # present: nothing happens
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="Chromium is missing: apt-get install"):
+        require(False, "Chromium", "apt-get install chromium")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="apt-get install chromium .CI runs every"):
+        require(False, "Chromium", "apt-get install chromium")

@@ -15,11 +15,11 @@ from cnn_core import jobs
 from cnn_core.config import TrainConfig
 from cnn_core.health import jobs as health_jobs
 from cnn_core.processes import JobFiles, pid_alive
-from tests.conftest import FASHION_DIR, PROJECT
+from tests.conftest import PROJECT
 from tests.run_fixtures import cli_here, wait_for
 from tests.test_pages_app import open_page
 
-pytestmark = pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")
+pytestmark = pytest.mark.fashion
 
 
 def long_check() -> TrainConfig:

@@ -16,7 +16,7 @@ from cnn_core.data import load_dataset
 from cnn_core.evaluation import evaluate_checkpoint, run_data_spec
 from cnn_core.models import MODELS
 from cnn_core.runs import api
-from tests.conftest import FASHION_DIR, PROJECT
+from tests.conftest import PROJECT
 from tests.run_fixtures import finished_run, stop_supervisor, wait_for
 from tests.test_pages_app import open_page
 from ui import compare_widgets
@@ -58,7 +58,7 @@ def test_empty_store_and_bogus_ids_show_messages_not_tracebacks():
     assert "Pick runs above" in at.info[0].value
 
 
-@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")
+@pytest.mark.fashion
 def test_every_architecture_is_a_sweep_shown_on_the_sweep_page_and_it_stops():
     base = finished_run("base", train_size=300, val_size=100, seed=3)
     at = open_compare({"runs": base})
@@ -89,7 +89,7 @@ def test_every_architecture_is_a_sweep_shown_on_the_sweep_page_and_it_stops():
         stop_supervisor()
 
 
-@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")
+@pytest.mark.fashion
 def test_selection_diff_csv_evaluation_and_gallery(downloads, monkeypatch):
     a = finished_run("base", ["t1"])
     b = finished_run("faster", lr=0.01)
@@ -190,7 +190,7 @@ def test_the_summary_writes_settings_and_percentages_one_way():
     assert "0.008000" not in shown and "0.500000" not in shown
 
 
-@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")
+@pytest.mark.fashion
 def test_the_curves_say_why_training_loss_sits_above_validation_loss():
     plain = finished_run("plain")
     smoothed = finished_run("smoothed", label_smoothing=0.3)
@@ -201,7 +201,7 @@ def test_the_curves_say_why_training_loss_sits_above_validation_loss():
     assert "cannot fall below 1.18" in notes[0], notes  # the entropy of its 10-class targets
 
 
-@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")
+@pytest.mark.fashion
 def test_runs_on_different_datasets_get_a_per_class_chart_each_and_a_note():
     clothes = finished_run("clothes")
     digits = finished_run("digits", dataset="mnist")

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnn_core.demo import DEMO_CHECKPOINT
-from tests.conftest import FASHION_DIR, PROJECT
+from tests.conftest import PROJECT
 from tests.run_fixtures import finished_run
 
 CONVOLUTION, LAYER, TRAINING = (
@@ -134,9 +133,8 @@ def test_a_link_with_an_unknown_value_falls_back_with_a_warning():
     assert "padding=diagonal is not a valid setting" in at.warning[0].value
 
 
+@pytest.mark.fashion
 def test_a_learned_filter_and_a_real_layer_by_hand():
-    if not FASHION_DIR.is_dir():
-        pytest.skip(f"real Fashion-MNIST not found at {FASHION_DIR}")
     run_id = finished_run(name="tiny")
     at = open_page(
         CONVOLUTION,
@@ -203,9 +201,8 @@ def test_losses_optimizers_and_their_bad_input():
     assert set(formats.values()) == {"%.4g"} and len(formats) == 5  # 3.7e-44, not "0.0000…"
 
 
+@pytest.mark.fashion
 def test_weight_histograms_of_runs_with_and_without_weight_decay():
-    if not FASHION_DIR.is_dir():
-        pytest.skip(f"real Fashion-MNIST not found at {FASHION_DIR}")
     plain, decayed = finished_run(name="plain"), finished_run(name="decay", weight_decay=0.5)
     at = open_page(TRAINING, {"view": "Weight decay", "runs": f"{plain},{decayed}"})
     stats = next(df.value for df in at.dataframe if "‖w‖²" in df.value.columns)
@@ -216,8 +213,6 @@ def test_weight_histograms_of_runs_with_and_without_weight_decay():
 
 
 def test_explains_filters_view_links_to_the_learn_pages():
-    if not DEMO_CHECKPOINT.is_file():
-        pytest.skip("the shipped demo model is missing")
     at = open_page("pages/explain.py", {"run": "demo"})
     at.number_input(key="ex_apply_filter").set_value(4)
     at = rerun(at)
@@ -253,8 +248,6 @@ def test_a_drawn_digit_is_an_input_once_there_is_one():
 
 
 def test_apply_filter_from_explain_slides_it_over_the_image_being_explained():
-    if not DEMO_CHECKPOINT.is_file():
-        pytest.skip("the shipped demo model is missing")
     at = open_page("pages/explain.py", {"run": "demo"})
     at.number_input(key="ex_index").set_value(5)
     at = rerun(at)

@@ -6,7 +6,6 @@ import pytest
 from optuna.trial import TrialState
 
 from cnn_core import sweeps
-from tests.conftest import FASHION_DIR
 from tests.test_pages_app import open_page
 from tests.test_sweep import finished_sweep, inline_runs  # noqa: F401 - inline_runs: fixture
 
@@ -46,7 +45,7 @@ def test_launch_creates_the_sweep_from_the_form(monkeypatch):
     assert any(sweep["id"] in s.value for s in at.success)
 
 
-@pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")
+@pytest.mark.fashion
 def test_a_finished_sweep_shows_trials_best_value_and_links(inline_runs):  # noqa: F811
     sweep_id = finished_sweep()
     study = sweeps.load_study(sweep_id)

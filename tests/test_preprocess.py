@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import torch
@@ -16,6 +14,7 @@ from cnn_core.data.transforms import CELEBA_FRAME
 from cnn_core.errors import UserError
 from cnn_core.preprocess import (
     DIGIT_CENTRE,
+    WORK_SIDE,
     default_face_box,
     prepare_dataset_image,
     prepare_digit,
@@ -176,18 +175,14 @@ def test_non_images_raise_user_error(bad):
         prepare_digit(bad)
 
 
-def test_280_canvas_is_fast_and_huge_canvas_is_bounded():
-    canvas = np.asarray(draw_digit("3", **CANVAS))
-    prepare_digit(canvas)
-    times = []
-    for _ in range(15):
-        start = time.perf_counter()
-        prepare_digit(canvas)
-        times.append(time.perf_counter() - start)
-    assert np.median(times) < 0.025  # ~2-4 ms on an idle core; generous for loaded CI
-    start = time.perf_counter()
-    digit_output(np.asarray(draw_digit("3", size=3000, width=180)))
-    assert time.perf_counter() - start < 1.0
+def test_a_huge_canvas_is_reduced_before_the_work_and_a_280_canvas_is_not():
+    """The work is bounded by the size it is done at (how fast it is: ``make bench``'s canvas
+    latency, not a test): a 3000 px canvas is area-reduced to under 2·WORK_SIDE a side first."""
+    small = prepare_digit(np.asarray(draw_digit("3", **CANVAS)))
+    assert small.steps["ink"].shape == (280, 280)
+    huge = prepare_digit(np.asarray(draw_digit("3", size=3000, width=180)))
+    assert max(huge.steps["ink"].shape) < 2 * WORK_SIDE and not huge.empty
+    assert huge.tensor.shape == small.tensor.shape == (1, 1, 28, 28)
 
 
 FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=32)

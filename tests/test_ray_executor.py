@@ -23,6 +23,7 @@ from cnn_core.predict import Predictor
 from cnn_core.runs import api
 from cnn_core.runs.store import RunStore
 from cnn_core.sweeps import api as sweeps
+from tests.conftest import require
 from tests.e2e.conftest import free_port
 from tests.run_fixtures import (
     assert_matches_reference,
@@ -46,10 +47,9 @@ def config(**overrides) -> TrainConfig:
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
     """A 2-CPU Ray head on loopback for this module; its address goes to the supervisors."""
-    if not api.ray_available() or not os.path.exists(RAY):
-        if os.environ.get("CI") == "true":
-            pytest.fail("Ray is not installed but CI must run the Ray tests")
-        pytest.skip("Ray is not installed (pip install -r requirements-ray.txt)")
+    require(
+        api.ray_available() and os.path.exists(RAY), "Ray", "pip install -r requirements-ray.txt"
+    )
     port = free_port()
     temp = tmp_path_factory.mktemp("ray")
     start = [

@@ -4,6 +4,7 @@ store, ``train --json``, ``runs show --json`` and ``get_run``."""
 
 from __future__ import annotations
 
+import math
 import shlex
 
 import pytest
@@ -36,12 +37,14 @@ SMALL = shlex.split(
         ("precision", "fp8", "must be one of"),
     ],
 )
+@pytest.mark.fast
 def test_bad_recipe_fields_name_the_field(field, value, message):
     with pytest.raises(ConfigError) as info:
         TrainConfig(**{field: value}).validate()
     assert info.value.field == field and message in info.value.message
 
 
+@pytest.mark.fast
 def test_knob_bounds_are_the_bounds_validate_uses():
     bounded = {n: k for n, k in knobs().items() if k.low is not None and not k.open_end}
     assert {"epochs", "lr", "dropout", "seed", "data_choices"} <= set(bounded)
@@ -75,6 +78,23 @@ def test_schedules_rise_then_fall_to_zero():
     assert schedule.lr_factor("onecycle", 0.2, 0, total) > schedule.ONECYCLE_START
     assert {schedule.lr_factor("constant", 0.2, s, total) for s in range(total)} == {1.0}
     assert schedule.lr_factor("cosine", 0.0, 0, total) == 1.0  # no warm-up: starts at the peak
+
+
+def test_schedule_values_and_the_state_a_checkpoint_stores():
+    """Exact factors over 10 steps with a 20 % warm-up (2 steps): onecycle rises from lr/25 and
+    falls linearly, cosine rises from 0 and falls along half a cosine; no total: constant."""
+    onecycle = [schedule.lr_factor("onecycle", 0.2, s, 10) for s in (0, 1, 2, 4, 6)]
+    assert onecycle == pytest.approx([1 / 25 + 24 / 25 / 2, 1.0, 1.0, 0.75, 0.5])
+    cosine = [schedule.lr_factor("cosine", 0.2, s, 10) for s in (0, 1, 2, 4, 6)]
+    assert cosine == pytest.approx([0.5, 1.0, 1.0, 0.5 * (1 + math.cos(math.pi / 4)), 0.5])
+    assert schedule.lr_factor("onecycle", 0.0, 5, 0) == 1.0
+    assert schedule.describe("onecycle", 0.2, 4, 10, 0.01) == {
+        "schedule": "onecycle",
+        "warmup": 0.2,
+        "step": 4,
+        "total_steps": 10,
+        "lr": pytest.approx(0.0075),
+    }
 
 
 def test_presets_expand_into_fields_and_explicit_values_win():

@@ -18,6 +18,7 @@ from cnn_core.runs.liveness import recover_stale
 from cnn_core.runs.store import MIGRATIONS, SCHEMA_VERSION, RunStore
 from cnn_core.settings import runs_dir
 
+pytestmark = pytest.mark.fast  # make test-fast: a broken store fails here first
 CONFIG = {"dataset": "fashion-mnist", "model": "v1", "epochs": 1}
 
 
@@ -118,20 +119,26 @@ def test_claims_are_atomic_and_fifo(tmp_path):
     ids = [f"run-{i:02d}" for i in range(24)]
     for run_id in ids:
         store.add_run(run_id, CONFIG)
-    claimed: list[str] = []
+    claimed: dict[int, list[str]] = {}
 
     def claim_all(pid: int) -> None:
+        mine = claimed.setdefault(pid, [])
         while (row := RunStore(tmp_path / "runs.db").claim_next(pid)) is not None:
-            claimed.append(row["id"])
+            mine.append(row["id"])
 
     threads = [threading.Thread(target=claim_all, args=(1000 + i,)) for i in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sorted(claimed) == ids  # every run claimed exactly once
+    assert sorted(sum(claimed.values(), [])) == ids  # every run claimed exactly once
+    for mine in claimed.values():  # each claim takes the oldest left: a claimer's ids only grow
+        assert mine == sorted(mine)
     assert store.claim_next(1) is None
     assert {r["status"] for r in store.find()} == {"running"}
+    for created, run_id in enumerate(("later-b", "later-a")):  # oldest first, whatever the id
+        store.add_run(run_id, CONFIG, created_at=1.0 + created)
+    assert [store.claim_next(1)["id"], store.claim_next(1)["id"]] == ["later-b", "later-a"]
 
 
 def test_recover_stale_marks_dead_and_silent_runs_interrupted(tmp_path):

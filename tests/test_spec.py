@@ -4,6 +4,8 @@ store, runs that carry their spec, and the spec CLI."""
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 import pytest
 import torch
@@ -25,7 +27,7 @@ from cnn_core.models import (
 from cnn_core.models.backbones import CLASSES as BACKBONE_CLASSES
 from cnn_core.models.layers import LAYER_TYPES
 from cnn_core.models.saved import delete_saved, load_saved, save_spec, saved_names, specs_dir
-from cnn_core.models.spec import SpecError, analyze, build, leaves
+from cnn_core.models.spec import LAYER_NAME_RE, SpecError, analyze, build, leaves
 from cnn_core.models.summary import (
     blocks_from_layers,
     count_params,
@@ -108,6 +110,23 @@ def plausible_specs(draw) -> dict:
     return {"name": "prop", "layers": [*body, *head]}
 
 
+def names_the_layer(name: str, layer: Any) -> bool:
+    """Whether an error may call ``layer`` ``name``: its own (valid) name if it has one; else
+    its type's automatic name (``conv3``), its type or a name it was given that is not valid,
+    or "?" for a layer without any of those."""
+    if not isinstance(layer, dict):
+        return name == "?"
+    given, kind = layer.get("name"), layer.get("type")
+    if isinstance(given, str) and LAYER_NAME_RE.fullmatch(given):
+        return name == given
+    labels = [x for x in (given, kind) if isinstance(x, str) and x.strip()]
+    if isinstance(kind, str) and kind in LAYER_TYPES:
+        auto = re.fullmatch(re.escape(LAYER_TYPES[kind].name_prefix) + r"\d+", name)
+        if auto:
+            return True
+    return name in labels if labels else name == "?"
+
+
 def _check_against_torch(spec: dict, geometry: tuple[int, int, int]) -> bool:
     """Either SpecError (naming a layer of the spec) or a model whose real shapes, params and
     FLOPs are exactly what the analysis said. True when the spec was valid."""
@@ -115,10 +134,11 @@ def _check_against_torch(spec: dict, geometry: tuple[int, int, int]) -> bool:
     try:
         norm, rows = analyze(spec, channels, size, classes)
     except SpecError as exc:
-        names = {layer.get("name") for layer in spec.get("layers", []) if isinstance(layer, dict)}
         assert exc.layer == 0 or 1 <= exc.layer <= len(spec["layers"])
         assert str(exc).startswith("spec:" if exc.layer == 0 else f"layer {exc.layer} (")
-        assert exc.layer == 0 or exc.layer_name in names or exc.layer_name
+        if exc.layer:
+            faulty = spec["layers"][exc.layer - 1]
+            assert names_the_layer(exc.layer_name, faulty), (exc.layer_name, faulty)
         with pytest.raises(SpecError):
             build(spec, channels, size, classes)
         return False

@@ -10,9 +10,11 @@ from scipy import stats as sp
 from cnn_core.scoring import EvalResult
 from cnn_core.stats import (
     accuracy_interval,
+    binomial_two_sided_half,
     interval_text,
     mcnemar_exact,
     mcnemar_text,
+    p_text,
     wilson_interval,
 )
 
@@ -67,6 +69,51 @@ def test_mcnemar_words():
     assert "no difference to test" in mcnemar_text("a", "b", same)
     with pytest.raises(ValueError, match="different images"):
         mcnemar_exact([True], [True, False])
+
+
+def test_interval_edges_stay_inside_zero_and_one():
+    """All right (rounding puts the upper bound a hair above 1 for some n: clipped), one image,
+    no image, and a count that cannot be."""
+    assert [wilson_interval(n, n)[1] for n in (16, 40, 46)] == [1.0] * 3
+    assert [wilson_interval(0, n)[0] for n in (16, 40, 46)] == [0.0] * 3
+    assert accuracy_interval(1.0, 1) == pytest.approx(wilson_interval(1, 1))
+    assert accuracy_interval(1.0, 1)[0] > 0.2  # one right answer already says something
+    assert accuracy_interval(0.5, 0) == (0.0, 1.0)
+    with pytest.raises(ValueError, match=r"correct must be between 0 and n=10, not 11"):
+        wilson_interval(11, 10)
+
+
+def test_the_binomial_tail_is_exact_for_thousands_of_images():
+    """Integer arithmetic all the way: C(3000, k) overflows a float."""
+    assert binomial_two_sided_half(1400, 3000) == pytest.approx(
+        sp.binomtest(1400, 3000, 0.5).pvalue, rel=1e-9
+    )
+    assert binomial_two_sided_half(0, 0) == 1.0
+
+
+def test_p_values_in_words():
+    assert p_text(0.0004) == "p < 0.001"
+    assert p_text(0.001) == "p = 0.001"
+    assert p_text(0.5) == "p = 0.5"
+    assert p_text(0.0456) == "p = 0.046"
+    assert p_text(1.0) == "p = 1"
+
+
+def test_mcnemar_sentences_whole():
+    """The exact sentences (who leads on a tie, the other way round, both verdicts)."""
+    b_leads = mcnemar_exact([False] * 41 + [True] * 19, [True] * 41 + [False] * 19)
+    assert mcnemar_text("v1", "v3", b_leads) == (
+        "v3 beats v1 on 41 images, loses on 19 (of 60): p = 0.006 — unlikely to be chance."
+    )
+    tie = mcnemar_exact([True, False], [False, True])
+    assert mcnemar_text("a", "b", tie) == (
+        "a beats b on 1 images, loses on 1 (of 2): p = 1 — could well be chance (a difference "
+        "this size often appears between equal models)."
+    )
+    same = mcnemar_exact([True, False], [True, False])
+    assert mcnemar_text("a", "b", same) == (
+        "a and b get exactly the same 2 images right: no difference to test."
+    )
 
 
 def test_eval_result_carries_its_interval():

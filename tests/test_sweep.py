@@ -30,12 +30,11 @@ from cnn_core.sweeps import (
     train_best_longer,
 )
 from cnn_core.sweeps.space import default_space, grid, grid_size, validate_space
-from cnn_core.sweeps.study import driver_alive
-from tests.conftest import FASHION_DIR
+from cnn_core.sweeps.study import driver_alive, set_attrs
 from tests.run_fixtures import cli_here, submit_inline, wait_for
 from tests.test_runs_worker import stop_worker  # noqa: F401 - stop_worker is autouse
 
-pytestmark = pytest.mark.skipif(not FASHION_DIR.is_dir(), reason="real Fashion-MNIST missing")
+pytestmark = pytest.mark.fashion
 TINY = shlex.split("--dataset fashion-mnist --epochs 1 --train-size 300 --val-size 200 --threads 1")
 
 
@@ -221,12 +220,18 @@ def test_the_architecture_sweep_trains_every_registered_model_like_the_base(inli
 
 
 def test_the_time_budget_stops_asking_for_trials(inline_runs):
-    sweep_id = create_sweep(
-        tiny(), {"optimizer": {"choices": ["adam", "sgd"]}}, trials=5, timeout=0.5
-    )
-    status = run_sweep(sweep_id, log=lambda m: None, poll=0.05)
-    assert status["status"] == "completed" and len(status["trials"]) == 1
-    assert status["elapsed_s"] >= 0.5
+    """No trial is asked for once the time budget is used: by earlier sessions (the budget
+    spans them) or by this session's own time (a budget of a nanosecond is used up by the time
+    the driver first looks)."""
+    space = {"optimizer": {"choices": ["adam", "sgd"]}}
+    spent = create_sweep(tiny(), space, trials=5, timeout=0.5)
+    set_attrs(load_study(spent), elapsed_s=0.5)
+    instant = create_sweep(tiny(), space, trials=5, timeout=1e-9)
+    for sweep_id in (spent, instant):
+        status = run_sweep(sweep_id, log=lambda m: None, poll=0.05)
+        assert status["status"] == "completed" and status["trials"] == [], sweep_id
+    assert sweep_status(spent)["elapsed_s"] >= 0.5
+    assert sweep_status(instant)["elapsed_s"] > 0
 
 
 # ---- real background worker and driver -------------------------------------------------------

@@ -30,6 +30,7 @@ class StopAfter(Callback):
         return state.epoch == self.epoch and state.step >= self.n
 
 
+@pytest.mark.fast
 def test_one_epoch_learns_and_reports_every_metric(fashion_small):
     result = fit(small_fashion_config(), data=fashion_small)
     assert result.completed

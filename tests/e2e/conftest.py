@@ -1,6 +1,6 @@
 """Real-browser fixtures: one ``streamlit run`` per session on a free localhost port, driven by
-Debian's headless Chromium through Playwright. Without chromium the tests skip with a reason —
-except under CI=true, where a missing browser is a failure."""
+Debian's headless Chromium through Playwright. Without chromium the tests skip saying what to
+install — except under CI=true, where a missing browser is a failure."""
 
 from __future__ import annotations
 
@@ -9,15 +9,16 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT, isolated_env
+from tests.conftest import PROJECT, isolated_env, require
+from tests.run_fixtures import wait_for
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_HOW = "apt-get install chromium chromium-driver"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -36,12 +37,7 @@ def pytest_collection_modifyitems(items):
 
 
 def _require_chromium() -> None:
-    if Path(CHROMIUM).is_file():
-        return
-    reason = f"headless Chromium not found at {CHROMIUM} (apt-get install chromium chromium-driver)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason}: browser tests must run in CI")
-    pytest.skip(reason)
+    require(Path(CHROMIUM).is_file(), f"headless Chromium ({CHROMIUM})", CHROMIUM_HOW)
 
 
 def free_port() -> int:
@@ -51,17 +47,18 @@ def free_port() -> int:
 
 
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Wait until the app answers its health check (fails at once if it exited)."""
+
+    def healthy() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"streamlit exited with code {proc.returncode}")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
+                return r.status == 200
         except OSError:
-            time.sleep(0.3)
-    raise RuntimeError("streamlit did not become healthy in time")
+            return False
+
+    wait_for(healthy, timeout, f"streamlit at {url} to answer", 0.3)
 
 
 @pytest.fixture(scope="session")

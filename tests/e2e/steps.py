@@ -97,6 +97,27 @@ def clear_pad(page) -> None:
     page.get_by_text("Draw a digit on the pad").wait_for(timeout=30_000)
 
 
+TOOLBAR_SETTLED_JS = """pad => {
+    const bar = pad.closest('.dc-root')?.querySelector('.dc-toolbar');
+    return !!bar && getComputedStyle(bar).opacity === '1' && bar.getAnimations().length === 0;
+}"""
+
+
+def ready_pad(page, attempts: int = 500) -> None:
+    """Rest the mouse over the middle of the pad until it is ready for a stroke: it shows its
+    drawing cursor (fabric's mouse handlers attached, drawing mode on) and its toolbar has
+    finished sliding up above it."""
+    pad = page.locator("canvas.upper-canvas")
+    box = pad.bounding_box()
+    for k in range(attempts):
+        page.mouse.move(box["x"] + box["width"] / 2 + k % 2, box["y"] + box["height"] / 2)
+        if pad.evaluate("c => c.style.cursor") == "crosshair":
+            break
+    else:
+        raise AssertionError("the pad never showed its drawing cursor")
+    page.wait_for_function(TOOLBAR_SETTLED_JS, arg=pad.element_handle(), timeout=30_000)
+
+
 def draw(page, strokes: list[list[tuple[int, int]]]) -> None:
     """Drag the mouse along each polyline on the pad's drawing layer (fabric's upper canvas)."""
     box = page.locator("canvas.upper-canvas").bounding_box()

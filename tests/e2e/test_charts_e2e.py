@@ -21,6 +21,13 @@ COVERED_JS = """plot => {
 }"""
 
 
+# The chart's toolbar has faded in (plotly shows it on hover, with an opacity transition).
+SHOWN_JS = """plot => {
+    const bar = plot.querySelector('.modebar');
+    return !!bar && getComputedStyle(bar).opacity === '1' && bar.getAnimations().length === 0;
+}"""
+
+
 def chart_texts(page) -> list[dict]:
     """For every chart on the page (each hovered, so its toolbar shows): what it covers and its
     x tick labels."""
@@ -28,7 +35,8 @@ def chart_texts(page) -> list[dict]:
     for plot in page.locator(".js-plotly-plot").all():
         plot.scroll_into_view_if_needed()
         plot.hover()
-        page.wait_for_timeout(300)
+        plot.locator(".modebar").wait_for()
+        page.wait_for_function(SHOWN_JS, arg=plot.element_handle(), timeout=10_000)
         found.append(
             {
                 "covered": plot.evaluate(COVERED_JS),

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from tests.e2e.conftest import assert_no_exception, wait_for_app
-from tests.e2e.steps import ANSWERS_JS, DIGITS, answers, clear_pad, draw, settle
+from tests.e2e.steps import ANSWERS_JS, DIGITS, answers, clear_pad, draw, ready_pad, settle
 
 pytestmark = pytest.mark.e2e
 
@@ -26,14 +24,11 @@ def test_draw_digits_and_see_the_answers(app_url, page, tmp_path):
         wait_for_app(page)
     page.get_by_text("Demo model (shipped)").first.wait_for(timeout=60_000)
     page.get_by_text("Draw a digit on the pad").wait_for(timeout=60_000)
-    latencies = {}
     for digit, strokes in DIGITS.items():
         clear_pad(page)
-        time.sleep(0.5)  # let the new pad attach its mouse handlers
+        ready_pad(page)
         draw(page, strokes)
-        started = time.monotonic()
         page.wait_for_function(f"() => {ANSWERS_JS}.startsWith({digit!r} + ' ')", timeout=30_000)
-        latencies[digit] = time.monotonic() - started
         settle(page)
         page.screenshot(path=str(tmp_path / f"draw-{digit}.png"))
     assert not page.console_errors, page.console_errors
@@ -55,7 +50,6 @@ def test_draw_digits_and_see_the_answers(app_url, page, tmp_path):
     others = [e for e in page.console_errors if "/media/" not in e]
     assert not others, others
     assert page.evaluate("() => [...document.images].every(img => img.naturalWidth > 0)")
-    print("mouse-up to answer (s):", {d: round(s, 2) for d, s in latencies.items()})
 
 
 EDGE_STROKES = {  # pad pixels (320×320); each must leave ink and an answer
@@ -77,9 +71,7 @@ def test_strokes_near_the_edges_and_long_vertical_strokes_answer(app_url, page):
     missed = {}
     for name, strokes in EDGE_STROKES.items():
         clear_pad(page)
-        box = page.locator("canvas.upper-canvas").bounding_box()
-        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-        time.sleep(0.5)  # a hand comes to rest over the pad; the toolbar slides up meanwhile
+        ready_pad(page)  # a hand comes to rest over the pad; the toolbar slides up meanwhile
         draw(page, strokes)
         try:
             page.wait_for_function(f"() => {ANSWERS_JS}.length > 0", timeout=30_000)

@@ -3,11 +3,16 @@ step the output-position slider, and reopen the set-up from its URL."""
 
 from __future__ import annotations
 
+import contextlib
 import re
+
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.e2e.conftest import assert_no_exception, wait_for_app
 from tests.e2e.steps import fill_number
 from tests.e2e.steps import settle_images as settle
+
+GONE_JS = "text => !document.body.innerText.includes(text)"
 
 
 def size_line(page) -> str:
@@ -48,10 +53,10 @@ def step_slider_to(page, target: int, columns: int = 3) -> None:
         slider.focus()
         slider.press("ArrowRight" if current < target else "ArrowLeft")
         wait_for_app(page)
-        for _ in range(50):  # the answer is drawn after the rerun ends: wait until it changes
-            if equation(page) != before:
-                break
-            page.wait_for_timeout(100)
+        # the answer is drawn after the rerun ends: wait until it changes (or, the press
+        # dropped, press again)
+        with contextlib.suppress(PlaywrightTimeoutError):
+            page.wait_for_function(GONE_JS, arg=before, timeout=5_000)
     raise AssertionError(f"the step slider did not reach {target}: {page.url}")
 
 
