@@ -186,7 +186,8 @@ class TrainConfig:
         group="Hyperparameters", label="Validations per epoch",
     )  # fmt: skip
     target_accuracy: float | None = knob(
-        None, help="stop once validation accuracy reaches it", low=0.0, high=1.0,
+        None, help="stop once validation shows the model reaches it (the lower end of the "
+        "accuracy's 95 % interval)", low=0.0, high=1.0,
         open_end="low", group="Hyperparameters",
         label="Target accuracy (0 = none: run every epoch)", zero_unsets=True, step=0.01,
         format="%.3f",

@@ -40,6 +40,7 @@ from .schedule import lr_factor
 from .scoring import loss_value, make_loss, predictions
 from .speed import autocast, fused, grad_scaler, prepare_model, resident_split, to_device
 from .state import END_REASONS, TrainState, new_partial
+from .stats import accuracy_interval
 
 HISTORY_KEYS = (
     "epoch",
@@ -329,11 +330,14 @@ def _validate(
 
 
 def _note_target(state: TrainState, metrics: dict[str, Any]) -> None:
-    """The first validation reaching ``config.target_accuracy`` (on any rank) sets
-    ``state.target`` and asks to end the run."""
+    """The first validation (on any rank) whose 95 % Wilson interval lies at or above
+    ``config.target_accuracy`` sets ``state.target`` and asks to end the run: one lucky
+    validation just over the target does not count (:func:`target_proven`)."""
     target = state.config.target_accuracy
     reached = distributed.any_rank(
-        target is not None and state.target is None and metrics["val_accuracy"] >= target
+        target is not None
+        and state.target is None
+        and target_proven(metrics["val_accuracy"], metrics["val_images"], target)
     )
     if reached:
         state.target = {
@@ -343,7 +347,18 @@ def _note_target(state: TrainState, metrics: dict[str, Any]) -> None:
             "val_accuracy": metrics["val_accuracy"],
             "eval_seconds": state.eval_seconds,
         }
-        state.request_end("target", f"validation accuracy {metrics['val_accuracy']:.4f}")
+        low = accuracy_interval(metrics["val_accuracy"], metrics["val_images"])[0]
+        state.request_end(
+            "target",
+            f"validation accuracy {metrics['val_accuracy']:.4f} "
+            f"(95 % interval from {low:.4f}, {metrics['val_images']:,} images)",
+        )
+
+
+def target_proven(accuracy: float, images: int, target: float) -> bool:
+    """True when an accuracy measured on ``images`` validation images shows the model reaches
+    ``target``: the lower end of its 95 % Wilson interval is at or above it."""
+    return accuracy_interval(accuracy, images)[0] >= target
 
 
 def _poll(state: TrainState, callbacks: Sequence[Callback], *, stops: bool) -> bool | None:
