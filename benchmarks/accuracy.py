@@ -222,7 +222,7 @@ def accuracy_ladder(
             result = trainer.fit(config, [TimeBudget(scale.budget_s)], data=data)
             state = result.state
             rate = state.images_seen() / max(1e-9, state.train_seconds())
-            model = state.model
+            model = state.eval_model
             accuracy = evaluate(
                 model, test, data.transform, data.num_classes, config=config
             ).accuracy

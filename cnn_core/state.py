@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from .averaging import WeightAverage
 from .checkpoints import save_checkpoint
 from .config import TrainConfig
 from .data import DatasetBundle, dataset_info
@@ -86,6 +87,13 @@ class TrainState:
     target: dict[str, Any] | None = None  # when target_accuracy was first reached
     last_evaluation: dict[str, Any] | None = None  # metrics of the latest validation
     callbacks: Sequence[Stateful] = ()  # whose state_dict the checkpoint keeps
+    average: WeightAverage | None = None  # config.ema: the averaged weights, validated and saved
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights a run validates, saves as its model and is used with: the average with
+        ``config.ema``, else the trained ones."""
+        return self.average.model if self.average else self.model
 
     @property
     def total_steps(self) -> int:
@@ -148,7 +156,9 @@ class TrainState:
             "step": self.step,
             "partial": dict(self.partial),
             "history": list(self.history),
-            "model_state": self.model.state_dict(),
+            "model_state": self.eval_model.state_dict(),
+            # with ema: the trained weights apart from the average, to resume from
+            **({"training_weights": self.model.state_dict()} if self.average else {}),
             "optimizer_state": self.optimizer.state_dict(),
             "schedule_state": describe_schedule(
                 self.config.lr_schedule,

@@ -29,18 +29,21 @@ import torch
 from torch import nn
 
 from . import distributed, validation
+from .averaging import WeightAverage
 from .callbacks import Callback, from_config
 from .config import TrainConfig
 from .data import DatasetBundle, DataSpec, load_dataset
 from .errors import CheckpointError, ConfigError
 from .models import create_model, load_pretrained, param_groups
 from .models.summary import TrainingTime, time_training_step
+from .muon import Muon, muon_groups
 from .resolve import resolve
 from .schedule import lr_factor
 from .scoring import loss_value, make_loss, predictions
 from .speed import autocast, fused, grad_scaler, prepare_model, resident_split, to_device
 from .state import END_REASONS, TrainState, new_partial
 from .stats import accuracy_interval
+from .whitening import MAX_IMAGES, whiten_first_conv
 
 HISTORY_KEYS = (
     "epoch",
@@ -89,6 +92,8 @@ def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
     params = list(params)
     tensors = [p for g in params for p in (g["params"] if isinstance(g, dict) else [g])]
     common = {"lr": config.lr, "weight_decay": config.weight_decay}
+    if config.optimizer == "muon":
+        return Muon(muon_groups(params, config.muon_lr / config.lr), **common)
     if config.optimizer == "adam":
         return torch.optim.Adam(params, **common, fused=fused(tensors))
     if config.optimizer == "adamw":
@@ -159,12 +164,19 @@ def build_state(
     )
     if checkpoint is None:
         load_pretrained(model)  # a pretrained backbone's ImageNet weights (none: nothing)
+    if config.whiten:
+        data = _whiten(model, data)
     model = prepare_model(model, device)
     optimizer = make_optimizer(config, param_groups(model))
     state = TrainState(config, data, model, optimizer, device)
     state.scaler = grad_scaler(config.precision, device)
     if checkpoint is not None:
-        model.load_state_dict(checkpoint["model_state"])
+        model.load_state_dict(checkpoint.get("training_weights") or checkpoint["model_state"])
+    if config.ema:
+        state.average = WeightAverage(model, config.ema)
+    if checkpoint is not None:
+        if state.average:
+            state.average.model.load_state_dict(checkpoint["model_state"])
         optimizer.load_state_dict(checkpoint["optimizer_state"])
         if state.scaler and checkpoint.get("scaler_state"):
             state.scaler.load_state_dict(checkpoint["scaler_state"])
@@ -180,6 +192,13 @@ def build_state(
     state.train_module = distributed.wrap(model)
     state.num_batches = -(-len(data.train) // config.batch_size)
     return state
+
+
+def _whiten(model: nn.Module, data: DatasetBundle) -> DatasetBundle:
+    """Patch-whiten ``model``'s first convolution from ``data``'s training images (as the model
+    sees them); ``data`` with the note of why not added when it cannot."""
+    note = whiten_first_conv(model, data.transform.eval(data.train.images[:MAX_IMAGES]))
+    return dataclasses.replace(data, note="; ".join(filter(None, [data.note, note])))
 
 
 def estimate_training(config: TrainConfig, data: DatasetBundle) -> TrainingTime:
@@ -207,7 +226,8 @@ def estimate_training(config: TrainConfig, data: DatasetBundle) -> TrainingTime:
 
 def train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """One optimisation step on ``(x, y)`` (the schedule's learning rate, autocast, the loss,
-    backward, the optimizer) added to the epoch's running statistics; returns the loss."""
+    backward, the optimizer, the weight average) added to the epoch's running statistics;
+    returns the loss."""
     cfg = state.config
     factor = lr_factor(cfg.lr_schedule, cfg.warmup, state.global_step, state.total_steps)
     for group in state.optimizer.param_groups:
@@ -225,6 +245,8 @@ def train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torch
     else:
         loss.backward()
         state.optimizer.step()
+    if state.average:
+        state.average.update(state.model, state.global_step + 1)
     value = loss.item()
     state.partial["loss"] += value * len(y)
     state.partial["correct"] += int((predictions(logits.detach()) == y).sum())

@@ -39,10 +39,11 @@ class Validation:
 
 
 def validate(state: TrainState, eval_loss: nn.Module) -> Validation:
-    """Evaluate the state's model on its validation split (in the run's precision)."""
+    """Evaluate the state's model (its weight average with ``ema``) on its validation split
+    (in the run's precision)."""
     started = time.perf_counter()
     result = evaluate(
-        state.model,
+        state.eval_model,
         state.data.val,
         state.data.transform,
         state.data.num_classes,
