@@ -59,7 +59,7 @@ def test_quick_bench_reports_every_measurement(quick_result):
         assert [row["batch_size"] for row in curve] == list(pipelines.QUICK.batch_sizes)
         assert all(positive(row["images_per_s"]) for row in curve)
     assert positive(r["canvas_latency"]["median_ms"]) and r["canvas_latency"]["runs"] > 0
-    assert len(r["goals"]) == len(expected) + 1 + bool(r["time_to_accuracy"])
+    assert len(r["goals"]) == len(expected) + 1 + 4 * bool(r["time_to_accuracy"])
     assert all(isinstance(g["met"], bool) and g["measured"] for g in r["goals"])
 
 
@@ -68,15 +68,20 @@ def test_quick_bench_measures_time_to_accuracy_and_the_ladder(quick_result):
     if not FASHION_DIR.is_dir():
         assert r == {}
         return
-    assert list(r["runs"]) == ["book", "cnn_core_book", "cnn_core_fast"]
+    assert list(r["runs"]) == ["book", "fast", "accurate"]
     assert r["test_images"] == accuracy.ACCURACY_QUICK.test
-    for row in r["runs"].values():
+    for name, row in r["runs"].items():
+        assert len(row["seeds"]) == (1 if name == "book" else accuracy.ACCURACY_QUICK.seeds)
         assert 0 <= row["final_accuracy"] <= 1 and positive(row["train_seconds"])
-        reached = row["seconds_to_target"] is not None
-        assert reached == (row["images_to_target"] is not None) == (row["speedup"] is not None)
+        to = row["to"]["0.5"]
+        assert (to["seconds"] is not None) == (to["reached"] > 0) == (row["speedup"] is not None)
+    assert set(r["runs"]["accurate"]["to"]) == {"0.5", "0.6"}
     book = r["runs"]["book"]
     if r["book_reached"]:
-        assert book["speedup"] == 1.0 and book["seconds_to_target"] <= book["train_seconds"]
+        assert book["speedup"] == 1.0 and book["to"]["0.5"]["seconds"] <= book["train_seconds"]
+    rule = r["stop_rule"]
+    assert len(rule["rows"]) == accuracy.ACCURACY_QUICK.seeds
+    assert all(0 <= row["test_accuracy"] <= 1 for row in rule["rows"])
     assert [row["technique"] for row in r["ladder"]] == [s for s, _ in accuracy.LADDER_STEPS]
     assert all(0 <= row["test_accuracy"] <= 1 for row in r["ladder"])
     assert r["ladder"][-1]["train_seconds"] == r["ladder"][-2]["train_seconds"]  # TTA: no training
