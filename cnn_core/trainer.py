@@ -165,7 +165,7 @@ def build_state(
     if checkpoint is None:
         load_pretrained(model)  # a pretrained backbone's ImageNet weights (none: nothing)
     if config.whiten:
-        data = _whiten(model, data)
+        data = _whiten(model, data, fill=checkpoint is None)
     model = prepare_model(model, device)
     optimizer = make_optimizer(config, param_groups(model))
     state = TrainState(config, data, model, optimizer, device)
@@ -194,10 +194,12 @@ def build_state(
     return state
 
 
-def _whiten(model: nn.Module, data: DatasetBundle) -> DatasetBundle:
+def _whiten(model: nn.Module, data: DatasetBundle, fill: bool) -> DatasetBundle:
     """Patch-whiten ``model``'s first convolution from ``data``'s training images (as the model
-    sees them); ``data`` with the note of why not added when it cannot."""
-    note = whiten_first_conv(model, data.transform.eval(data.train.images[:MAX_IMAGES]))
+    sees them; ``fill`` False: only freeze it, a checkpoint restores it); ``data`` with the note
+    of why not added when it cannot."""
+    images = data.transform.eval(data.train.images[:MAX_IMAGES])
+    note = whiten_first_conv(model, images, fill)
     return dataclasses.replace(data, note="; ".join(filter(None, [data.note, note])))
 
 

@@ -59,10 +59,11 @@ def whitening_filters(images: torch.Tensor, kernel: int) -> torch.Tensor:
     return filters.float().reshape(-1, images.shape[1], kernel, kernel)
 
 
-def whiten_first_conv(model: nn.Module, images: torch.Tensor) -> str:
+def whiten_first_conv(model: nn.Module, images: torch.Tensor, fill: bool = True) -> str:
     """Set ``model``'s first convolution to the whitening filters of ``images`` (the training
     images as the model sees them, float ``[N, C, H, W]``) and freeze it; "" when done, else a
-    note saying why it was left as it was."""
+    note saying why it was left as it was. ``fill`` False only freezes it (a resumed run: its
+    checkpoint holds the filters)."""
     conv = first_conv(model)
     inside_backbone = any(
         conv is m for b in model.modules() if isinstance(b, Backbone) for m in b.modules()
@@ -84,13 +85,14 @@ def whiten_first_conv(model: nn.Module, images: torch.Tensor) -> str:
             f"patch whitening skipped: {len(images)} training images are too few to estimate "
             f"the patch covariance (it needs {MIN_IMAGES}); the first convolution trains as usual"
         )
-    filters = whitening_filters(images[:MAX_IMAGES], k[0])
-    half = conv.out_channels // 2
-    chosen = torch.cat([filters[:half], -filters[:half], filters[half : conv.out_channels - half]])
-    with torch.no_grad():
-        conv.weight.copy_(chosen)
-        if conv.bias is not None:
-            conv.bias.zero_()
+    if fill:
+        filters = whitening_filters(images[:MAX_IMAGES], k[0])
+        half = conv.out_channels // 2
+        rest = filters[half : conv.out_channels - half]
+        with torch.no_grad():
+            conv.weight.copy_(torch.cat([filters[:half], -filters[:half], rest]))
+            if conv.bias is not None:
+                conv.bias.zero_()
     for p in conv.parameters():
         p.requires_grad_(False)
     return ""
