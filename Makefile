@@ -23,18 +23,21 @@ run: $(VENV)/.installed  ## start the app on http://$(ADDRESS):$(PORT)
 dev: $(VENV)/.installed  ## `make run` that reloads on saved edits to app.py, pages/, ui/, cnn_core/
 	$(PY) -m streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT) --server.fileWatcherType auto --server.runOnSave true
 
-test: $(VENV)/.installed-test  ## lint, then the whole test suite (browser and Ray tests included)
+test: $(VENV)/.installed-test  ## lint, layers, types, then the whole test suite (browser and Ray tests included)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS); status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; fi; exit $$status
 
 test-fast: $(VENV)/.installed-test  ## the quick subset for development
 	$(PY) -m pytest -m "not slow and not e2e and not ray" $(PYTEST_ARGS)
 
-lint: $(VENV)/.installed-test
+lint: $(VENV)/.installed-test  ## ruff, the import layers and mypy
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports
+	$(PY) -m mypy
 
 format: $(VENV)/.installed-test
 	$(PY) -m ruff format .
@@ -50,4 +53,4 @@ worker: $(VENV)/.installed
 	$(PY) -m cnn_core worker
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .cache

@@ -1,6 +1,6 @@
 """The book's training pipeline against cnn_core's: speed and time to accuracy.
 
-``python -m benchmarks`` (or ``python -m cnn_core bench``).
+``python -m benchmarks`` (or ``make bench``).
 
 ``--part speed``: images/s of the book's pipeline against cnn_core's (:mod:`benchmarks.pipelines`);
 ``--part accuracy``: time to accuracy and the accuracy ladder (:mod:`benchmarks.accuracy`).

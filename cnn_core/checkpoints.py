@@ -1,7 +1,8 @@
 """Self-describing checkpoints: save atomically, load with ``weights_only=True``, describe.
 
-A checkpoint is a plain dict (config, class names, epoch, history, model and optimizer
-state, dataset note) so it can be loaded safely without unpickling arbitrary objects.
+A checkpoint is a plain dict (:class:`Checkpoint`: config, class names, epoch, history, model
+and optimizer state, dataset note) so it can be loaded safely without unpickling arbitrary
+objects.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import secrets
 import shutil
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 from .errors import CheckpointError, UserError
 from .settings import resolve_within, runs_dir
@@ -27,6 +28,40 @@ LEGACY_INPUT_KINDS = {
     "faces": "face",
 }  # by family, before input_kind was stored
 RUN_ID_RE = re.compile(r"[a-z0-9][a-z0-9_-]{2,63}")
+
+
+class Payload(TypedDict):
+    """What a run saves (``TrainState.checkpoint_payload``); keys marked NotRequired are missing
+    from older checkpoints (and ``optimizer_state`` from inference-only ones, e.g. the demo)."""
+
+    config: dict[str, Any]  # TrainConfig.to_dict() of the resolved config
+    class_names: list[str]
+    epoch: int  # completed epochs
+    history: list[dict[str, Any]]  # one metrics row per completed epoch
+    model_state: dict[str, Any]  # the weights used (with ema: the average)
+    training_weights: NotRequired[dict[str, Any]]  # with ema: the trained ones, to resume from
+    optimizer_state: NotRequired[dict[str, Any]]
+    step: NotRequired[int]  # batches done in the epoch in progress
+    partial: NotRequired[dict[str, float]]  # that epoch's running statistics
+    family: NotRequired[str]
+    input_kind: NotRequired[str]  # how inputs are prepared (data.INPUT_KINDS)
+    in_channels: NotRequired[int]
+    image_size: NotRequired[int]
+    dataset_note: NotRequired[str]
+    schedule_state: NotRequired[dict[str, Any]]  # schedule.describe()
+    scaler_state: NotRequired[dict[str, Any] | None]  # fp16's GradScaler
+    eval_seconds: NotRequired[float]
+    target: NotRequired[dict[str, Any] | None]  # when target_accuracy was first reached
+    last_evaluation: NotRequired[dict[str, Any] | None]
+    callbacks: NotRequired[dict[str, dict[str, Any]]]  # state_dict() of stateful callbacks
+
+
+class Checkpoint(Payload):
+    """A checkpoint file's contents: the payload, its format and version, when it was saved."""
+
+    format: str
+    version: int
+    saved_at: NotRequired[float]
 
 
 def new_run_id() -> str:
@@ -50,7 +85,7 @@ def run_dir(run_id: str, root: Path | None = None) -> Path:
 
 
 def save_checkpoint(
-    path: str | os.PathLike, payload: dict[str, Any], *, keep_previous: bool = False
+    path: str | os.PathLike[str], payload: Payload, *, keep_previous: bool = False
 ) -> Path:
     """Write ``payload`` atomically: a temp file in the same folder, fsync, then rename.
 
@@ -58,7 +93,7 @@ def save_checkpoint(
     (hard-linked first, so a valid ``path`` exists at every instant)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = {"format": FORMAT, "version": VERSION, "saved_at": time.time(), **payload}
+    data: Checkpoint = {"format": FORMAT, "version": VERSION, "saved_at": time.time(), **payload}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     import torch  # lazy: run ids and paths are used by light commands that never load torch
 
@@ -86,7 +121,7 @@ def _link_previous(path: Path) -> None:
     os.replace(prev_tmp, path.with_name(PREVIOUS_NAME))
 
 
-def load_resumable(folder: Path) -> tuple[dict[str, Any] | None, str]:
+def load_resumable(folder: Path) -> tuple[Checkpoint | None, str]:
     """The newest readable checkpoint of a run folder and a note when it had to fall back.
 
     Returns (None, "") when the run has no checkpoint yet; raises CheckpointError when
@@ -103,7 +138,7 @@ def load_resumable(folder: Path) -> tuple[dict[str, Any] | None, str]:
         return data, f"{exc}; resumed from the previous checkpoint (epoch {data['epoch']})"
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Load and check a checkpoint (``weights_only=True``, tensors on CPU)."""
     path = Path(path)
     if not path.is_file():
@@ -126,16 +161,16 @@ def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise CheckpointError(
             f"{path.name} was written by a newer CNN Lab (format {data['version']})"
         )
-    return data
+    return cast(Checkpoint, data)  # its format, version and required keys checked above
 
 
-def checkpoint_input_kind(data: dict[str, Any]) -> str:
+def checkpoint_input_kind(data: Checkpoint) -> str:
     """How inputs are prepared for a loaded checkpoint's model (see ``data.INPUT_KINDS``):
     stored with it, or for older checkpoints derived from their dataset family."""
     return data.get("input_kind") or LEGACY_INPUT_KINDS.get(data.get("family", ""), "dataset")
 
 
-def describe_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+def describe_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """What a checkpoint holds, without tensors: config, classes, epoch, metrics."""
     data = load_checkpoint(path)
     history = data["history"]

@@ -284,10 +284,10 @@ class TrainConfig:
             raise ConfigError(
                 unknown[0], f"unknown setting; valid settings are {', '.join(sorted(names))}"
             )
-        cfg = cls(**{k: v for k, v in data.items() if k in names})
-        if isinstance(cfg.tags, tuple):
-            cfg.tags = list(cfg.tags)
-        return cfg.validate()
+        config = cls(**{k: v for k, v in data.items() if k in names})
+        if isinstance(config.tags, tuple):
+            config.tags = list(config.tags)
+        return config.validate()
 
 
 def config_class() -> type[TrainConfig]:
@@ -395,9 +395,11 @@ def check_value(name: str, value: Any) -> Any:
 
 def check_name(name: Any) -> str:
     """A run name (the one rule for configs, renames and the UI), without surrounding spaces."""
-    return check_value("name", name).strip()
+    text: str = check_value("name", name)
+    return text.strip()
 
 
 def check_tags(tags: Any) -> list[str]:
     """Run tags: a list of non-empty texts of at most 50 characters each."""
-    return check_value("tags", tags)
+    checked: list[str] = check_value("tags", tags)
+    return checked

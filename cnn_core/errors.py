@@ -1,4 +1,11 @@
-"""User-facing error types: anything raised as a UserError is shown as one clear line."""
+"""User-facing error types: anything raised as a UserError is shown as one clear line; and
+:func:`filled`, for a setting that must have been given a value by now."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class UserError(Exception):
@@ -29,3 +36,12 @@ class ImageError(DataError):
         super().__init__(f"{file}: {reason}")
         self.file = file
         self.reason = reason
+
+
+def filled(value: T | None, name: str) -> T:
+    """``value`` of setting ``name`` where it must be set by now: ``resolve()`` fills a config's
+    dataset defaults, ``DataSpec.of`` a DataSpec's. None there is a programming error (a config
+    used unresolved), raised as ValueError naming the setting."""
+    if value is None:
+        raise ValueError(f"{name} is unset: resolve() the config before using it")
+    return value

@@ -18,11 +18,13 @@ import functools
 import math
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import cv2
+import cv2.data
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -76,12 +78,12 @@ class Face:
 
     def eye_points(self) -> tuple[Point, Point]:
         """The detected eyes, or eye positions estimated from the box (and its view angle)."""
-        if self.has_eyes:
+        if self.left_eye is not None and self.right_eye is not None:
             return self.left_eye, self.right_eye
         x, y, w, h = self.box
         back = _h(cv2.getRotationMatrix2D((x + w / 2, y + h / 2), -self.angle, 1.0))
         ey = y + BOX_EYE_Y * h
-        return tuple(_apply(back, [(x + BOX_EYE_X * w, ey), (x + (1 - BOX_EYE_X) * w, ey)]))
+        return _pair(_apply(back, [(x + BOX_EYE_X * w, ey), (x + (1 - BOX_EYE_X) * w, ey)]))
 
 
 @functools.cache
@@ -118,9 +120,14 @@ def _h(m: np.ndarray) -> np.ndarray:
     return np.vstack([m, [0.0, 0.0, 1.0]])
 
 
-def _apply(m: np.ndarray, points) -> list[Point]:
+def _apply(m: np.ndarray, points: Iterable[Point]) -> list[Point]:
     """Points mapped through the 3×3 affine matrix ``m``."""
     return [(float(u), float(v)) for u, v, _ in np.array([(x, y, 1.0) for x, y in points]) @ m.T]
+
+
+def _pair(points: list[Point]) -> tuple[Point, Point]:
+    first, second = points
+    return first, second
 
 
 def _rotated(grey: np.ndarray, angle: float, expand: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -167,7 +174,7 @@ def find_eyes(grey: np.ndarray, box: tuple[int, int, int, int]) -> tuple[Point, 
             found, _ = _detect(name, view[top:bottom], 1.05, 3, minSize=(16, 16), maxSize=(53, 53))
             pair = _pick_eyes(found + [0, top, 0, 0])
             if pair is not None:
-                return tuple(_apply(np.linalg.inv(rot @ to_patch), pair))
+                return _pair(_apply(np.linalg.inv(rot @ to_patch), pair))
     return None
 
 
@@ -179,12 +186,12 @@ def _search(small: np.ndarray, angle: float, min_side: int, to_small: np.ndarray
     back = np.linalg.inv(to_view @ to_small)
     faces = []
     for (x, y, w, h), count in zip(boxes, counts, strict=True):
-        eyes = find_eyes(view, (x, y, w, h))
-        eyes = _apply(back, eyes) if eyes else (None, None)
+        found = find_eyes(view, (x, y, w, h))
+        left, right = _pair(_apply(back, found)) if found else (None, None)
         (cx, cy), *_ = _apply(back, [(x + w / 2, y + h / 2)])
         side = w * math.hypot(back[0, 0], back[0, 1])
         box = (round(cx - side / 2), round(cy - side / 2), round(side), round(side))
-        faces.append(Face(box, *eyes, neighbours=int(count), angle=angle))
+        faces.append(Face(box, left, right, neighbours=int(count), angle=angle))
     return faces
 
 
@@ -314,7 +321,8 @@ def locate_faces(
     every detected face aligned like CelebA (``align``) or the plain centre crop (not ``align``)."""
     rgb = Image.fromarray(to_rgb_array(image))
     if crop_box is not None:
-        box = tuple(int(v) for v in crop_box)
+        left, top, right, bottom = (int(v) for v in crop_box)
+        box = (left, top, right, bottom)
         return LocatedFaces("manual", _boxed(rgb, box), [FaceInput("your crop", rgb, box)])
     if is_celeba_aligned(rgb):
         return LocatedFaces("as-is", rgb, [FaceInput("as uploaded", rgb)])
@@ -378,7 +386,7 @@ def draw_faces(image: ImageLike, faces: list[Face]) -> Image.Image:
         x, y, w, h = face.box
         draw.rectangle((x, y, x + w, y + h), outline=(0, 255, 0), width=width)
         draw.text((x + 2 * width, y + width), str(number), fill=(0, 255, 0), font=font, anchor="lt")
-        for eye in (face.left_eye, face.right_eye) if face.has_eyes else ():
+        for eye in face.eye_points() if face.has_eyes else ():
             r = 1.5 * width
             draw.ellipse((eye[0] - r, eye[1] - r, eye[0] + r, eye[1] + r), fill=(255, 0, 0))
     return out

@@ -150,7 +150,7 @@ def resize_to(img: Image.Image, size: tuple[int, int], mode: str | None = None) 
     if img.mode != mode:
         img = img.convert(mode)
     if img.size != tuple(size):
-        img = img.resize(tuple(size), Image.Resampling.BILINEAR)
+        img = img.resize((size[0], size[1]), Image.Resampling.BILINEAR)
     return img
 
 

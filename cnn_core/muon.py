@@ -54,12 +54,11 @@ class Muon(torch.optim.Optimizer):
     def step(self, closure=None):
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is not None:
-                    (_muon if group["muon"] else _adam)(p, self.state[p], group)
+                if (grad := p.grad) is not None:
+                    (_muon if group["muon"] else _adam)(p, grad, self.state[p], group)
 
 
-def _muon(p: torch.Tensor, state: dict, group: dict) -> None:
-    grad = p.grad
+def _muon(p: torch.Tensor, grad: torch.Tensor, state: dict, group: dict) -> None:
     buf = state.setdefault("momentum_buffer", torch.zeros_like(grad))
     buf.mul_(group["momentum"]).add_(grad)
     nesterov = grad.add(buf, alpha=group["momentum"]).reshape(len(grad), -1)
@@ -70,8 +69,7 @@ def _muon(p: torch.Tensor, state: dict, group: dict) -> None:
     p.add_(update.view_as(p), alpha=-group["lr"])
 
 
-def _adam(p: torch.Tensor, state: dict, group: dict) -> None:
-    grad = p.grad
+def _adam(p: torch.Tensor, grad: torch.Tensor, state: dict, group: dict) -> None:
     if group["weight_decay"]:
         grad = grad.add(p, alpha=group["weight_decay"])
     if not state:

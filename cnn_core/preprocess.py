@@ -254,7 +254,9 @@ def _main_span(profile: np.ndarray, min_share: float = 0.02) -> slice:
     return slice(int(starts[first]), int(stops[last]))
 
 
-def _resize(ink: np.ndarray, size: tuple[int, int], box: tuple[float, ...]) -> np.ndarray:
+def _resize(
+    ink: np.ndarray, size: tuple[int, int], box: tuple[float, float, float, float]
+) -> np.ndarray:
     """Lanczos resize of the ``box`` region (pixel-edge coordinates) to ``size`` (W, H), ≥ 0."""
     out = Image.fromarray(np.ascontiguousarray(ink)).resize(size, Image.Resampling.LANCZOS, box=box)
     return np.clip(np.asarray(out, dtype=np.float32), 0.0, None)
@@ -278,8 +280,8 @@ def _fit_and_centre(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     frac_y, frac_x = top - row, left - col
     sx, sy = out_w / w, out_h / h
     pad = math.ceil(1 / min(sx, sy)) + 1
-    box = (pad - frac_x / sx, pad - frac_y / sy)
-    box += (box[0] + (out_w + 1) / sx, box[1] + (out_h + 1) / sy)
+    x0, y0 = pad - frac_x / sx, pad - frac_y / sy
+    box = (x0, y0, x0 + (out_w + 1) / sx, y0 + (out_h + 1) / sy)
     shifted = _resize(np.pad(ink, pad), (out_w + 1, out_h + 1), box)
     canvas = np.zeros((DIGIT_SIZE + 1, DIGIT_SIZE + 1), dtype=np.float32)
     canvas[row : row + out_h + 1, col : col + out_w + 1] = shifted

@@ -104,6 +104,7 @@ class JobFiles:
         :meth:`start` already holds it: this returns the inherited file. Held until the file
         is closed."""
         fd, _, path = os.environ.get(LOCK_ENV, "").partition(":")
+        fh: IO[str] | None
         if path == str(self.lock) and fd.isdigit():
             del os.environ[LOCK_ENV]
             fh = open(int(fd), "a+")  # noqa: SIM115 - the inherited lock, held by the caller

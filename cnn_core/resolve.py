@@ -68,7 +68,7 @@ def resolve(config: TrainConfig) -> TrainConfig:
 SMALL_DATA = 2_000  # fewer training images: a small dataset (small_data_settings)
 TARGET_STEPS = 500  # optimisation steps the epochs suggested for small data give
 MAX_SMALL_EPOCHS = 300
-SMALL_MODEL = "v5"  # the BatchNorm net: measured steadier than v1 on 34 training images
+SMALL_MODEL = "v5"  # the BatchNorm net (why: benchmarks/README.md, "Your own small data")
 
 
 @dataclass(frozen=True)

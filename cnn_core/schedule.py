@@ -15,6 +15,7 @@ Extending a run (more epochs) stretches onecycle and cosine over the new length.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 ONECYCLE_START = 1 / 25  # onecycle starts at lr / 25 (torch's OneCycleLR div_factor)
 
@@ -33,7 +34,7 @@ def lr_factor(schedule: str, warmup: float, step: int, total: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * rest))
 
 
-def describe(schedule: str, warmup: float, step: int, total: int, lr: float) -> dict:
+def describe(schedule: str, warmup: float, step: int, total: int, lr: float) -> dict[str, Any]:
     """The scheduler's state as stored in checkpoints (a description: the position is its state)."""
     return {
         "schedule": schedule,

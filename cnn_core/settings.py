@@ -106,6 +106,16 @@ def cache_dir() -> Path:
     return Path(env).expanduser().resolve() if env else PROJECT_ROOT / ".cache"
 
 
+APP_PID_ENV = "CNN_LAB_APP_PID"  # set by ``python -m ui.serve`` to its own pid
+
+
+def app_server_pid() -> int | None:
+    """The pid of the app server (``python -m ui.serve``) this process runs in or was started
+    by, or None: supervisors it starts stay ready for the next Launch while it lives."""
+    text = os.environ.get(APP_PID_ENV, "")
+    return int(text) if text.isdigit() else None
+
+
 def ray_address() -> str:
     """The Ray cluster runs with executor "ray" go to (``CNN_LAB_RAY_ADDRESS``; default "auto":
     the cluster started on this machine with ``ray start --head``)."""

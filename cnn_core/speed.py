@@ -98,8 +98,8 @@ def fused(params: list[torch.Tensor]) -> bool | None:
 class RandDropout(nn.Dropout):
     """``nn.Dropout`` whose mask is ``torch.rand(shape) >= p``: the same Bernoulli(1 - p) mask
     and 1 / (1 - p) scaling from the same (seeded) generator, but vectorised. torch's CPU
-    ``bernoulli_`` draws one number at a time except on Intel CPUs with MKL (about 4× slower
-    here). It gives other masks than ``nn.Dropout`` for the same seed."""
+    ``bernoulli_`` draws one number at a time except on Intel CPUs with MKL (its cost:
+    ``benchmarks/README.md``). It gives other masks than ``nn.Dropout`` for the same seed."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
@@ -127,4 +127,5 @@ def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
     faster (parameters and state dict unchanged)."""
     if rand_dropout_on(device):
         use_rand_dropout(model)
-    return model.to(device, memory_format=memory_format(device))
+    # torch's overloads of Module.to omit memory_format, which it takes
+    return model.to(device, memory_format=memory_format(device))  # type: ignore[call-overload]

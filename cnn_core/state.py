@@ -9,6 +9,7 @@ once for everyone.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,9 +19,10 @@ import torch
 from torch import nn
 
 from .averaging import WeightAverage
-from .checkpoints import save_checkpoint
+from .checkpoints import Payload, save_checkpoint
 from .config import TrainConfig
 from .data import DatasetBundle, dataset_info
+from .errors import filled
 from .schedule import describe as describe_schedule
 
 # why a run ended before its last epoch of its own accord (``TrainState.request_end``); a
@@ -100,6 +102,11 @@ class TrainState:
         return self.config.epochs * self.num_batches
 
     @property
+    def batch_size(self) -> int:
+        """Images per step (the resolved config's)."""
+        return filled(self.config.batch_size, "batch_size")
+
+    @property
     def global_step(self) -> int:
         """Batches trained since the run began."""
         return self.epoch * self.num_batches + self.step
@@ -112,13 +119,14 @@ class TrainState:
     def images_seen(self) -> int:
         """Training images seen over the run (all ranks), at the current position."""
         n = len(self.data.train)
-        return self.epoch * n + min(n, self.step * self.config.batch_size)
+        return self.epoch * n + min(n, self.step * self.batch_size)
 
     def train_seconds(self, running: bool = False) -> float:
         """Training seconds over the run (evaluation excluded) up to the last banked moment,
         or with ``running`` up to now (the clock's current stretch included)."""
         now = self.clock.elapsed() if running else 0.0
-        return sum(h["seconds"] for h in self.history) + self.partial["seconds"] + now
+        banked = sum(float(h["seconds"]) for h in self.history)
+        return banked + self.partial["seconds"] + now
 
     def images_per_s(self) -> float:
         """Training speed of the epoch in progress."""
@@ -143,8 +151,8 @@ class TrainState:
         if self.end_request is None:
             self.end_request = (reason, detail)
 
-    def checkpoint_payload(self) -> dict[str, Any]:
-        return {
+    def checkpoint_payload(self) -> Payload:
+        payload: Payload = {
             "config": self.config.to_dict(),
             "class_names": list(self.data.class_names),
             "family": self.data.family,
@@ -157,8 +165,6 @@ class TrainState:
             "partial": dict(self.partial),
             "history": list(self.history),
             "model_state": self.eval_model.state_dict(),
-            # with ema: the trained weights apart from the average, to resume from
-            **({"training_weights": self.model.state_dict()} if self.average else {}),
             "optimizer_state": self.optimizer.state_dict(),
             "schedule_state": describe_schedule(
                 self.config.lr_schedule,
@@ -175,6 +181,9 @@ class TrainState:
                 cb.state_key: saved for cb in self.callbacks if (saved := cb.state_dict())
             },
         }
+        if self.average:
+            payload["training_weights"] = self.model.state_dict()
+        return payload
 
-    def save(self, path, keep_previous: bool = False) -> None:
+    def save(self, path: str | os.PathLike[str], keep_previous: bool = False) -> None:
         save_checkpoint(path, self.checkpoint_payload(), keep_previous=keep_previous)

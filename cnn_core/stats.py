@@ -78,7 +78,7 @@ def binomial_two_sided_half(k: int, n: int) -> float:
         if i:
             term = term * (n - i + 1) // i
         tail += term
-    return min(1.0, 2 * tail / 2**n)
+    return min(1.0, 2 * tail / (1 << n))
 
 
 def mcnemar_exact(correct_a: Sequence[bool], correct_b: Sequence[bool]) -> McNemar:

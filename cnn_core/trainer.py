@@ -6,7 +6,7 @@ batch and resumed from its checkpoint gives exactly the numbers of an uninterrup
 The trainer does no I/O policy of its own: saving is a callback (``Checkpointer``).
 
 The loop has one owner: this module moves the position and the epochs, banks the training
-clock around validations, records the history and calls every callback hook (through
+clock around evaluations, records the history and calls every callback hook (through
 ``dispatch``); :mod:`cnn_core.validation` only evaluates, :mod:`cnn_core.state` holds the
 state, :mod:`cnn_core.callbacks` documents the hooks.
 
@@ -31,9 +31,10 @@ from torch import nn
 from . import distributed, validation
 from .averaging import WeightAverage
 from .callbacks import Callback, from_config
+from .checkpoints import Checkpoint
 from .config import TrainConfig
 from .data import DatasetBundle, DataSpec, load_dataset
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, filled
 from .models import create_model, load_pretrained, param_groups
 from .models.summary import TrainingTime, time_training_step
 from .muon import Muon, muon_groups
@@ -91,14 +92,14 @@ def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
     CPU and CUDA (same maths)."""
     params = list(params)
     tensors = [p for g in params for p in (g["params"] if isinstance(g, dict) else [g])]
-    common = {"lr": config.lr, "weight_decay": config.weight_decay}
+    lr, decay = config.lr, config.weight_decay
     if config.optimizer == "muon":
-        return Muon(muon_groups(params, config.muon_lr / config.lr), **common)
+        return Muon(muon_groups(params, config.muon_lr / lr), lr=lr, weight_decay=decay)
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, **common, fused=fused(tensors))
+        return torch.optim.Adam(params, lr=lr, weight_decay=decay, fused=fused(tensors))
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, **common, fused=fused(tensors))
-    return torch.optim.SGD(params, momentum=0.9, **common)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=decay, fused=fused(tensors))
+    return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=decay)
 
 
 def _mix(*parts: int) -> int:
@@ -122,7 +123,7 @@ class FitResult:
         return self.state.history
 
 
-def _check_resume(config: TrainConfig, checkpoint: dict[str, Any]) -> None:
+def _check_resume(config: TrainConfig, checkpoint: Checkpoint) -> None:
     saved = TrainConfig.from_dict(checkpoint["config"], strict=False).to_dict()
     saved["data_choices"] = saved["data_choices"] or 0  # None: stored before pinning, none
     saved["split_version"] = saved["split_version"] or 0  # None: the legacy random split
@@ -136,7 +137,7 @@ def _check_resume(config: TrainConfig, checkpoint: dict[str, Any]) -> None:
 
 
 def build_state(
-    config: TrainConfig, data: DatasetBundle | None = None, checkpoint: dict[str, Any] | None = None
+    config: TrainConfig, data: DatasetBundle | None = None, checkpoint: Checkpoint | None = None
 ) -> TrainState:
     """Load data, build model and optimizer (restored from ``checkpoint`` when given). A new
     run's config is resolved here (library use; a stored run's already is); a resumed run keeps
@@ -171,15 +172,15 @@ def build_state(
     state = TrainState(config, data, model, optimizer, device)
     state.scaler = grad_scaler(config.precision, device)
     if checkpoint is not None:
-        model.load_state_dict(checkpoint.get("training_weights") or checkpoint["model_state"])
+        model.load_state_dict(checkpoint.get("training_weights", checkpoint["model_state"]))
     if config.ema:
         state.average = WeightAverage(model, config.ema)
     if checkpoint is not None:
         if state.average:
             state.average.model.load_state_dict(checkpoint["model_state"])
         optimizer.load_state_dict(checkpoint["optimizer_state"])
-        if state.scaler and checkpoint.get("scaler_state"):
-            state.scaler.load_state_dict(checkpoint["scaler_state"])
+        if state.scaler and (scaler_state := checkpoint.get("scaler_state")):
+            state.scaler.load_state_dict(scaler_state)
         state.epoch, state.step = checkpoint["epoch"], checkpoint.get("step", 0)
         state.history = list(checkpoint["history"])
         state.eval_seconds = checkpoint.get("eval_seconds", 0.0)
@@ -190,7 +191,7 @@ def build_state(
         if distributed.world()[0] == 0:  # rank 0 saved the epoch's statistics of all ranks
             state.partial = dict(checkpoint.get("partial") or state.partial)
     state.train_module = distributed.wrap(model)
-    state.num_batches = -(-len(data.train) // config.batch_size)
+    state.num_batches = -(-len(data.train) // state.batch_size)
     return state
 
 
@@ -215,11 +216,12 @@ def estimate_training(config: TrainConfig, data: DatasetBundle) -> TrainingTime:
         dropout=config.dropout,
         spec=config.model_spec,
     )
-    step = time_training_step(model, data.in_channels, data.image_size, config.batch_size)
+    batch_size = filled(config.batch_size, "batch_size")
+    step = time_training_step(model, data.in_channels, data.image_size, batch_size)
     return TrainingTime(
         step,
         len(data.train),
-        config.batch_size,
+        batch_size,
         config.epochs,
         len(data.val),
         config.evals_per_epoch,
@@ -230,14 +232,14 @@ def train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torch
     """One optimisation step on ``(x, y)`` (the schedule's learning rate, autocast, the loss,
     backward, the optimizer, the weight average) added to the epoch's running statistics;
     returns the loss."""
-    cfg = state.config
-    factor = lr_factor(cfg.lr_schedule, cfg.warmup, state.global_step, state.total_steps)
+    config = state.config
+    factor = lr_factor(config.lr_schedule, config.warmup, state.global_step, state.total_steps)
     for group in state.optimizer.param_groups:
-        group["lr"] = cfg.lr * factor * group.get("lr_scale", 1.0)
+        group["lr"] = config.lr * factor * group.get("lr_scale", 1.0)
     state.optimizer.zero_grad(set_to_none=True)
-    with autocast(cfg.precision, state.device):
+    with autocast(config.precision, state.device):
         logits = (state.train_module or state.model)(x)
-    smooth = cfg.label_smoothing
+    smooth = config.label_smoothing
     target = y.float() * (1 - smooth) + smooth / 2 if logits.shape[1] == 1 and smooth else y
     loss = loss_value(loss_fn, logits, target)
     if state.scaler:  # fp16: scale the loss so small gradients do not underflow
@@ -269,28 +271,29 @@ def run_epochs(state: TrainState, callbacks: Sequence[Callback] = ()) -> bool:
     """Train from the state's position to ``config.epochs``; False if a callback stopped it.
     A run that ends of its own accord (target reached, early stopping, divergence) counts as
     completed, ``state.stopped_by`` naming the reason."""
-    cfg, data = state.config, state.data
-    loss_fn = train_loss(cfg, data).to(state.device)
+    config, data = state.config, state.data
+    loss_fn = train_loss(config, data).to(state.device)
     eval_loss = make_loss(data.num_classes, data.loss_weights).to(state.device)
-    images, labels = resident_split(data.train.images, data.train.labels, state.device, cfg.augment)
-    mid_epoch = validation.evaluation_steps(cfg, state.num_batches)
-    while state.epoch < cfg.epochs:
+    augment = filled(config.augment, "augment")
+    images, labels = resident_split(data.train.images, data.train.labels, state.device, augment)
+    mid_epoch = validation.evaluation_steps(config, state.num_batches)
+    while state.epoch < config.epochs:
         dispatch(callbacks, "on_epoch_start", state)
         perm = torch.randperm(
-            len(labels), generator=torch.Generator().manual_seed(_mix(cfg.seed, state.epoch))
+            len(labels), generator=torch.Generator().manual_seed(_mix(config.seed, state.epoch))
         ).to(images.device)
         state.model.train()
         state.clock.start()
         while state.step < state.num_batches:
             if (ended := _poll(state, callbacks, stops=True)) is not None:
                 return ended
-            idx = perm[state.step * cfg.batch_size : (state.step + 1) * cfg.batch_size]
+            idx = perm[state.step * state.batch_size : (state.step + 1) * state.batch_size]
             idx = distributed.shard(idx)  # all of it, or this rank's part of it
-            batch_seed = _mix(cfg.seed, state.epoch, state.step)
+            batch_seed = _mix(config.seed, state.epoch, state.step)
             x = images[idx]
             x = (
                 data.transform.train(x, torch.Generator().manual_seed(batch_seed))
-                if cfg.augment
+                if augment
                 else data.transform.eval(x)
             )
             x, y = to_device(x, state.device), to_device(labels[idx], state.device)
@@ -299,10 +302,10 @@ def run_epochs(state: TrainState, callbacks: Sequence[Callback] = ()) -> bool:
             state.step += 1
             dispatch(callbacks, "on_batch_end", state, loss)
             if state.step in mid_epoch:
-                _validate(state, eval_loss, callbacks, final=False)
+                _evaluate(state, eval_loss, callbacks, final=False)
         state.partial["seconds"] += state.clock.stop()
-        _validate(state, eval_loss, callbacks, final=True)
-        if (ended := _poll(state, callbacks, stops=state.epoch < cfg.epochs)) is not None:
+        _evaluate(state, eval_loss, callbacks, final=True)
+        if (ended := _poll(state, callbacks, stops=state.epoch < config.epochs)) is not None:
             return ended
     return True
 
@@ -313,16 +316,16 @@ def dispatch(callbacks: Sequence[Callback], hook: str, state: TrainState, *args:
         getattr(cb, hook)(state, *args)
 
 
-def _validate(
+def _evaluate(
     state: TrainState, eval_loss: nn.Module, callbacks: Sequence[Callback], *, final: bool
 ) -> None:
-    """Validate with the training clock stopped; at the epoch's end (``final``) record the
+    """Evaluate on the validation split with the training clock stopped; at the epoch's end (``final``) record the
     epoch's row and move to the next epoch; note the target's moment; tell the callbacks."""
     if final:
         _sum_partial(state)
     else:
         state.partial["seconds"] += state.clock.stop()
-    record = validation.validate(state, eval_loss)
+    record = validation.evaluate_state(state, eval_loss)
     state.eval_seconds += record.seconds
     metrics = {
         "epoch": state.epoch + 1,
@@ -390,14 +393,15 @@ def _poll(state: TrainState, callbacks: Sequence[Callback], *, stops: bool) -> b
     end request, on any rank), False when a callback asks it to stop (with ``stops``), None to
     go on. Every rank decides alike; the callbacks see the end in ``on_stop``."""
     stopper = next((cb for cb in callbacks if cb.should_stop(state)), None) if stops else None
-    mine = state.end_request[0] if state.end_request else ""
+    request = state.end_request
+    mine = request[0] if request else ""
     flags = [stopper is not None, *(r == mine for r in END_REASONS)]
     votes = distributed.all_sum([float(f) for f in flags])
     reason = next((r for r, v in zip(END_REASONS, votes[1:], strict=True) if v), None)
     if reason is None and not votes[0]:
         return None
     if reason is not None:
-        by, state.end_detail = reason, state.end_request[1] if reason == mine else ""
+        by, state.end_detail = reason, request[1] if request and reason == mine else ""
     else:
         by = type(stopper).__name__ if stopper else "another rank"
     state.end_request = None
@@ -420,7 +424,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     *,
     data: DatasetBundle | None = None,
-    resume: dict[str, Any] | None = None,
+    resume: Checkpoint | None = None,
 ) -> FitResult:
     """Train ``config`` (resuming from a loaded checkpoint dict if given) and return the result.
     The callbacks the config asks for (:func:`cnn_core.callbacks.from_config`) run first. With ``config.workers > 1`` it must run on every rank of a process group (Ray Train)."""
@@ -434,7 +438,7 @@ def fit(
     state = build_state(config, data, resume)
     callbacks = [*from_config(state.config), *callbacks]
     state.callbacks = _stateful(callbacks)
-    saved = (resume or {}).get("callbacks") or {}
+    saved = (resume.get("callbacks") if resume else None) or {}
     for cb in state.callbacks:
         if cb.state_key in saved:
             cb.load_state_dict(saved[cb.state_key])

@@ -1,6 +1,7 @@
-"""Validation during training: which batches are followed by one (``evals_per_epoch``) and
-``validate``, which evaluates the model on the validation split and returns a record. It
-changes nothing: the trainer keeps the clock, the history and the callbacks."""
+"""Evaluation on the validation split during training: which batches are followed by one
+(``evals_per_epoch``) and :func:`evaluate_state`, which evaluates the model and returns an
+:class:`Evaluation`. It changes nothing: the trainer keeps the clock, the history and the
+callbacks."""
 
 from __future__ import annotations
 
@@ -16,21 +17,21 @@ from .state import TrainState
 
 
 def evaluation_steps(config: TrainConfig, num_batches: int) -> set[int]:
-    """The batches after which a mid-epoch validation runs (the last one is the epoch's end)."""
+    """The batches after which a mid-epoch evaluation runs (the last one is the epoch's end)."""
     n = config.evals_per_epoch
     return {round(k * num_batches / n) for k in range(1, n)} - {0, num_batches}
 
 
 @dataclass(frozen=True)
-class Validation:
-    """One validation: the evaluation (confusion matrix, per-class accuracy, errors) and the
-    seconds it took."""
+class Evaluation:
+    """One evaluation during training: its result (confusion matrix, per-class accuracy,
+    errors) and the seconds it took."""
 
     result: EvalResult
     seconds: float
 
     def metrics(self) -> dict[str, Any]:
-        """The validation's entries of a metrics row."""
+        """Its entries of a metrics row."""
         return {
             "val_loss": self.result.loss,
             "val_accuracy": self.result.accuracy,
@@ -38,7 +39,7 @@ class Validation:
         }
 
 
-def validate(state: TrainState, eval_loss: nn.Module) -> Validation:
+def evaluate_state(state: TrainState, eval_loss: nn.Module) -> Evaluation:
     """Evaluate the state's model (its weight average with ``ema``) on its validation split
     (in the run's precision)."""
     started = time.perf_counter()
@@ -51,4 +52,4 @@ def validate(state: TrainState, eval_loss: nn.Module) -> Validation:
         loss_fn=eval_loss,
         config=state.config,
     )
-    return Validation(result, time.perf_counter() - started)
+    return Evaluation(result, time.perf_counter() - started)

@@ -94,11 +94,11 @@ def sweep_panel(selected: list[dict[str, Any]]) -> None:
             disabled=bool(base_id),
         )
         base = TrainConfig.from_dict(by_id[base_id]["config"], strict=False) if base_id else None
-        cfg = with_defaults(base or TrainConfig(dataset=name))
+        config = with_defaults(base or TrainConfig(dataset=name))
         st.caption(
-            f"{cfg.dataset}: {cfg.epochs} epochs, batch {cfg.batch_size}, lr {value_text(cfg.lr)}, "
-            f"{cfg.train_size or 'all'} training / {cfg.val_size or 'default'} validation "
-            f"images, seed {cfg.seed} — a sweep with one trial per architecture."
+            f"{config.dataset}: {config.epochs} epochs, batch {config.batch_size}, lr {value_text(config.lr)}, "
+            f"{config.train_size or 'all'} training / {config.val_size or 'default'} validation "
+            f"images, seed {config.seed} — a sweep with one trial per architecture."
         )
         st.button("Start the sweep", on_click=start_sweep, args=(base_id, name))
     if error := st.session_state.pop("cmp_sweep_error", None):

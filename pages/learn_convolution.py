@@ -43,7 +43,7 @@ LINK = lw.Linked(
         "view": Control(VIEWS[0], VIEWS),
         "source": Control("small matrix", SOURCES),
         "matrix": Control(RING),
-        "dataset": Control("fashion-mnist", lw.DATASETS),
+        "dataset": Control("fashion-mnist", lw.LEARN_DATASETS),
         "index": Control(0, low=0, high=99_999),
         "kernel": Control("Sobel x", (*KERNELS, CUSTOM, LEARNED)),
         "weights": Control("1 0 -1\n1 0 -1\n1 0 -1"),
@@ -72,7 +72,7 @@ def choose_input() -> np.ndarray:
         return parse_matrix(text, "input matrix")
     if source == "dataset image":
         cols = st.columns(2)
-        name = cols[0].selectbox("Dataset", lw.DATASETS, key=key("dataset"))
+        name = cols[0].selectbox("Dataset", lw.LEARN_DATASETS, key=key("dataset"))
         cols[1].number_input("Validation image #", 0, 99_999, key=key("index"))
         x, caption = lw.dataset_image(DataSpec.of(TrainConfig(dataset=name)), LINK.value("index"))
         st.caption(caption)

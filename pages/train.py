@@ -5,7 +5,8 @@ import json
 import pandas as pd
 import streamlit as st
 
-from cnn_core import config, runs
+from cnn_core import runs
+from cnn_core.config import TrainConfig, config_class, field_error, knobs
 from cnn_core.data import DATASETS, input_geometry
 from cnn_core.errors import ConfigError, UserError
 from cnn_core.formats import duration
@@ -26,7 +27,7 @@ def launch_error(field: str, value: object = None) -> None:
     """Show the launch error next to the widget it belongs to while the widget still holds
     the value it was about (and does not already say why that value is not allowed)."""
     err = st.session_state.get("train_error")
-    widget_says = field in config.knobs() and config.field_error(field, value)
+    widget_says = field in knobs() and field_error(field, value)
     if err and err[0] == field and err[2] == value and not widget_says:
         st.error(err[1], icon="🚫")
 
@@ -38,13 +39,13 @@ def fill(values: dict) -> None:
         s[PREFIX + field] = to_widget(field, value, DATASETS[s.t_dataset])
 
 
-def data_config() -> config.TrainConfig:
+def data_config() -> TrainConfig:
     """The data fields the widgets hold now (what sizes depend on), as a config."""
     values = state_values(["dataset", "data_dir", "train_size", "val_size"], PREFIX)
     try:
-        return config.config_class()(**values).validate()
+        return config_class()(**values).validate()
     except ConfigError:
-        return config.config_class()(dataset=values.get("dataset", "mnist"))
+        return config_class()(dataset=values.get("dataset", "mnist"))
 
 
 def apply_recipe() -> None:
@@ -69,7 +70,7 @@ def follow_the_data() -> None:
         fill(small_data_settings(data_config()))
 
 
-def build_config() -> config.TrainConfig:
+def build_config() -> TrainConfig:
     """The config the widgets hold now (fields not shown keep the config's defaults); a
     ConfigError names the first field whose value is not allowed."""
     s = st.session_state
@@ -78,12 +79,12 @@ def build_config() -> config.TrainConfig:
         values.pop("workers", None)
     if "data_dir" in values:  # typed in the browser: confined to the data roots
         values["data_dir"] = browser_data_dir(values["data_dir"])
-    cfg = config.config_class()(**values).validate()
-    if DATASETS[cfg.dataset].needs_data_dir:
-        folder = resolve_data_dir(cfg.data_dir)
+    config = config_class()(**values).validate()
+    if DATASETS[config.dataset].needs_data_dir:
+        folder = resolve_data_dir(config.data_dir)
         if folder is None or not folder.is_dir():
-            raise ConfigError("data_dir", f"folder {cfg.data_dir or '(empty)'} does not exist")
-    return cfg
+            raise ConfigError("data_dir", f"folder {config.data_dir or '(empty)'} does not exist")
+    return config
 
 
 def launch() -> None:
@@ -145,7 +146,7 @@ with right:
     launch_error("model", model)
     st.page_link("pages/architect.py", label="Design your own in the Builder", icon="🧱")
     size = values.get("image_size")
-    size = None if config.field_error("image_size", size) else size
+    size = None if field_error("image_size", size) else size
     channels, size, classes = input_geometry(dataset, size)
     try:
         desc = describe_model(model, channels, size, classes)
@@ -177,9 +178,9 @@ if runs.ray_available():  # Ray installed: offer the cluster too
         values["workers"] = field_widget("workers", "t_workers", info)
         launch_error("workers", values["workers"])
 st.session_state["t_shown"] = list(values)
-invalid = config.config_class()(**values).errors()
+invalid = config_class()(**values).errors()
 if not invalid:
-    planned = config.config_class()(**values)
+    planned = config_class()(**values)
     if note := batch_note(planned):
         st.info(note, icon="✂️")
     batch = planned_batch(planned)

@@ -20,7 +20,7 @@ from cnn_core.models.backbones import ARCHS, BACKBONE_LR_SCALE, weights_file
 from cnn_core.models.summary import diagram_blocks, summarize
 from cnn_core.predict import Predictor
 from cnn_core.runs import api
-from cnn_core.runs.export import export_run
+from cnn_core.runs.exporters import export_run
 from cnn_core.settings import default_data_dir
 from cnn_core.trainer import fit
 from tests.data_fixtures import make_image_folder, make_shapes

@@ -171,6 +171,15 @@ def test_sweep_bounds_and_choices_are_the_config_knobs():
         validate_space({"lr": {"low": 1e-4, "high": 20.0, "log": True}}, base)
 
 
+def test_a_sweep_range_of_an_unsettable_field_needs_both_ends():
+    """batch_size may be unset (the dataset's default), yet a range needs numbers at both ends:
+    a missing end is named, not a TypeError."""
+    base = resolve(TrainConfig(dataset="fashion-mnist"))
+    for spec in ({"high": 128}, {"low": 16}, {"low": 16, "high": None}):
+        with pytest.raises(ConfigError, match="batch_size: a range needs both low and high"):
+            validate_space({"batch_size": spec}, base)
+
+
 def test_sweep_page_widgets_take_the_knobs_bounds():
     at = open_page("pages/sweep.py")
     dropout = at.slider(key="sw_space_dropout").proto

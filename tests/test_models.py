@@ -16,8 +16,8 @@ from cnn_core.models import (
     describe_model,
     feature_layers,
     model_names,
-    model_spec,
     num_outputs,
+    registered_model,
 )
 from cnn_core.models.summary import summarize
 
@@ -47,7 +47,7 @@ def _loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 def test_registry_specs():
     assert model_names()[:4] == ["v1", "v2", "v3", "v4"]
     for name, spec in MODELS.items():
-        assert spec.name == name and model_spec(name) is spec
+        assert spec.name == name and registered_model(name) is spec
         assert spec.title and spec.rationale and "\n" not in spec.rationale
         with pytest.raises(dataclasses.FrozenInstanceError):
             spec.name = "x"  # type: ignore[misc]

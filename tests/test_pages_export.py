@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-
 import pytest
 
-from cnn_core import runs
-from cnn_core.runs.export import FORMATS
+from cnn_core.runs.exporters import FORMATS
 from tests.run_fixtures import finished_run
 from tests.test_pages_app import open_page
 
@@ -23,13 +20,6 @@ def test_every_export_format_prepares_a_download(fmt):
     assert len(downloads) == 1, fmt
     parity = [c.value for c in at.caption if "Parity with PyTorch" in c.value]
     assert bool(parity) == (fmt != "checkpoint"), parity
-
-
-def test_the_export_function_survives_importing_its_module():
-    """Importing ``cnn_core.runs.export`` (as the first export does) once replaced the package's
-    ``export`` function by the module: every later export in that process was a TypeError."""
-    module = importlib.import_module("cnn_core.runs.export")
-    assert callable(runs.export) and runs.export is not module
 
 
 @pytest.fixture

@@ -37,8 +37,6 @@ README = PROJECT / "README.md"
 PREFIX = "python -m cnn_core"
 
 SKIPPED = {  # a command's start -> why it does not run here
-    "bench": "the bench measures minutes of training on the real data; tests/test_bench.py "
-    "runs `bench --quick`",
     "demo-model": "it rewrites the shipped checkpoints/demo/checkpoint.pt; tests/test_demo.py "
     "runs it with --out",
 }

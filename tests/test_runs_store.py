@@ -204,3 +204,17 @@ def test_queued_run_lifecycle_and_filters():
     api.delete(a)
     with pytest.raises(UserError, match="no run"):
         api.get_run(a)
+
+
+def test_ensure_worker_starts_nothing_while_another_supervisor_is_taking_the_lock():
+    """A supervisor that took its lock but has not written its pid yet (worker_pid() still
+    None) makes ensure_worker start nothing and return None, not fail."""
+    from cnn_core.processes import try_lock
+    from cnn_core.runs.supervisor import ensure_worker, supervisor_files
+
+    RunStore().add_run("run-1", CONFIG)
+    files = supervisor_files("local")
+    held = try_lock(files.lock)
+    assert held is not None
+    with held:
+        assert ensure_worker() is None

@@ -36,7 +36,7 @@ from cnn_core.models.summary import (
 from cnn_core.predict import Predictor
 from cnn_core.resolve import resolve
 from cnn_core.runs import api
-from cnn_core.runs.export import export_run
+from cnn_core.runs.exporters import export_run
 from cnn_core.sweeps.space import validate_space
 from tests.layer_oracle import measured_blocks, measured_leaves
 from tests.run_fixtures import cli_here, finished_run

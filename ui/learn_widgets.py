@@ -23,7 +23,7 @@ import torch
 from cnn_core import runs
 from cnn_core.concepts import optimizers
 from cnn_core.concepts.layer import LayerByHand, LayerRecord, channel_by_hand, record_layer
-from cnn_core.data import DataSpec
+from cnn_core.data import DATASETS, DataSpec
 from cnn_core.demo import DEMO_CHECKPOINT, DEMO_LABEL
 from cnn_core.errors import ConfigError, UserError
 from cnn_core.evaluation import run_data_spec
@@ -32,7 +32,8 @@ from ui import cache
 from ui.explain_widgets import feature_map
 from ui.widgets import run_label, show_user_error
 
-DATASETS = ("fashion-mnist", "mnist")
+# the datasets a Learn page takes images from: those that need no data folder
+LEARN_DATASETS = tuple(name for name, info in DATASETS.items() if not info.needs_data_dir)
 DEMO_KEY = "demo"
 LINKS_KEPT = 64  # links a session remembers having written (see Linked.restore)
 

@@ -2,13 +2,16 @@
 pages' imports (torch, captum, pandas, optuna, cnn_core, ui …) are paid at server start, in a
 background thread, instead of by the first visitor's page. The objects they create are then
 frozen out of the garbage collector: Streamlit collects all generations after every script
-run (and every live fragment refresh), which took about half a second with them in view."""
+run (and every live fragment refresh), which took about half a second with them in view.
+The runs' supervisor starts with the server and stays ready while it lives (its pid in
+``CNN_LAB_APP_PID``), so a Launch does not wait for a worker to start and import the trainer."""
 
 from __future__ import annotations
 
 import ast
 import gc
 import importlib
+import os
 import sys
 import threading
 import time
@@ -39,6 +42,9 @@ def warm(wait_s: float = 60.0) -> None:
     (which reports the failure when it is visited). Then freeze what they made for the GC."""
     from streamlit import runtime
 
+    from cnn_core.runs import ensure_worker
+
+    ensure_worker(ready=True)
     deadline = time.monotonic() + wait_s
     while not runtime.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -54,6 +60,9 @@ def warm(wait_s: float = 60.0) -> None:
 def main() -> int:
     from streamlit.web import cli
 
+    from cnn_core.settings import APP_PID_ENV
+
+    os.environ[APP_PID_ENV] = str(os.getpid())
     threading.Thread(target=warm, name="cnn-lab-warm-imports", daemon=True).start()
     sys.argv = ["streamlit", "run", str(ROOT / "app.py"), *sys.argv[1:]]
     return cli.main()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -217,9 +216,9 @@ def cmd_model_spec(args: argparse.Namespace) -> int:
     ]
     lines = [f"{norm['name']} on {channels}x{size}x{size} ({args.dataset}, {classes} classes)"]
     lines += [
-        f"{r['layer']:>3} {r['name']:<14} {r['type']:<16} {shape_text(tuple(r['output_shape'])):<12} "
-        f"{r['params']:>10,} params {r['flops'] / 1e6:>9.2f} MFLOPs"
-        for r in table
+        f"{r.index:>3} {r.name:<14} {r.type:<16} {shape_text(tuple(r.out_shape)):<12} "
+        f"{r.params:>10,} params {r.flops / 1e6:>9.2f} MFLOPs"
+        for r in rows
     ]
     total = {"params": sum(r.params for r in rows), "flops": sum(r.flops for r in rows)}
     lines.append(f"total: {total['params']:,} params, {total['flops'] / 1e6:.2f} MFLOPs per image")
@@ -245,7 +244,9 @@ def _model_row(name: str) -> dict[str, Any]:
 
 
 def _cost_text(params: int | None, flops: int | None) -> str:
-    return "does not fit" if params is None else f"{params:,} params, {flops / 1e6:.1f} MFLOPs"
+    if params is None or flops is None:
+        return "does not fit"
+    return f"{params:,} params, {flops / 1e6:.1f} MFLOPs"
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -284,18 +285,13 @@ def cmd_demo_model(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """The bench lives beside the package, in the source checkout's ``benchmarks/`` (it measures
-    cnn_core through its public API); this command only hands it the arguments."""
-    try:
-        bench = importlib.import_module("benchmarks.bench")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("benchmarks", "benchmarks.bench"):
-            raise
-        raise UserError(
-            "the bench is in the source checkout's benchmarks/ folder: run "
-            "`python -m benchmarks` from the checkout"
-        ) from exc
-    return bench.main(args.bench_args)
+    """Says where the bench is: beside the package, in the source checkout's ``benchmarks/``
+    (it measures cnn_core from outside, so cnn_core never imports it)."""
+    command = " ".join(["python -m benchmarks", *args.bench_args])
+    raise UserError(
+        f"the bench is not part of cnn_core: run `{command}` from the source checkout "
+        "(or `make bench`)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -364,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "bench",
-        help="time the book's training pipeline against cnn_core's (python -m benchmarks)",
+        help="where the bench is: python -m benchmarks, in the source checkout",
         add_help=False,
     )
     p.set_defaults(func=cmd_bench)
@@ -381,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code (2 for user errors, printed as one line)."""
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
-    if args.command == "bench":  # its options are the bench's own (python -m benchmarks)
+    if args.command == "bench":  # its options are the bench's own: named in the message
         args.bench_args = rest
     elif rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")

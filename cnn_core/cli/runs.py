@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from ..runs import api
-from ..runs.export import FORMATS
+from ..runs.exporters import FORMATS
 from ..runs.results import ending_text, outcome
 from ..runs.store import STATUSES
 from ..runs.supervisor import EXECUTORS, Supervisor
@@ -79,6 +79,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--idle-exit", type=float, default=60.0, help="exit after this many idle seconds"
+    )
+    p.add_argument(
+        "--stay-while",
+        type=int,
+        metavar="PID",
+        help="no idle exit while process PID lives (the app server keeps its worker ready)",
     )
     p.add_argument("--run", help=argparse.SUPPRESS)  # internal: train one claimed run
     p.add_argument(
@@ -280,4 +286,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
             cpus_per_run=args.cpus_per_run,
             gpus_per_run=args.gpus_per_run,
         ).run()
-    return Supervisor(args.max_concurrent, args.threads or None, args.idle_exit).run()
+    return Supervisor(
+        args.max_concurrent, args.threads or None, args.idle_exit, stay_while=args.stay_while
+    ).run()

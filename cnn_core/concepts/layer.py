@@ -113,8 +113,11 @@ def record_layer(model: Any, x: torch.Tensor, layer: str) -> LayerRecord:
 
     scales = None
     if norm is not None:
-        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-        scales = numpy(scale), numpy(norm.bias - norm.running_mean * scale)
+        mean, var = norm.running_mean, norm.running_var
+        if mean is None or var is None:
+            raise ConfigError("layer", "a BatchNorm without running statistics is not shown")
+        scale = norm.weight / torch.sqrt(var + norm.eps)
+        scales = numpy(scale), numpy(norm.bias - mean * scale)
     return LayerRecord(
         layer,
         numpy(seen["x"]),
@@ -154,7 +157,7 @@ def channel_by_hand(record: LayerRecord, channel: int) -> LayerByHand:
         record.z[channel],
         normalised,
         np.maximum(after_norm, 0) if relu else None,
-        record.a[channel] if relu else None,
+        record.a[channel] if record.a is not None else None,
         record.x,
     )
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from numpy.typing import ArrayLike
 
 from ..errors import ConfigError
 
 LOG_FLOOR = -100.0  # BCELoss clamps each log to at least this (so log 0 is not −inf)
 
 
-def _binary(logits: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _binary(logits: ArrayLike, labels: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     z, y = np.asarray(logits, dtype=np.float64), np.asarray(labels, dtype=np.float64)
     if z.shape != y.shape or z.ndim != 1:
         raise ConfigError("labels", f"need one label per logit, got {y.size} for {z.size}")
@@ -32,7 +33,7 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
 
 
-def bce_with_logits(logits: np.ndarray, labels: np.ndarray) -> float:
+def bce_with_logits(logits: ArrayLike, labels: ArrayLike) -> float:
     """``max(z, 0) − z·y + log(1 + e^(−|z|))``: the log-sigmoid folded in, stable for any z."""
     z, y = _binary(logits, labels)
     return float(np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))))
@@ -95,7 +96,9 @@ def stability_table(logits: list[float], label: int) -> list[dict[str, float]]:
             z = torch.tensor([float(value)], requires_grad=True)
             loss = loss_of(z)
             loss.backward()
-            row[f"{name}_loss"], row[f"{name}_grad"] = float(loss.detach()), float(z.grad[0])
+            grad = z.grad
+            assert grad is not None  # backward() filled it
+            row[f"{name}_loss"], row[f"{name}_grad"] = float(loss.detach()), float(grad[0])
         row["exact_loss"] = bce_with_logits([value], [label])
         rows.append(row)
     return rows

@@ -66,6 +66,7 @@ def gradient(f: Callable[[Any, Any], Any], point: np.ndarray) -> np.ndarray:
     """∇f at ``point`` by autograd (float64)."""
     p = torch.tensor(point, dtype=torch.float64, requires_grad=True)
     f(p[0], p[1]).backward()
+    assert p.grad is not None  # backward() filled it
     return p.grad.numpy()
 
 

@@ -8,13 +8,21 @@ from __future__ import annotations
 
 import functools
 
-from ..errors import ConfigError
 from . import celeba, celeba_fetch, folder, idx
-from .base import INPUT_KINDS, BatchTransform, DatasetBundle, DatasetInfo, ImageSet
+from .base import (
+    DATASETS,
+    INPUT_KINDS,
+    BatchTransform,
+    DatasetBundle,
+    DatasetInfo,
+    ImageSet,
+    dataset_info,
+    dataset_names,
+)
 from .spec import DataSpec
 
-DATASETS: dict[str, DatasetInfo] = {
-    info.name: info
+DATASETS.update(
+    (info.name, info)
     for info in (
         DatasetInfo(
             "mnist",
@@ -81,21 +89,7 @@ DATASETS: dict[str, DatasetInfo] = {
             default_image_size=28,
         ),
     )
-}
-
-
-def dataset_names() -> list[str]:
-    return list(DATASETS)
-
-
-def dataset_info(name: str) -> DatasetInfo:
-    """The registry entry for ``name`` (ConfigError listing valid names if unknown)."""
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise ConfigError(
-            "dataset", f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}"
-        ) from None
+)
 
 
 def input_geometry(name: str, image_size: int | None = None) -> tuple[int, int, int]:

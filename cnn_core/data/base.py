@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from ..errors import ConfigError
+
 
 @dataclass
 class ImageSet:
@@ -122,7 +124,8 @@ class DatasetInfo:
     user_image_size: bool = False  # the user chooses the image size (pages ask for it)
     attributes: tuple[str, ...] = ()  # the attributes it can learn (pages ask which one)
     data_choices: bool = False  # exclude / relabel choices can be saved for its folder
-    source_status: Callable[[], dict[str, Any]] = no_source_status  # available, source, note
+    # available, source, note; and sample: True when only a small offline sample is there
+    source_status: Callable[[], dict[str, Any]] = no_source_status
     # a cheap count of its images without decoding: (data_dir) -> {"all", "val", "test"} (the
     # last two: given splits) or None when unknown
     count_images: Callable[[str | None], dict[str, int] | None] | None = None
@@ -141,6 +144,11 @@ class DatasetInfo:
         if self.input_kind not in INPUT_KINDS:
             raise ValueError(f"{self.name}: input_kind must be one of {', '.join(INPUT_KINDS)}")
 
+    @property
+    def user_folder(self) -> bool:
+        """Its images are a folder the user names (no default place): pages ask which."""
+        return self.needs_data_dir and not self.default_data_dir
+
     def defaults(self) -> dict[str, Any]:
         """The config values this dataset gives the fields a config leaves unset."""
         return {
@@ -155,3 +163,23 @@ class DatasetInfo:
         """(channels, side, classes) of a model input for this dataset, before loading it."""
         side = image_size or self.default_image_size or self.input_size
         return self.in_channels, int(side), self.num_classes
+
+
+# The registry of datasets by name, filled by ``cnn_core.data`` (whose ``__init__`` imports
+# every loader) as the package is imported; it lives here, below the loaders, so that
+# ``DataSpec.of`` can read a dataset's defaults.
+DATASETS: dict[str, DatasetInfo] = {}
+
+
+def dataset_names() -> list[str]:
+    return list(DATASETS)
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """The registry entry for ``name`` (ConfigError listing valid names if unknown)."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ConfigError(
+            "dataset", f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}"
+        ) from None

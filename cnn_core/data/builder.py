@@ -223,9 +223,12 @@ def create_dataset(name: str, classes: Iterable[str] = ()) -> Path:
     if dataset_path(name).exists():
         raise UserError(f"a dataset called {sanitize_name(name)!r} already exists")
     names = [sanitize_name(c, "class name") for c in classes]
-    change_dataset(
-        name, lambda stage: [(stage / c).mkdir(exist_ok=True) for c in names], create=True
-    )
+
+    def make_classes(stage: Path) -> None:
+        for c in names:
+            (stage / c).mkdir(exist_ok=True)
+
+    change_dataset(name, make_classes, create=True)
     return dataset_path(name)
 
 

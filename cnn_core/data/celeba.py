@@ -25,27 +25,26 @@ import numpy as np
 import torch
 
 from .. import settings
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, filled
 from ..images import DECODER_VERSION, decode_at
 from .base import DatasetBundle, ImageSet
-from .celeba_layouts import CelebaFiles, Found, locate, prepare
+from .celeba_layouts import (
+    ATTRIBUTES,
+    CelebaFiles,
+    Found,
+    Progress,
+    locate,
+    sweep_stale,
+    unpack_zip,
+    zip_destination,
+)
+from .celeba_parquet import convert_shards
 from .splits import clamp_size, finish_bundle, subset_index
 from .transforms import FacesTransform, faces_stored_height
 
 if TYPE_CHECKING:
     from .spec import DataSpec
 
-# fmt: off
-ATTRIBUTES = (
-    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs",
-    "Big_Lips", "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows",
-    "Chubby", "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones",
-    "Male", "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin",
-    "Pointy_Nose", "Receding_Hairline", "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair",
-    "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace",
-    "Wearing_Necktie", "Young",
-)
-# fmt: on
 ERRATUM = (
     "A note on the book: its CelebA code labels each face with `attr[18]`, which is "
     "Heavy_Makeup, not Smiling (Smiling is attribute 31 of 40, counting from 0). CNN Lab picks "
@@ -258,6 +257,7 @@ def load_celeba(spec: DataSpec) -> DatasetBundle:
     notes: list[str] = []
     sizes = {"train": spec.train_size, "val": spec.val_size, "test": spec.val_size}
     sets: dict[str, ImageSet | None] = {}
+    side = filled(spec.image_size, "image_size")
     for p, split in enumerate(("train", "val", "test")):
         rows = np.flatnonzero(partition == p)
         if not len(rows):
@@ -275,17 +275,43 @@ def load_celeba(spec: DataSpec) -> DatasetBundle:
         at = torch.from_numpy(rows)
         index = subset_index(len(rows), size, spec.seed, p, labels[at], spec.split_version)
         chosen = at[index]
-        images = _cached_images(files, [names[i] for i in chosen], split, spec.image_size)
+        images = _cached_images(files, [names[i] for i in chosen], split, side)
         sets[split] = ImageSet(images, labels[chosen])
+    train = sets["train"]
+    assert train is not None  # only the test partition may be empty
     return finish_bundle(
         spec,
         name="celeba",
         family="faces",
-        train=sets["train"],
+        train=train,
         val=sets["val"],
         test=sets["test"],
         class_names=[f"not {attr}", attr],
-        transform=FacesTransform(spec.image_size, bool(spec.augment)),
+        transform=FacesTransform(side, bool(spec.augment)),
         source=str(files.root),
         notes=notes,
     )
+
+
+def prepare(
+    folder: Path, beside: list[Path] | None = None, progress: Progress | None = None
+) -> CelebaFiles:
+    """Make the CelebA copy in ``folder`` readable (unpacking and converting as needed, each
+    once) and return its :class:`CelebaFiles`; DataError naming what is missing otherwise."""
+    for place in (folder, folder.parent):
+        sweep_stale(place)
+    for _ in range(4):  # e.g. the book's zip, then the image zip inside it
+        found = locate(folder, beside)
+        if found is None:
+            raise DataError(f"no CelebA in {folder}")
+        if found.files:
+            return found.files
+        if found.zips:
+            zip_path = found.zips[0]
+            unpack_zip(zip_path, zip_destination(zip_path, folder), progress)
+            beside = [z for z in beside or [] if z != zip_path]
+        elif found.shards:
+            convert_shards(found.shards, folder, progress)
+        else:
+            raise DataError(found.describe())
+    raise DataError(f"CelebA in {folder}: unpacking did not produce a readable copy")

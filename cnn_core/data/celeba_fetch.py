@@ -28,7 +28,8 @@ from typing import Any
 
 from .. import settings
 from ..errors import DataError, UserError
-from .celeba_layouts import locate, move_into, prepare
+from .celeba import _attributes, _partitions, prepare
+from .celeba_layouts import locate, move_into
 from .celeba_parquet import convert_shards
 from .download import SourceFailed, download
 
@@ -132,7 +133,10 @@ def fetch_hf(folder: Path, meter: Meter, log: Log) -> None:
     try:
         api = hub.HfApi(endpoint=endpoint)
         tree = api.list_repo_tree(HF_REPO, HF_FOLDER, recursive=True, repo_type="dataset")
-        shards = sorted((f for f in tree if f.path.endswith(".parquet")), key=lambda f: f.path)
+        shards = sorted(
+            (f for f in tree if isinstance(f, hub.RepoFile) and f.path.endswith(".parquet")),
+            key=lambda f: f.path,
+        )
         if not shards:
             raise SourceFailed(f"Hugging Face: {HF_REPO} lists no Parquet shards in {HF_FOLDER}")
         total = sum(f.size for f in shards)
@@ -251,8 +255,6 @@ def fetch_celeba(
 def check_layout(files) -> dict[str, Any]:
     """The final check: every listed image present, partitions counted (DataError naming the
     list file and the first missing image otherwise)."""
-    from .celeba import _attributes, _partitions
-
     _, names, _ = _attributes(files)
     partition = _partitions(files, names)
     missing = [n for n in names if not (files.image_dir / n).is_file()]

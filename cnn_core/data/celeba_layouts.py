@@ -1,6 +1,7 @@
 """Every layout a CelebA copy arrives in, found and made readable once.
 
-Looking (:func:`locate`) only reads. Making a copy readable (:func:`prepare`) unpacks zips
+Looking (:func:`locate`) only reads. Making a copy readable
+(:func:`cnn_core.data.celeba.prepare`, with :func:`unpack_zip` here) unpacks zips
 with the archive safety of ``datasets import`` and converts Hugging Face Parquet shards, each
 staged in a hidden folder beside its destination and renamed into place when complete, so an
 interrupted step leaves nothing half-written that a later look would take for data.
@@ -33,6 +34,18 @@ from pathlib import Path, PurePosixPath
 from ..errors import DataError, UserError
 from .archive import Limits, checked_members
 
+# the 40 attributes, in the order of the attribute list's columns
+# fmt: off
+ATTRIBUTES = (
+    "5_o_Clock_Shadow", "Arched_Eyebrows", "Attractive", "Bags_Under_Eyes", "Bald", "Bangs",
+    "Big_Lips", "Big_Nose", "Black_Hair", "Blond_Hair", "Blurry", "Brown_Hair", "Bushy_Eyebrows",
+    "Chubby", "Double_Chin", "Eyeglasses", "Goatee", "Gray_Hair", "Heavy_Makeup", "High_Cheekbones",
+    "Male", "Mouth_Slightly_Open", "Mustache", "Narrow_Eyes", "No_Beard", "Oval_Face", "Pale_Skin",
+    "Pointy_Nose", "Receding_Hairline", "Rosy_Cheeks", "Sideburns", "Smiling", "Straight_Hair",
+    "Wavy_Hair", "Wearing_Earrings", "Wearing_Hat", "Wearing_Lipstick", "Wearing_Necklace",
+    "Wearing_Necktie", "Young",
+)
+# fmt: on
 ATTR_NAMES = ("list_attr_celeba.txt", "list_attr_celeba.csv")
 PARTITION_NAMES = ("list_eval_partition.txt", "list_eval_partition.csv")
 IMAGE_DIR = "img_align_celeba"
@@ -274,27 +287,3 @@ def zip_destination(path: Path, folder: Path) -> Path:
     except (OSError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path} is not a readable zip ({exc})") from None
     return folder.parent if tops == {folder.name} else folder
-
-
-def prepare(folder: Path, beside: list[Path] | None = None, progress: Progress | None = None):
-    """Make the CelebA copy in ``folder`` readable (unpacking and converting as needed, each
-    once) and return its :class:`CelebaFiles`; DataError naming what is missing otherwise."""
-    from .celeba_parquet import convert_shards
-
-    for place in (folder, folder.parent):
-        sweep_stale(place)
-    for _ in range(4):  # e.g. the book's zip, then the image zip inside it
-        found = locate(folder, beside)
-        if found is None:
-            raise DataError(f"no CelebA in {folder}")
-        if found.files:
-            return found.files
-        if found.zips:
-            zip_path = found.zips[0]
-            unpack_zip(zip_path, zip_destination(zip_path, folder), progress)
-            beside = [z for z in beside or [] if z != zip_path]
-        elif found.shards:
-            convert_shards(found.shards, folder, progress)
-        else:
-            raise DataError(found.describe())
-    raise DataError(f"CelebA in {folder}: unpacking did not produce a readable copy")

@@ -8,18 +8,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from ..errors import DataError
-from .celeba_layouts import IMAGE_DIR, discard, move_into, staging_dir
+from .celeba_layouts import ATTRIBUTES, IMAGE_DIR, discard, move_into, staging_dir
 
 SPLITS = {"train": 0, "valid": 1, "validation": 1, "val": 1, "test": 2}
 BATCH_ROWS = 512
-
-
-def _attributes() -> tuple[str, ...]:
-    from .celeba import ATTRIBUTES
-
-    return ATTRIBUTES
 
 
 def shard_partition(path: Path) -> int:
@@ -41,7 +36,7 @@ def _suffix(data: bytes) -> str:
     raise DataError("an image in the Parquet file is neither JPEG nor PNG")
 
 
-def _image(value) -> tuple[bytes, str | None]:
+def _image(value: Any) -> tuple[bytes | None, str | None]:
     """(encoded bytes, original file name or None) of one ``image`` cell."""
     if isinstance(value, dict):
         data, path = value.get("bytes"), value.get("path")
@@ -58,7 +53,7 @@ def _sign(value) -> int:
 
 def check_columns(path: Path, columns: list[str]) -> None:
     """DataError naming the file and the missing columns, if any."""
-    wanted = ["image", *_attributes()]
+    wanted = ["image", *ATTRIBUTES]
     missing = [c for c in wanted if c not in columns]
     if missing:
         shown = ", ".join(missing[:5]) + (
@@ -77,7 +72,7 @@ def convert_shards(
         import pyarrow.parquet as pq
     except ModuleNotFoundError:  # pragma: no cover - pyarrow ships with streamlit
         raise DataError("reading Parquet needs pyarrow: pip install pyarrow") from None
-    attributes = _attributes()
+    attributes = ATTRIBUTES
     ordered = sorted(shards, key=lambda p: (shard_partition(p), p.name))
     files = []
     for path in ordered:

@@ -73,7 +73,7 @@ def md5_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _open(url: str, start: int) -> urllib.request.addinfourl:
+def _open(url: str, start: int) -> http.client.HTTPResponse:
     headers = {"User-Agent": USER_AGENT}
     if start:
         headers["Range"] = f"bytes={start}-"

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .. import settings
-from ..errors import ConfigError, DataError, ImageError
+from ..errors import ConfigError, DataError, ImageError, filled
 from ..images import decode_at
 from .base import DatasetBundle, ImageSet
 from .choices import Choices, load_choices
@@ -214,12 +214,13 @@ def load_image_folder(spec: DataSpec) -> DatasetBundle:
     """Load ``spec.data_dir`` as an image-classification dataset, with the exclude / relabel
     choices of version ``spec.data_choices`` applied and its given splits kept (test: only
     when given)."""
-    if not spec.data_dir:
+    root = settings.resolve_data_dir(spec.data_dir)
+    if root is None:
         raise ConfigError(
             "data_dir", "the image-folder dataset needs a folder with one sub-folder per class"
         )
-    root = settings.resolve_data_dir(spec.data_dir)
-    found = read_folder(root, spec.image_size, spec.data_choices)
+    size = filled(spec.image_size, "image_size")
+    found = read_folder(root, size, spec.data_choices)
     notes: list[str] = []
     if found.skipped:
         skipped = found.skipped
@@ -251,7 +252,7 @@ def load_image_folder(spec: DataSpec) -> DatasetBundle:
         val=sets["val"],
         test=sets.get("test"),
         class_names=found.class_names,
-        transform=FolderTransform(spec.image_size, bool(spec.augment)),
+        transform=FolderTransform(size, bool(spec.augment)),
         source=str(root),
         notes=notes,
     )

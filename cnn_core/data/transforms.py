@@ -63,7 +63,7 @@ class DigitsTransform(BatchTransform):
         flip: bool = False,
     ):
         self.augment = augment
-        self.output_size = tuple(output_size)
+        self.output_size = (output_size[0], output_size[1])
         self.max_shift = max_shift
         self.flip = flip
 

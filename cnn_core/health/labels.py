@@ -99,7 +99,9 @@ def out_of_sample_probabilities(
         raise DataError(f"{len(data)} images are too few for {folds}-fold label checking")
     fold = fold_of(data.labels.numpy(), folds, config.seed)
     probs = np.zeros((len(data), len(data.class_names)), dtype=np.float32)
-    cfg = dataclasses.replace(config, augment=False, balance="none", train_size=None, val_size=None)
+    fold_config = dataclasses.replace(
+        config, augment=False, balance="none", train_size=None, val_size=None
+    )
     for k in range(folds):
         if progress:
             progress(f"training fold {k + 1}/{folds}")
@@ -114,7 +116,7 @@ def out_of_sample_probabilities(
             class_names=data.class_names,
             transform=data.transform,
         )
-        model = fit(cfg, data=bundle).state.model
+        model = fit(fold_config, data=bundle).state.model
         probs[held.numpy()] = predict_probabilities(model, data.images[held], data.transform)
     return probs
 

@@ -108,7 +108,10 @@ def _group_row(data: HealthData, group: dict) -> dict[str, Any]:
 def odd_files(folder: Path) -> list[dict[str, Any]]:
     """Files in class folders that are not images by extension, tiny, far from the usual size
     (as displayed, after EXIF orientation), or in an unusual pixel mode (headers only)."""
-    rows, sizes, modes, headers = [], Counter(), Counter(), []
+    rows: list[dict[str, Any]] = []
+    sizes: Counter[tuple[int, int]] = Counter()
+    modes: Counter[str] = Counter()
+    headers: list[tuple[str, tuple[int, int], str]] = []
     for cls in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for path in sorted(p for p in cls.iterdir() if p.is_file() and not p.name.startswith(".")):
             key = f"{cls.name}/{path.name}"

@@ -14,6 +14,7 @@ from ..data import DataSpec, load_dataset
 from ..data.base import BatchTransform
 from ..data.folder import assign_splits, read_folder
 from ..data.transforms import FolderTransform
+from ..errors import filled
 
 
 @dataclass
@@ -75,10 +76,11 @@ def load_health_data(spec: DataSpec) -> HealthData:
     )
 
 
-def _folder_data(cfg: DataSpec) -> HealthData:
-    root = settings.resolve_data_dir(cfg.data_dir)
-    found = read_folder(root, cfg.image_size, cfg.data_choices)
-    splits = assign_splits(found, cfg.val_size, cfg.seed, cfg.split_version)
+def _folder_data(spec: DataSpec) -> HealthData:
+    root = filled(settings.resolve_data_dir(spec.data_dir), "data_dir")
+    size = filled(spec.image_size, "image_size")
+    found = read_folder(root, size, spec.data_choices)
+    splits = assign_splits(found, spec.val_size, spec.seed, spec.split_version)
     counters = {"train": 0, "val": 0, "test": 0}
     positions = []
     for split in splits:
@@ -91,7 +93,7 @@ def _folder_data(cfg: DataSpec) -> HealthData:
         splits=splits,
         positions=positions,
         class_names=found.class_names,
-        transform=FolderTransform(cfg.image_size, False),
+        transform=FolderTransform(size, False),
         files=found.files,
         folder=root,
         skipped=found.skipped,

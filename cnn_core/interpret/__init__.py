@@ -10,8 +10,8 @@ from .attributions import (
     Attribution,
     Method,
     attribute,
+    attribution_method,
     gradcam_layer,
-    method_spec,
 )
 from .common import ClassScores
 from .faithfulness import deletion_auc, deletion_curve
@@ -29,7 +29,7 @@ __all__ = [
     "feature_maps",
     "filters",
     "gradcam_layer",
-    "method_spec",
+    "attribution_method",
     "pick_channels",
     "shape_flow",
 ]

@@ -78,6 +78,7 @@ def _smoothgrad(
 
     ``stdevs`` is the noise level in pixel units ([0, 1] images); ``seed`` makes it repeatable.
     """
+    options: dict[str, Any]
     if base == "saliency":
         inner, options = Saliency(scores), {"abs": False}
     elif base == "integrated_gradients":
@@ -174,7 +175,7 @@ METHODS: dict[str, Method] = {
 }
 
 
-def method_spec(method: str) -> Method:
+def attribution_method(method: str) -> Method:
     """The registry entry for ``method`` (ConfigError listing the choices if unknown)."""
     try:
         return METHODS[method]
@@ -193,12 +194,12 @@ def attribute(
     ``[1, C, H, W]`` in [0, 1] and is never modified. ``params`` override ``METHODS[method]
     .defaults``. The model runs in eval mode, which is restored afterwards.
     """
-    spec = method_spec(method)
-    unknown = sorted(set(params) - set(spec.defaults))
+    entry = attribution_method(method)
+    unknown = sorted(set(params) - set(entry.defaults))
     if unknown:
-        valid = ", ".join(spec.defaults) or "none"
+        valid = ", ".join(entry.defaults) or "none"
         raise ConfigError("params", f"{method} does not take {', '.join(unknown)} (valid: {valid})")
-    options = {**spec.defaults, **params}
+    options = {**entry.defaults, **params}
     start = time.perf_counter()
     with eval_mode(model) as net:
         scores = ClassScores(net)
@@ -211,13 +212,13 @@ def attribute(
             raise ConfigError(
                 "target", f"class {target} out of range: the model has {len(class_scores)}"
             )
-        raw = spec.function(scores, batch, target, **options).detach()[0].float().cpu()
+        raw = entry.function(scores, batch, target, **options).detach()[0].float().cpu()
     return Attribution(
         map=raw.sum(0).numpy(),
         raw=raw,
         method=method,
         target=int(target),
-        signed=spec.signed,
+        signed=entry.signed,
         seconds=time.perf_counter() - start,
         params=options,
     )

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
 from ..models import feature_layers
+
+M = TypeVar("M", bound=nn.Module)
 
 
 def network(model: Any) -> nn.Module:
@@ -73,8 +75,16 @@ class ClassScores(nn.Module):
         return torch.cat([-half, half], dim=1)
 
 
+@overload
+def find_layer(net: nn.Module, name: str) -> nn.Module: ...
+
+
+@overload
+def find_layer(net: nn.Module, name: str, choices: Sequence[tuple[str, M]]) -> M: ...
+
+
 def find_layer(
-    net: nn.Module, name: str, choices: list[tuple[str, nn.Module]] | None = None
+    net: nn.Module, name: str, choices: Sequence[tuple[str, nn.Module]] | None = None
 ) -> nn.Module:
     """The layer called ``name`` among ``choices`` (default: the model's feature layers)."""
     choices = feature_layers(net) if choices is None else choices

@@ -1,7 +1,7 @@
-"""Model registry: the book's CNN (v1), a documented progression v2–v4 and v5, the fast recipe's
-net (``MODELS``: architectures trained from scratch), and ImageNet-pretrained backbones with a
-new head (``PRETRAINED``, :mod:`.backbones`: ``mobilenet-head``, ``mobilenet-tune``,
-``resnet18-head``, ``resnet18-tune``).
+"""Model registry: the book's CNN (v1), a documented progression v2–v4, v5 (the fast recipe's
+net) and v6 (the accurate recipe's) (``MODELS``: architectures trained from scratch), and
+ImageNet-pretrained backbones with a new head (``PRETRAINED``, :mod:`.backbones`:
+``mobilenet-head``, ``mobilenet-tune``, ``resnet18-head``, ``resnet18-tune``).
 
 To add an architecture, write ``vN.py`` with ``TITLE``, ``RATIONALE`` and
 ``build(in_channels, image_size, num_classes, dropout) -> nn.Module`` and add one line to
@@ -23,7 +23,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import ConfigError
-from . import backbones, v1, v2, v3, v4, v5
+from . import backbones, v1, v2, v3, v4, v5, v6
 from .backbones import load_pretrained, param_groups
 from .convert import spec_from_model
 from .saved import load_saved, saved_names
@@ -34,7 +34,7 @@ from .v1 import num_outputs
 __all__ = [
     "MODELS",
     "PRETRAINED",
-    "ModelSpec",
+    "RegisteredModel",
     "SpecError",
     "architecture",
     "conv_layers",
@@ -43,9 +43,9 @@ __all__ = [
     "describe_model",
     "load_pretrained",
     "param_groups",
+    "registered_model",
     "feature_layers",
     "model_names",
-    "model_spec",
     "model_title",
     "num_outputs",
     "resolve_model_spec",
@@ -55,7 +55,7 @@ MIN_IMAGE_SIZE = 8
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class RegisteredModel:
     """A registered architecture: short name, display title, one-line rationale, builder."""
 
     name: str
@@ -64,22 +64,23 @@ class ModelSpec:
     builder: Callable[[int, int, int, float], nn.Module]
 
 
-MODELS: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec("v1", v1.TITLE, v1.RATIONALE, v1.build),
-        ModelSpec("v2", v2.TITLE, v2.RATIONALE, v2.build),
-        ModelSpec("v3", v3.TITLE, v3.RATIONALE, v3.build),
-        ModelSpec("v4", v4.TITLE, v4.RATIONALE, v4.build),
-        ModelSpec("v5", v5.TITLE, v5.RATIONALE, v5.build),
+MODELS: dict[str, RegisteredModel] = {
+    entry.name: entry
+    for entry in (
+        RegisteredModel("v1", v1.TITLE, v1.RATIONALE, v1.build),
+        RegisteredModel("v2", v2.TITLE, v2.RATIONALE, v2.build),
+        RegisteredModel("v3", v3.TITLE, v3.RATIONALE, v3.build),
+        RegisteredModel("v4", v4.TITLE, v4.RATIONALE, v4.build),
+        RegisteredModel("v5", v5.TITLE, v5.RATIONALE, v5.build),
+        RegisteredModel("v6", v6.TITLE, v6.RATIONALE, v6.build),
     )
 }
 
 
-PRETRAINED: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
+PRETRAINED: dict[str, RegisteredModel] = {
+    entry.name: entry
+    for entry in (
+        RegisteredModel(
             f"{short}-{mode}",
             f"pretrained {arch.title} + new head ({'head only' if frozen else 'whole net'})",
             f"ImageNet-pretrained {arch.title} features, input resized to 224 px and "
@@ -138,8 +139,8 @@ def architecture(
     return spec_from_model(model, f"my-{name}", f"Fork of {name}: {REGISTERED[name].rationale}")
 
 
-def model_spec(name: str) -> ModelSpec:
-    """The spec for ``name``; ConfigError naming the choices if unknown."""
+def registered_model(name: str) -> RegisteredModel:
+    """The registry entry of ``name``; ConfigError naming the choices if unknown."""
     try:
         return REGISTERED[name]
     except KeyError:
@@ -174,7 +175,7 @@ def create_model(
         raise ConfigError("dropout", f"must be in [0, 1), got {dropout}")
     if arch is not None:
         return build(arch, in_channels, image_size, num_classes, dropout)
-    return model_spec(name).builder(in_channels, image_size, num_classes, dropout)
+    return registered_model(name).builder(in_channels, image_size, num_classes, dropout)
 
 
 def describe_model(

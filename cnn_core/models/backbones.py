@@ -83,6 +83,8 @@ class Backbone(nn.Module):
     """Input adapter + a torchvision network's features + global pooling → ``[B, features]``."""
 
     arch: Arch
+    mean: torch.Tensor  # buffers: ImageNet's channel statistics
+    std: torch.Tensor
 
     def __init__(self, frozen: bool = True):
         super().__init__()

@@ -130,7 +130,7 @@ def normalize(spec: Any) -> dict[str, Any]:
     layers = spec.get("layers")
     if not isinstance(layers, list) or not 1 <= len(layers) <= MAX_LAYERS:
         raise SpecError(f"layers must be a list of 1 to {MAX_LAYERS} layers")
-    explicit = {_given_name(x) for x in layers} - {None}
+    explicit = {n for x in layers if (n := _given_name(x)) is not None}
     taken: set[str] = set()
     counters: dict[str, int] = {}
     out = []

@@ -45,7 +45,7 @@ def feature_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return layers
 
 
-def conv_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+def conv_layers(model: nn.Module) -> list[tuple[str, nn.Conv2d]]:
     """The Conv2d layers among ``feature_layers``, in forward order."""
     return [(name, m) for name, m in feature_layers(model) if isinstance(m, nn.Conv2d)]
 

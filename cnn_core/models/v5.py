@@ -6,12 +6,9 @@ linear classifier) with 3×3 kernels throughout. On ≤ 32 px images: three bloc
 64 channels, the first two halving the image (28 → 14 → 7) and the third not (a third pooling
 would floor 7 to 3 and drop a row and a column), so the classifier reads 7×7×64 features:
 about a seventh of v1's FLOPs and a fortieth of its parameters (which v1 spends on ``fc1``).
-Measured on Fashion-MNIST with the fast recipe (``benchmarks/README.md``): this net reached
-91 % test accuracy after 112,544–125,088 images for four seeds at ~8,000 images/s (14.3 s on
-seed 1), where the earlier 32-64-128 version with three poolings needed 112,544 images at
-~4,200 images/s (26.8 s) and 16-32-64 with three poolings missed 91 % on one seed of two.
+Its measured time to accuracy against earlier widths: ``benchmarks/README.md``.
 Larger images get the smile CNN's four blocks and global average pooling (v2's network there,
-without its dropout between blocks; not part of the fast recipe's measurements).
+without its dropout between blocks).
 BatchNorm after every convolution lets a high one-cycle learning rate train stably.
 """
 
@@ -34,8 +31,15 @@ RATIONALE = (
 def build(in_channels: int, image_size: int, num_classes: int, dropout: float) -> nn.Module:
     """≤ 32 px: 16-32-64 3×3 conv+BN blocks, the first two halving the image, then a linear layer;
     larger: four halving blocks (32-256 channels) and global average pooling."""
+    return build_small(in_channels, image_size, num_classes, dropout, (16, 32, 64))
+
+
+def build_small(
+    in_channels: int, image_size: int, num_classes: int, dropout: float, widths: tuple[int, ...]
+) -> nn.Module:
+    """v5's layout with ``widths`` (three) on ≤ 32 px images; larger images: v5's own network."""
     small = image_size <= SMALL_MAX
-    widths = [16, 32, 64] if small else [32, 64, 128, 256]
+    widths = widths if small else (32, 64, 128, 256)
     layers: Layers = []
     in_ch = in_channels
     for index, width in enumerate(widths, start=1):

@@ -8,7 +8,6 @@ they changed?) and ``snapshots`` only read the store (``allowed_actions``, ``eta
 process is gone as interrupted (reads only report them so).
 """
 
-from . import export as _export_module  # noqa: F401  loaded first: `export` below stays the function
 from .api import (
     allowed_actions,
     check_executor,

@@ -53,7 +53,7 @@ def eta_seconds(run: dict[str, Any]) -> float | None:
     if run["status"] != "running" or not p["images_per_s"] or not p["num_batches"]:
         return None
     left = (p["epochs"] - p["epoch"]) * p["num_batches"] - p["step"]
-    return max(0.0, left * batch / p["images_per_s"])
+    return max(0.0, float(left * batch / p["images_per_s"]))
 
 
 def progress_text(run: dict[str, Any], speed: bool = False) -> str:
@@ -106,8 +106,8 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     reason = stale_reason(row)
     if reason:  # its process is gone: report what recover_stale would record
         row = {**row, "status": "interrupted", "error": reason}
-    cfg = row["config"]
-    epochs, nb = cfg.get("epochs") or 1, row["num_batches"]
+    config = row["config"]
+    epochs, nb = config.get("epochs") or 1, row["num_batches"]
     done = row["epoch"] + (row["step"] / nb if nb else 0.0)
     checkpoint = run_dir(row["id"]) / CHECKPOINT_NAME
     out = {
@@ -116,10 +116,10 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
         if k not in ("epoch", "step", "num_batches", "images_per_s", "progress_at")
     }
     out.update(
-        dataset=cfg.get("dataset"),
-        model=cfg.get("model"),
+        dataset=config.get("dataset"),
+        model=config.get("model"),
         epochs=epochs,
-        target_accuracy=cfg.get("target_accuracy"),
+        target_accuracy=config.get("target_accuracy"),
         progress={
             "epoch": row["epoch"],
             "epochs": epochs,
@@ -346,8 +346,8 @@ def set_notes(run_id: str, notes: str) -> dict[str, Any]:
 
 
 def export(run_id: str, fmt: str) -> dict[str, Any]:
-    """Export a run's model (onnx, torchscript or checkpoint); see :func:`export.export_run`."""
-    from .export import export_run
+    """Export a run's model (onnx, torchscript or checkpoint); see :func:`.exporters.export_run`."""
+    from .exporters import export_run
 
     _row(_store(), run_id)
     return export_run(run_id, fmt)

@@ -7,6 +7,7 @@ called only by writers: a supervisor or worker starting, resume / extend / stop 
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -18,7 +19,9 @@ STALE_AFTER_S = 30.0
 
 
 def stale_reason(
-    row: Mapping[str, Any], now: float | None = None, stale_after: float = STALE_AFTER_S
+    row: Mapping[str, Any] | sqlite3.Row,
+    now: float | None = None,
+    stale_after: float = STALE_AFTER_S,
 ) -> str | None:
     """Why a run recorded as running no longer trains (its process is gone, or its heartbeat
     is older than ``stale_after`` s), or None (it trains, or it is not recorded as running)."""

@@ -18,13 +18,16 @@ the supervisor ships the ``cnn_core`` package itself (``py_modules``) and forwar
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import ray
 from ray import exceptions as rex
 
@@ -35,7 +38,7 @@ from ..config import TrainConfig
 from ..settings import ray_address
 from ..trainer import fit
 from .store import RunStore
-from .supervisor import Supervisor
+from .supervisor import RunHandle, Supervisor
 from .worker import OURS, log, recorded, train_run
 
 PACKAGE = Path(__file__).resolve().parents[1]
@@ -52,7 +55,6 @@ LOST = (
 )
 
 
-@ray.remote(num_cpus=0)
 class Channel:
     """Events from a run's task to the supervisor, and the stop request back."""
 
@@ -87,7 +89,7 @@ class RemoteStore:
     def get(self, run_id: str) -> dict[str, Any]:
         return {"notes": self.notes}
 
-    def update(self, run_id: str, *, only_if=None, **fields: Any) -> bool:
+    def update(self, run_id: str, *, only_if: Iterable[str] | None = None, **fields: Any) -> bool:
         self._push("update", fields)
         return True
 
@@ -97,28 +99,45 @@ class RemoteStore:
     def clear_metrics(self, run_id: str) -> None:
         self._push("clear")
 
-    def finish(self, run_id: str, status: str, error: str | None = None, *, only_if=None) -> bool:
+    def finish(
+        self,
+        run_id: str,
+        status: str,
+        error: str | None = None,
+        *,
+        only_if: Iterable[str] | None = None,
+    ) -> bool:
         self._push("finish", status, error)
         return True
 
     def stop_requested(self, run_id: str) -> bool:
-        return ray.get(self.channel.stop_requested.remote())
+        return bool(ray.get(self.channel.stop_requested.remote()))
 
     # the step series, snapshots and results (step_writer, reporting), applied by the supervisor
-    def record_evaluation(self, run_id: str, *args: Any) -> None:
-        self._push("series", "record_evaluation", args)
+    def record_evaluation(
+        self, run_id: str, accuracy: float, epoch_fraction: float, fields: dict[str, Any]
+    ) -> None:
+        self._push("series", "record_evaluation", (accuracy, epoch_fraction, fields))
 
-    def write_point(self, run_id: str, *args: Any) -> None:
-        self._push("series", "write_point", args)
+    def write_point(self, run_id: str, kind: str, point: dict[str, Any]) -> None:
+        self._push("series", "write_point", (kind, point))
 
-    def truncate_series(self, run_id: str, *args: Any) -> None:
-        self._push("series", "truncate_series", args)
+    def truncate_series(self, run_id: str, after_step: int) -> int:
+        self._push("series", "truncate_series", (after_step,))
+        return 0  # the supervisor's store removes them; nobody here counts
 
-    def save_snapshot(self, run_id: str, *args: Any) -> None:
-        self._push("series", "save_snapshot", args)
+    def save_snapshot(self, run_id: str, point: dict[str, Any], result: dict[str, Any]) -> None:
+        self._push("series", "save_snapshot", (point, result))
 
-    def save_panel(self, run_id: str, *args: Any) -> None:
-        self._push("series", "save_panel", args)
+    def save_panel(
+        self,
+        run_id: str,
+        indices: list[int],
+        labels: list[int],
+        class_names: list[str],
+        images: np.ndarray,
+    ) -> None:
+        self._push("series", "save_panel", (indices, labels, class_names, images))
 
     def has_panel(self, run_id: str) -> bool:
         return False  # saving it again replaces it
@@ -143,7 +162,7 @@ class ShipCheckpoint(Callback):
 
 def train_here(
     run_id: str,
-    config: dict[str, Any],
+    stored: dict[str, Any],
     checkpoint: bytes | None,
     notes: str,
     channel: Any,
@@ -157,15 +176,15 @@ def train_here(
         if checkpoint is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(checkpoint)
-        cfg = TrainConfig.from_dict(config, strict=False)
-        if cfg.threads == 0:
-            cfg.threads = threads
+        config = TrainConfig.from_dict(stored, strict=False)
+        if config.threads == 0:
+            config.threads = threads
         if distributed.world()[0] > 0:  # another rank: train in step, report nothing
-            fit(cfg, resume=load_resumable(path.parent)[0])
+            fit(config, resume=load_resumable(path.parent)[0])
             return
         store = RemoteStore(channel, notes)
         with recorded(store, run_id):
-            train_run(store, run_id, cfg, extra_callbacks=[ShipCheckpoint(store, path)])
+            train_run(store, run_id, config, extra_callbacks=[ShipCheckpoint(store, path)])
 
 
 def train_task(
@@ -212,7 +231,8 @@ class RayRun:
         self.run_id = row["id"]
         self.path = run_dir(self.run_id) / CHECKPOINT_NAME
         checkpoint = self.path.read_bytes() if self.path.is_file() else None
-        self.channel = Channel.remote()
+        # an actor handle: its methods' .remote() are untyped in ray
+        self.channel: Any = ray.remote(Channel).options(num_cpus=0).remote()
         data_parallel = int(row["config"].get("workers") or 1) > 1
         task = ray.remote(train_task).options(  # a data-parallel run's ranks hold its resources
             name=f"cnn-lab-run-{self.run_id}",
@@ -309,7 +329,7 @@ class RaySupervisor(Supervisor):
             ray.init(
                 address=address,
                 runtime_env={"py_modules": [str(PACKAGE)], "env_vars": env},
-                logging_level="warning",
+                logging_level=logging.WARNING,
                 log_to_driver=False,
             )
         except Exception as exc:
@@ -326,8 +346,8 @@ class RaySupervisor(Supervisor):
             self.max_concurrent = max(1, slots)
         return True
 
-    def launch(self, store: RunStore, row: dict[str, Any]) -> RayRun:
+    def launch(self, store: RunStore, row: dict[str, Any]) -> RunHandle:
         """Send a claimed run to the cluster as one task."""
-        per_worker = {"CPU": self.cpus_per_run, "GPU": self.gpus_per_run}
+        per_worker = {"CPU": float(self.cpus_per_run), "GPU": float(self.gpus_per_run)}
         log(f"claimed run {row['id']} (Ray task)")
         return RayRun(store, row, per_worker)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..callbacks import Callback
 from .results import TARGET_MISSED, TARGET_REACHED, ended_by
-from .store import RunStore
+from .writer import RunWriter
 
 if TYPE_CHECKING:
     from ..scoring import EvalResult
@@ -20,7 +20,7 @@ class StoreWriter(Callback):
     """Writes per-epoch metrics and live progress (epoch, batch i of n, images/s) to the store
     (the step series and snapshots: :class:`cnn_core.runs.step_writer.StepWriter`)."""
 
-    def __init__(self, store: RunStore, run_id: str, interval: float = 1.0):
+    def __init__(self, store: RunWriter, run_id: str, interval: float = 1.0):
         self.store, self.run_id, self.interval = store, run_id, interval
         self._last = 0.0
 
@@ -63,7 +63,7 @@ class ResultWriter(Callback):
     training ended (and, with a target never reached after every epoch, that it was missed) at
     the end."""
 
-    def __init__(self, store: RunStore, run_id: str):
+    def __init__(self, store: RunWriter, run_id: str):
         self.store, self.run_id = store, run_id
 
     def on_evaluation(self, state: TrainState, metrics: dict[str, Any], result: EvalResult) -> None:
@@ -95,7 +95,7 @@ class ResultWriter(Callback):
 class StopFlag(Callback):
     """Stops training when the run's ``stop_requested`` is set (read at most every ``interval`` s)."""
 
-    def __init__(self, store: RunStore, run_id: str, interval: float = 0.25):
+    def __init__(self, store: RunWriter, run_id: str, interval: float = 0.25):
         self.store, self.run_id, self.interval = store, run_id, interval
         self._checked = 0.0
         self._stop = False

@@ -12,6 +12,7 @@ import sqlite3
 from typing import Any
 
 from ..state import END_REASONS
+from .sql import SqlStore
 
 # column: SQL type (all NULL until known)
 RESULT_COLUMNS = {
@@ -140,7 +141,7 @@ def _carried_forward(
     return out
 
 
-class ResultStore:
+class ResultStore(SqlStore):
     """The results part of :class:`cnn_core.runs.store.RunStore` (mixed into it)."""
 
     def record_evaluation(

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .sql import SqlStore
+
 POINT_KINDS = ("train", "val")
 SNAPSHOT_KEYS = ("confusion", "predicted", "confidence")
 
@@ -47,7 +49,7 @@ def migrate_v4(conn: sqlite3.Connection) -> None:
     )
 
 
-class SeriesStore:
+class SeriesStore(SqlStore):
     """The step-series part of :class:`cnn_core.runs.store.RunStore` (mixed into it)."""
 
     def write_point(self, run_id: str, kind: str, point: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ import torch
 from ..callbacks import Callback
 from ..scoring import probabilities
 from ..speed import autocast, to_device
-from .store import RunStore
+from .writer import RunWriter
 
 if TYPE_CHECKING:
     from ..scoring import EvalResult
@@ -40,10 +40,11 @@ class StepWriter(Callback):
     lies past the resumed position, so a resume rewrites the lost part once, with no gap and
     no duplicate step."""
 
-    def __init__(self, store: RunStore, run_id: str, interval: float = POINT_INTERVAL_S):
+    def __init__(self, store: RunWriter, run_id: str, interval: float = POINT_INTERVAL_S):
         self.store, self.run_id, self.interval = store, run_id, interval
         self._last = 0.0
-        self._mark = (0, 0.0, 0, 0)  # (epoch, loss sum, correct, seen) at the last point
+        # (epoch, loss sum, correct, seen) at the last point
+        self._mark: tuple[int, float, float, float] = (0, 0.0, 0, 0)
         self._panel: list[int] = []
         self._pending: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._thread: threading.Thread | None = None

@@ -24,6 +24,7 @@ from .liveness import recover_stale
 from .reporting import ResultWriter, StopFlag, StoreWriter
 from .step_writer import StepWriter
 from .store import RunStore
+from .writer import RunWriter
 
 if TYPE_CHECKING:
     from ..data import DatasetBundle
@@ -48,7 +49,7 @@ def error_text(exc: BaseException) -> str:
 
 
 @contextmanager
-def recorded(store: RunStore, run_id: str) -> Iterator[None]:
+def recorded(store: RunWriter, run_id: str) -> Iterator[None]:
     """Beat the run's heartbeat while the body runs; if it raises, record the run as failed
     (interrupted for Ctrl-C) with the error text, then re-raise."""
     done = threading.Event()
@@ -74,7 +75,7 @@ def recorded(store: RunStore, run_id: str) -> Iterator[None]:
 
 
 def train_run(
-    store: RunStore,
+    store: RunWriter,
     run_id: str,
     config: TrainConfig,
     *,

@@ -79,13 +79,13 @@ def create_sweep(
         raise ConfigError("timeout", f"must be a positive number of seconds, got {timeout!r}")
     if not isinstance(name, str) or len(name) > 100:
         raise ConfigError("name", "must be text of at most 100 characters")
-    sampler_spec = normalise_choice("sampler", sampler, SAMPLERS)
-    pruner_spec = normalise_choice("pruner", pruner, PRUNERS)
-    if sampler_spec["name"] == "grid":
-        _whole("points", sampler_spec.setdefault("points", spaces.GRID_POINTS), 2, 100)
-        trials = min(trials, spaces.grid_size(checked, sampler_spec["points"]))
-    elif sampler_spec["name"] == "tpe":
-        sampler_spec.setdefault("n_startup_trials", max(2, min(10, trials // 3)))
+    sampler_choice = normalise_choice("sampler", sampler, SAMPLERS)
+    pruner_choice = normalise_choice("pruner", pruner, PRUNERS)
+    if sampler_choice["name"] == "grid":
+        _whole("points", sampler_choice.setdefault("points", spaces.GRID_POINTS), 2, 100)
+        trials = min(trials, spaces.grid_size(checked, sampler_choice["points"]))
+    elif sampler_choice["name"] == "tpe":
+        sampler_choice.setdefault("n_startup_trials", max(2, min(10, trials // 3)))
     sweep_id = new_run_id()
     study = optuna.create_study(storage=storage(), study_name=sweep_id, direction="maximize")
     set_attrs(
@@ -95,8 +95,8 @@ def create_sweep(
         space=checked,
         trials=trials,
         timeout=timeout,
-        sampler=sampler_spec,
-        pruner=pruner_spec,
+        sampler=sampler_choice,
+        pruner=pruner_choice,
         parallel=parallel,
         executor=executor,
         created_at=time.time(),
@@ -174,7 +174,7 @@ def stop_sweep(sweep_id: str, wait: float = 0.0) -> dict[str, Any]:
 
 
 def _trial_row(trial: FrozenTrial) -> dict[str, Any]:
-    done = trial.datetime_start and trial.datetime_complete
+    start, end = trial.datetime_start, trial.datetime_complete
     return {
         "number": trial.number,
         "state": trial.state.name.lower(),
@@ -184,9 +184,7 @@ def _trial_row(trial: FrozenTrial) -> dict[str, Any]:
         "run_id": trial.user_attrs.get("run_id"),
         "error": trial.user_attrs.get("error"),
         "stopped_by_hand": bool(trial.user_attrs.get("stopped_by_hand")),
-        "seconds": (trial.datetime_complete - trial.datetime_start).total_seconds()
-        if done
-        else None,
+        "seconds": (end - start).total_seconds() if start and end else None,
     }
 
 
@@ -247,8 +245,10 @@ def sweep_status(sweep_id: str, importances: bool = True) -> dict[str, Any]:
         "importance_note": "not computed",
     }
     if best:
-        out["best"] = {k: best[k] for k in ("number", "params", "value", "run_id")}
-        out["best"]["config"] = {**meta["base_config"], **best["params"]}
+        out["best"] = {
+            **{k: best[k] for k in ("number", "params", "value", "run_id")},
+            "config": {**meta["base_config"], **best["params"]},
+        }
     if importances:
         out["importances"], out["importance_note"] = param_importances(study)
     return out

@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import optuna
@@ -57,7 +58,7 @@ class Active:
     """A trial being trained: its Optuna trial, run and the epochs already reported."""
 
     trial: optuna.Trial
-    run_id: str | None
+    run_id: str
     reported: set[int] = field(default_factory=set)
     resumes: int = 0
 
@@ -133,7 +134,9 @@ class Driver:
         return self.study.get_trials(deepcopy=False, states=states)
 
     def _failures_in_a_row(self) -> int:
-        finished = sorted(self._trials(*FINISHED), key=lambda t: t.datetime_complete)
+        finished = sorted(
+            self._trials(*FINISHED), key=lambda t: t.datetime_complete or datetime.min
+        )
         count = 0
         for trial in reversed(finished):
             if trial.state != TrialState.FAIL:
@@ -154,7 +157,6 @@ class Driver:
     def _start_trial(self) -> None:
         trial = self.study.ask(self.distributions)
         label = self.meta.get("name") or f"sweep {self.sweep_id}"
-        active = Active(trial, None)
         try:
             config = trial_config(
                 self.base,
@@ -162,14 +164,14 @@ class Driver:
                 name=f"{label} #{trial.number}",
                 tags=[*self.base.tags, sweep_tag(self.sweep_id)],
             )
-            active.run_id = runs.submit(config, start_worker=False, executor=self.executor)
+            run_id = runs.submit(config, start_worker=False, executor=self.executor)
         except UserError as exc:
-            self._finish(active, TrialState.FAIL, error=str(exc))
+            self._finish(trial, TrialState.FAIL, error=str(exc))
             return
-        trial.set_user_attr("run_id", active.run_id)
+        trial.set_user_attr("run_id", run_id)
         self._ensure_worker()
-        self.active.append(active)
-        self.log(f"trial {trial.number}: {params_text(trial.params)} -> run {active.run_id}")
+        self.active.append(Active(trial, run_id))
+        self.log(f"trial {trial.number}: {params_text(trial.params)} -> run {run_id}")
 
     def _ensure_worker(self) -> None:
         """Start a worker if none is alive (a local one training ``parallel`` runs at once; a
@@ -188,7 +190,7 @@ class Driver:
             run = runs.get_run(active.run_id)
             history = runs.metrics(active.run_id)
         except UserError as exc:  # e.g. the run was deleted on the Runs page
-            return self._finish(active, TrialState.FAIL, error=str(exc))
+            return self._finish(active.trial, TrialState.FAIL, error=str(exc))
         scores = {
             int(m["epoch"]): m["val_accuracy"] for m in history if m.get("val_accuracy") is not None
         }
@@ -199,13 +201,15 @@ class Driver:
             self.log(f"trial {active.trial.number} epoch {epoch}: val accuracy {scores[epoch]:.4f}")
         status = run["status"]
         if PRUNED_TAG in run["tags"]:  # pruned by a driver that crashed before telling
-            return self._finish(active, TrialState.PRUNED)
+            return self._finish(active.trial, TrialState.PRUNED)
         if status == "completed":
             if not scores:
-                return self._finish(active, TrialState.FAIL, error="no validation accuracy")
-            return self._finish(active, TrialState.COMPLETE, value=max(scores.values()))
+                return self._finish(active.trial, TrialState.FAIL, error="no validation accuracy")
+            return self._finish(active.trial, TrialState.COMPLETE, value=max(scores.values()))
         if status == "failed":
-            return self._finish(active, TrialState.FAIL, error=run["error"] or "the run failed")
+            return self._finish(
+                active.trial, TrialState.FAIL, error=run["error"] or "the run failed"
+            )
         if new and status in ("queued", "running") and active.trial.should_prune():
             return self._prune(active, run, new[-1], scores[new[-1]])
         if status == "interrupted":
@@ -214,7 +218,7 @@ class Driver:
             self._ensure_worker()  # e.g. the worker was killed
         if status == "stopped" and not self._stop_requested():
             active.trial.set_user_attr("stopped_by_hand", True)
-            return self._finish(active, TrialState.PRUNED)
+            return self._finish(active.trial, TrialState.PRUNED)
         return False
 
     def _prune(self, active: Active, run: dict[str, Any], epoch: int, value: float) -> bool:
@@ -226,12 +230,12 @@ class Driver:
             f"epoch {epoch}: val accuracy {value:.4f}.",
         )
         stop_run(active.run_id)
-        return self._finish(active, TrialState.PRUNED)
+        return self._finish(active.trial, TrialState.PRUNED)
 
     def _resume(self, active: Active, run: dict[str, Any]) -> bool:
         if active.resumes >= MAX_RESUMES:
             error = f"interrupted {active.resumes + 1} times ({run['error']})"
-            return self._finish(active, TrialState.FAIL, error=error)
+            return self._finish(active.trial, TrialState.FAIL, error=error)
         runs.resume(active.run_id)
         active.resumes += 1
         active.trial.set_user_attr("resumes", active.resumes)
@@ -240,30 +244,29 @@ class Driver:
 
     def _finish(
         self,
-        active: Active,
+        trial: optuna.Trial,
         state: TrialState,
         value: float | None = None,
         error: str | None = None,
     ) -> bool:
         if error:
-            active.trial.set_user_attr("error", error)
-        self.study.tell(active.trial, value, state=state)
+            trial.set_user_attr("error", error)
+        self.study.tell(trial, value, state=state)
         outcome = f"{value:.4f}" if value is not None else state.name.lower()
-        self.log(f"trial {active.trial.number} {outcome}" + (f": {error}" if error else ""))
+        self.log(f"trial {trial.number} {outcome}" + (f": {error}" if error else ""))
         return True
 
     def _reconcile(self) -> None:
         """Pick up the trials a previous driver left RUNNING (see the module docstring)."""
         for frozen in self._trials(TrialState.RUNNING):
-            active = Active(
-                optuna.Trial(self.study, frozen._trial_id),
-                frozen.user_attrs.get("run_id"),
-                set(frozen.intermediate_values),
-                frozen.user_attrs.get("resumes", 0),
-            )
-            if active.run_id is None:
-                self._finish(active, TrialState.FAIL, error="the driver stopped before its run")
+            trial = optuna.Trial(self.study, frozen._trial_id)
+            run_id = frozen.user_attrs.get("run_id")
+            if run_id is None:
+                self._finish(trial, TrialState.FAIL, error="the driver stopped before its run")
                 continue
+            active = Active(
+                trial, run_id, set(frozen.intermediate_values), frozen.user_attrs.get("resumes", 0)
+            )
             self.active.append(active)
             try:
                 run = runs.get_run(active.run_id)

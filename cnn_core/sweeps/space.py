@@ -94,6 +94,8 @@ def validate_space(space: dict[str, Any], base: config.TrainConfig) -> dict[str,
         if kinds[name] not in ("float", "int"):
             raise ConfigError(name, "can only be searched over a list of choices")
         low, high, log = spec.get("low"), spec.get("high"), bool(spec.get("log", False))
+        if low is None or high is None:
+            raise ConfigError(name, "a range needs both low and high")
         for value in (low, high):
             _check_value(base, name, value)
         if not low < high:
