@@ -86,7 +86,7 @@ def test_quick_bench_measures_time_to_accuracy_and_the_ladder(quick_result):
 
 
 def test_cli_prints_the_tables_or_one_json_line(quick_result, monkeypatch, capsys):
-    monkeypatch.setattr(bench, "run_bench", lambda quick, log, parts: quick_result)
+    monkeypatch.setattr(bench, "run_bench", lambda quick, log, parts, seeds: quick_result)
     assert bench.main(["--quick", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["families"].keys() == quick_result["families"].keys()
     assert bench.main(["--quick"]) == 0
@@ -215,7 +215,7 @@ def test_cpu_models_train_channels_last(fashion_small):
 def test_cnn_core_bench_says_where_the_bench_is(quick_result, monkeypatch, capsys):
     """cnn_core never imports the benchmarks (they measure it from outside): ``bench`` names
     ``python -m benchmarks`` in one line (exit 2), in the checkout or not, and runs nothing."""
-    monkeypatch.setattr(bench, "run_bench", lambda quick, log, parts: quick_result)
+    monkeypatch.setattr(bench, "run_bench", lambda quick, log, parts, seeds: quick_result)
     assert main(["bench", "--quick"]) == 2
     err = capsys.readouterr().err
     assert "python -m benchmarks --quick" in err and "make bench" in err
