@@ -34,8 +34,10 @@ def run_bench(
     quick: bool = False,
     log: Callable[[str], None] = lambda message: None,
     parts: tuple[str, ...] = PARTS,
+    seeds: int | None = None,
 ) -> dict[str, Any]:
-    """Every measurement of ``parts`` (``quick``: small subsets, for tests); returns the results."""
+    """Every measurement of ``parts`` (``quick``: small subsets, for tests; ``seeds``: seeds per
+    recipe in the time to accuracy, default 5, quick 2); returns the results."""
     scale, threads = QUICK if quick else FULL, torch.get_num_threads()  # torch's default
     device, started = trainer.pick_device("auto"), time.perf_counter()
     result: dict[str, Any] = {
@@ -59,7 +61,7 @@ def run_bench(
         with tempfile.TemporaryDirectory(prefix="cnn-lab-bench-") as tmp:
             if "accuracy" in parts:
                 root = Path(tmp) / "accuracy"
-                result["time_to_accuracy"] = run_accuracy(root, quick, threads, say)
+                result["time_to_accuracy"] = run_accuracy(root, quick, threads, say, seeds)
             if "speed" not in parts:
                 return _finish(result, started, threads)
             families = [digits_family(n, Path(tmp), *scale.digits) for n in TORCHVISION_NAMES]
@@ -99,9 +101,17 @@ def main(argv: list[str] | None = None) -> int:
         default="all",
         help="speed: images/s tables; accuracy: time to accuracy and the accuracy ladder",
     )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="seeds per recipe in the time to accuracy (default 5; --quick: 2)",
+    )
     args = p.parse_args(argv)
+    if args.seeds is not None and args.seeds < 1:
+        p.error("--seeds must be at least 1")
     log = (lambda message: None) if args.json else (lambda m: print(m, file=sys.stderr))
     parts = PARTS if args.part == "all" else (args.part,)
-    result = run_bench(quick=args.quick, log=log, parts=parts)
+    result = run_bench(quick=args.quick, log=log, parts=parts, seeds=args.seeds)
     emit(args, result, format_report(result))
     return 0

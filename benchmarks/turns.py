@@ -5,7 +5,7 @@ checkpoint payload; the book's side (:func:`benchmarks.book.book_run`) yields be
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from cnn_core import trainer
 from cnn_core.callbacks import Callback
@@ -32,14 +32,17 @@ def core_run(
     *,
     data: DatasetBundle | None = None,
     results: list | None = None,
+    callbacks: Sequence[Callback] = (),
     **overrides,
 ) -> Iterator[None]:
     """``trainer.fit`` with the family's default config (plus ``overrides``) on ``data`` (default:
     the family's), pausing every ``turn`` batches; appends each epoch's metrics to ``out`` and
-    the final FitResult to ``results``."""
+    the final FitResult to ``results``. ``callbacks`` (the same objects) see every stretch."""
     config = dataclasses.replace(fam.config, epochs=epochs, **overrides)
     data, pause, resume = data or fam.bundle, Pause(turn), None
-    while not (result := trainer.fit(config, [pause], data=data, resume=resume)).completed:
+    while not (
+        result := trainer.fit(config, [pause, *callbacks], data=data, resume=resume)
+    ).completed:
         resume, pause.target = result.state.checkpoint_payload(), pause.target + turn
         yield
     out.extend(result.history)

@@ -38,7 +38,8 @@ class Payload(TypedDict):
     class_names: list[str]
     epoch: int  # completed epochs
     history: list[dict[str, Any]]  # one metrics row per completed epoch
-    model_state: dict[str, Any]
+    model_state: dict[str, Any]  # the weights used (with ema: the average)
+    training_weights: NotRequired[dict[str, Any]]  # with ema: the trained ones, to resume from
     optimizer_state: NotRequired[dict[str, Any]]
     step: NotRequired[int]  # batches done in the epoch in progress
     partial: NotRequired[dict[str, float]]  # that epoch's running statistics

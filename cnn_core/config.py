@@ -159,8 +159,15 @@ class TrainConfig:
         search={"low": 1e-4, "high": 1e-2, "log": True},
     )  # fmt: skip
     optimizer: str = knob(
-        "adam", help="optimizer", choices=("adam", "adamw", "sgd"), group="Hyperparameters",
-        label="Optimizer", search={"choices": None},
+        "adam", help="optimizer (muon: Muon's orthogonalised momentum for the convolution "
+        "filters at muon_lr, Adam at lr for the other weights)",
+        choices=("adam", "adamw", "sgd", "muon"), group="Hyperparameters", label="Optimizer",
+        search={"choices": None},
+    )  # fmt: skip
+    muon_lr: float = knob(
+        0.05, help="learning rate of the convolution filters with optimizer muon (the peak "
+        "one with a schedule)", low=1e-5, high=1.0, group="Hyperparameters",
+        label="Muon learning rate (optimizer muon)", step=0.005, format="%.4f",
     )  # fmt: skip
     weight_decay: float = knob(
         0.0, help="weight decay", low=0.0, high=1.0, group="Hyperparameters",
@@ -182,6 +189,17 @@ class TrainConfig:
         group="Hyperparameters", label="Warm-up (fraction of the run)", step=0.05,
         search={"choices": [0.0, 0.1, 0.25]},
     )  # fmt: skip
+    whiten: bool = knob(
+        False, help="patch whitening: the first convolution's filters are computed from the "
+        "training images' patch covariance and frozen", group="Hyperparameters",
+        label="Patch-whitening first convolution", search={"choices": [False, True]},
+    )  # fmt: skip
+    ema: float = knob(
+        0.0, help="decay per step of an average of the weights, which is validated, saved and "
+        "used (0 = off; 0.99 averages about the last 100 steps)", low=0.0, high=1.0,
+        open_end="high", group="Hyperparameters", label="Weight averaging (EMA decay, 0 = off)",
+        step=0.01, format="%.3f", search={"choices": [0.0, 0.99]},
+    )  # fmt: skip
     label_smoothing: float = knob(
         0.0, help="label smoothing; 0 = none (the book)", low=0.0, high=1.0, open_end="high",
         group="Hyperparameters", label="Label smoothing", step=0.05,
@@ -192,7 +210,8 @@ class TrainConfig:
         group="Hyperparameters", label="Validations per epoch",
     )  # fmt: skip
     target_accuracy: float | None = knob(
-        None, help="stop once validation accuracy reaches it", low=0.0, high=1.0,
+        None, help="stop once validation shows the model reaches it (the lower end of the "
+        "accuracy's 95 % interval)", low=0.0, high=1.0,
         open_end="low", group="Hyperparameters",
         label="Target accuracy (0 = none: run every epoch)", zero_unsets=True, step=0.01,
         format="%.3f",

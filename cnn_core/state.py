@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from .averaging import WeightAverage
 from .checkpoints import Payload, save_checkpoint
 from .config import TrainConfig
 from .data import DatasetBundle, dataset_info
@@ -88,6 +89,13 @@ class TrainState:
     target: dict[str, Any] | None = None  # when target_accuracy was first reached
     last_evaluation: dict[str, Any] | None = None  # metrics of the latest validation
     callbacks: Sequence[Stateful] = ()  # whose state_dict the checkpoint keeps
+    average: WeightAverage | None = None  # config.ema: the averaged weights, validated and saved
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights a run validates, saves as its model and is used with: the average with
+        ``config.ema``, else the trained ones."""
+        return self.average.model if self.average else self.model
 
     @property
     def total_steps(self) -> int:
@@ -144,7 +152,7 @@ class TrainState:
             self.end_request = (reason, detail)
 
     def checkpoint_payload(self) -> Payload:
-        return {
+        payload: Payload = {
             "config": self.config.to_dict(),
             "class_names": list(self.data.class_names),
             "family": self.data.family,
@@ -156,7 +164,7 @@ class TrainState:
             "step": self.step,
             "partial": dict(self.partial),
             "history": list(self.history),
-            "model_state": self.model.state_dict(),
+            "model_state": self.eval_model.state_dict(),
             "optimizer_state": self.optimizer.state_dict(),
             "schedule_state": describe_schedule(
                 self.config.lr_schedule,
@@ -173,6 +181,9 @@ class TrainState:
                 cb.state_key: saved for cb in self.callbacks if (saved := cb.state_dict())
             },
         }
+        if self.average:
+            payload["training_weights"] = self.model.state_dict()
+        return payload
 
     def save(self, path: str | os.PathLike[str], keep_previous: bool = False) -> None:
         save_checkpoint(path, self.checkpoint_payload(), keep_previous=keep_previous)

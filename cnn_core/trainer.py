@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from . import distributed, validation
+from .averaging import WeightAverage
 from .callbacks import Callback, from_config
 from .checkpoints import Checkpoint
 from .config import TrainConfig
@@ -36,11 +37,14 @@ from .data import DatasetBundle, DataSpec, load_dataset
 from .errors import CheckpointError, ConfigError, filled
 from .models import create_model, load_pretrained, param_groups
 from .models.summary import TrainingTime, time_training_step
+from .muon import Muon, muon_groups
 from .resolve import resolve
 from .schedule import lr_factor
 from .scoring import loss_value, make_loss, predictions
 from .speed import autocast, fused, grad_scaler, prepare_model, resident_split, to_device
 from .state import END_REASONS, TrainState, new_partial
+from .stats import accuracy_interval
+from .whitening import MAX_IMAGES, whiten_first_conv
 
 HISTORY_KEYS = (
     "epoch",
@@ -89,6 +93,8 @@ def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
     params = list(params)
     tensors = [p for g in params for p in (g["params"] if isinstance(g, dict) else [g])]
     lr, decay = config.lr, config.weight_decay
+    if config.optimizer == "muon":
+        return Muon(muon_groups(params, config.muon_lr / lr), lr=lr, weight_decay=decay)
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=decay, fused=fused(tensors))
     if config.optimizer == "adamw":
@@ -159,12 +165,19 @@ def build_state(
     )
     if checkpoint is None:
         load_pretrained(model)  # a pretrained backbone's ImageNet weights (none: nothing)
+    if config.whiten:
+        data = _whiten(model, data, fill=checkpoint is None)
     model = prepare_model(model, device)
     optimizer = make_optimizer(config, param_groups(model))
     state = TrainState(config, data, model, optimizer, device)
     state.scaler = grad_scaler(config.precision, device)
     if checkpoint is not None:
-        model.load_state_dict(checkpoint["model_state"])
+        model.load_state_dict(checkpoint.get("training_weights", checkpoint["model_state"]))
+    if config.ema:
+        state.average = WeightAverage(model, config.ema)
+    if checkpoint is not None:
+        if state.average:
+            state.average.model.load_state_dict(checkpoint["model_state"])
         optimizer.load_state_dict(checkpoint["optimizer_state"])
         if state.scaler and (scaler_state := checkpoint.get("scaler_state")):
             state.scaler.load_state_dict(scaler_state)
@@ -180,6 +193,15 @@ def build_state(
     state.train_module = distributed.wrap(model)
     state.num_batches = -(-len(data.train) // state.batch_size)
     return state
+
+
+def _whiten(model: nn.Module, data: DatasetBundle, fill: bool) -> DatasetBundle:
+    """Patch-whiten ``model``'s first convolution from ``data``'s training images (as the model
+    sees them; ``fill`` False: only freeze it, a checkpoint restores it); ``data`` with the note
+    of why not added when it cannot."""
+    images = data.transform.eval(data.train.images[:MAX_IMAGES])
+    note = whiten_first_conv(model, images, fill)
+    return dataclasses.replace(data, note="; ".join(filter(None, [data.note, note])))
 
 
 def estimate_training(config: TrainConfig, data: DatasetBundle) -> TrainingTime:
@@ -208,7 +230,8 @@ def estimate_training(config: TrainConfig, data: DatasetBundle) -> TrainingTime:
 
 def train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """One optimisation step on ``(x, y)`` (the schedule's learning rate, autocast, the loss,
-    backward, the optimizer) added to the epoch's running statistics; returns the loss."""
+    backward, the optimizer, the weight average) added to the epoch's running statistics;
+    returns the loss."""
     config = state.config
     factor = lr_factor(config.lr_schedule, config.warmup, state.global_step, state.total_steps)
     for group in state.optimizer.param_groups:
@@ -226,6 +249,8 @@ def train_batch(state: TrainState, loss_fn: nn.Module, x: torch.Tensor, y: torch
     else:
         loss.backward()
         state.optimizer.step()
+    if state.average:
+        state.average.update(state.model, state.global_step + 1)
     value = loss.item()
     state.partial["loss"] += value * len(y)
     state.partial["correct"] += int((predictions(logits.detach()) == y).sum())
@@ -332,11 +357,14 @@ def _evaluate(
 
 
 def _note_target(state: TrainState, metrics: dict[str, Any]) -> None:
-    """The first validation reaching ``config.target_accuracy`` (on any rank) sets
-    ``state.target`` and asks to end the run."""
+    """The first validation (on any rank) whose 95 % Wilson interval lies at or above
+    ``config.target_accuracy`` sets ``state.target`` and asks to end the run: one lucky
+    validation just over the target does not count (:func:`target_proven`)."""
     target = state.config.target_accuracy
     reached = distributed.any_rank(
-        target is not None and state.target is None and metrics["val_accuracy"] >= target
+        target is not None
+        and state.target is None
+        and target_proven(metrics["val_accuracy"], metrics["val_images"], target)
     )
     if reached:
         state.target = {
@@ -346,7 +374,18 @@ def _note_target(state: TrainState, metrics: dict[str, Any]) -> None:
             "val_accuracy": metrics["val_accuracy"],
             "eval_seconds": state.eval_seconds,
         }
-        state.request_end("target", f"validation accuracy {metrics['val_accuracy']:.4f}")
+        low = accuracy_interval(metrics["val_accuracy"], metrics["val_images"])[0]
+        state.request_end(
+            "target",
+            f"validation accuracy {metrics['val_accuracy']:.4f} "
+            f"(95 % interval from {low:.4f}, {metrics['val_images']:,} images)",
+        )
+
+
+def target_proven(accuracy: float, images: int, target: float) -> bool:
+    """True when an accuracy measured on ``images`` validation images shows the model reaches
+    ``target``: the lower end of its 95 % Wilson interval is at or above it."""
+    return accuracy_interval(accuracy, images)[0] >= target
 
 
 def _poll(state: TrainState, callbacks: Sequence[Callback], *, stops: bool) -> bool | None:

@@ -40,10 +40,11 @@ class Evaluation:
 
 
 def evaluate_state(state: TrainState, eval_loss: nn.Module) -> Evaluation:
-    """Evaluate the state's model on its validation split (in the run's precision)."""
+    """Evaluate the state's model (its weight average with ``ema``) on its validation split
+    (in the run's precision)."""
     started = time.perf_counter()
     result = evaluate(
-        state.model,
+        state.eval_model,
         state.data.val,
         state.data.transform,
         state.data.num_classes,

@@ -20,9 +20,11 @@ from tests.conftest import SHARED_DATA, require_fashion, small_fashion_config
 from tests.test_trainer import stable
 
 # The quick scales cut to a batch or two per measurement (64 digits, 20 faces, one epoch, one
-# timed round, 0.05 training seconds per accuracy-ladder row): every part still runs for real.
+# timed round, one seed, 0.05 training seconds per accuracy-ladder row): every part still runs.
 SMOKE = pipelines.Scale((64, 64), 20, (1, 1), 1, 64, 1, (32, 64), 1, False)
-ACCURACY_SMOKE = accuracy.AccuracyScale(64, 64, 64, 0.5, 1, 1, 1, 0.05)
+ACCURACY_SMOKE = accuracy.AccuracyScale(
+    64, 64, 64, 0.5, 0.6, 1, {"fast": 1, "accurate": 1}, 1, 1, 0.05
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -68,22 +70,27 @@ def test_quick_bench_reports_every_measurement(quick_result):
         assert [row["batch_size"] for row in curve] == list(pipelines.QUICK.batch_sizes)
         assert all(positive(row["images_per_s"]) for row in curve)
     assert positive(r["canvas_latency"]["median_ms"]) and r["canvas_latency"]["runs"] > 0
-    assert len(r["goals"]) == len(expected) + 1 + bool(r["time_to_accuracy"])
+    assert len(r["goals"]) == len(expected) + 1 + 4 * bool(r["time_to_accuracy"])
     assert all(isinstance(g["met"], bool) and g["measured"] for g in r["goals"])
 
 
 @pytest.mark.slow  # the bench's every pipeline, warmed up: half a minute
 def test_quick_bench_measures_time_to_accuracy_and_the_ladder(quick_result):
     r = quick_result["time_to_accuracy"]
-    assert list(r["runs"]) == ["book", "cnn_core_book", "cnn_core_fast"]
+    assert list(r["runs"]) == ["book", "fast", "accurate"]
     assert r["test_images"] == accuracy.ACCURACY_QUICK.test
-    for row in r["runs"].values():
+    for name, row in r["runs"].items():
+        assert len(row["seeds"]) == (1 if name == "book" else accuracy.ACCURACY_QUICK.seeds)
         assert 0 <= row["final_accuracy"] <= 1 and positive(row["train_seconds"])
-        reached = row["seconds_to_target"] is not None
-        assert reached == (row["images_to_target"] is not None) == (row["speedup"] is not None)
+        to = row["to"]["0.5"]
+        assert (to["seconds"] is not None) == (to["reached"] > 0) == (row["speedup"] is not None)
+    assert set(r["runs"]["accurate"]["to"]) == {"0.5", "0.6"}
     book = r["runs"]["book"]
     if r["book_reached"]:
-        assert book["speedup"] == 1.0 and book["seconds_to_target"] <= book["train_seconds"]
+        assert book["speedup"] == 1.0 and book["to"]["0.5"]["seconds"] <= book["train_seconds"]
+    rule = r["stop_rule"]
+    assert len(rule["rows"]) == accuracy.ACCURACY_QUICK.seeds
+    assert all(0 <= row["test_accuracy"] <= 1 for row in rule["rows"])
     assert [row["technique"] for row in r["ladder"]] == [s for s, _ in accuracy.LADDER_STEPS]
     assert all(0 <= row["test_accuracy"] <= 1 for row in r["ladder"])
     assert r["ladder"][-1]["train_seconds"] == r["ladder"][-2]["train_seconds"]  # TTA: no training
@@ -92,7 +99,7 @@ def test_quick_bench_measures_time_to_accuracy_and_the_ladder(quick_result):
 
 @pytest.mark.slow  # the bench's every pipeline, warmed up: half a minute
 def test_cli_prints_the_tables_or_one_json_line(quick_result, monkeypatch, capsys):
-    monkeypatch.setattr(bench, "run_bench", lambda quick, log, parts: quick_result)
+    monkeypatch.setattr(bench, "run_bench", lambda quick, log, parts, seeds: quick_result)
     assert bench.main(["--quick", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["families"].keys() == quick_result["families"].keys()
     assert bench.main(["--quick"]) == 0
@@ -221,7 +228,7 @@ def test_cpu_models_train_channels_last(fashion_small):
 def test_cnn_core_bench_says_where_the_bench_is(quick_result, monkeypatch, capsys):
     """cnn_core never imports the benchmarks (they measure it from outside): ``bench`` names
     ``python -m benchmarks`` in one line (exit 2), in the checkout or not, and runs nothing."""
-    monkeypatch.setattr(bench, "run_bench", lambda quick, log, parts: quick_result)
+    monkeypatch.setattr(bench, "run_bench", lambda quick, log, parts, seeds: quick_result)
     assert main(["bench", "--quick"]) == 2
     err = capsys.readouterr().err
     assert "python -m benchmarks --quick" in err and "make bench" in err

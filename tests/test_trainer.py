@@ -10,6 +10,7 @@ import torch
 from cnn_core.callbacks import Callback, Checkpointer
 from cnn_core.checkpoints import load_checkpoint
 from cnn_core.scoring import evaluate, make_loss, smoothed_loss_floor
+from cnn_core.stats import accuracy_interval
 from cnn_core.trainer import HISTORY_KEYS, fit
 from tests.conftest import small_fashion_config
 
@@ -170,13 +171,32 @@ def test_stops_at_target_completed_with_time_to_target(fashion_small, tmp_path):
     result = fit(cfg, [seen, Checkpointer(path)], data=fashion_small)
     assert result.completed and result.state.stopped_by == "target"
     target = result.state.target
-    first = next(m for m in seen.seen if m["val_accuracy"] >= 0.5)
+    first = next(
+        m for m in seen.seen if accuracy_interval(m["val_accuracy"], m["val_images"])[0] >= 0.5
+    )
     assert seen.seen[-1] == first  # no validation after the one that reached it
     assert target["images_to_target"] == first["images_seen"] < 3 * 1000
     assert target["time_to_target_s"] == first["train_seconds"] > 0
     saved = load_checkpoint(path)  # saved where it stopped, mid-epoch or not
     assert saved["target"] == target
     assert saved["epoch"] * 1000 + saved["step"] * 50 == target["images_to_target"]
+
+
+def test_target_needs_the_lower_end_of_the_validation_interval(fashion_small):
+    """One lucky validation does not end the run: it stops at the first validation whose 95 %
+    Wilson interval lies at or above the target (here the run's first accuracy, which that
+    first validation reaches but does not prove)."""
+    cfg = small_fashion_config(epochs=2, evals_per_epoch=5, batch_size=50)
+    seen = Evaluations()
+    fit(cfg, [seen], data=fashion_small)
+    target = seen.seen[0]["val_accuracy"]
+    lows = [accuracy_interval(m["val_accuracy"], m["val_images"])[0] for m in seen.seen]
+    proven = next(i for i, low in enumerate(lows) if low >= target)
+    assert proven > 0
+    again = Evaluations()
+    result = fit(dataclasses.replace(cfg, target_accuracy=target), [again], data=fashion_small)
+    assert result.state.stopped_by == "target" and len(again.seen) == proven + 1
+    assert result.state.target["images_to_target"] == seen.seen[proven]["images_seen"]
 
 
 def test_target_never_reached_runs_every_epoch(fashion_small):

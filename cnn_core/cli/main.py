@@ -72,12 +72,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         result = train_run(
             store, run_id, config, data=data, extra_callbacks=[] if args.quiet else [ProgressBar()]
         )
+    if result.state.data.note != data.note:  # what training added (whitening skipped)
+        print(f"NOTE: {result.state.data.note}", file=sys.stderr)
     history = [{k: m[k] for k in JSON_HISTORY_KEYS} for m in result.history]
     run = runs_api.get_run(run_id)
     payload = {
         "run_id": run_id,
         "checkpoint": str(path),
-        "dataset_note": data.note,
+        "dataset_note": result.state.data.note,
         "status": "completed" if result.completed else "stopped",
         **{k: run[k] for k in RESULT_FIELDS},
         "history": history,

@@ -1,7 +1,7 @@
-"""Model registry: the book's CNN (v1), a documented progression v2–v4 and v5, the fast recipe's
-net (``MODELS``: architectures trained from scratch), and ImageNet-pretrained backbones with a
-new head (``PRETRAINED``, :mod:`.backbones`: ``mobilenet-head``, ``mobilenet-tune``,
-``resnet18-head``, ``resnet18-tune``).
+"""Model registry: the book's CNN (v1), a documented progression v2–v4, v5 (the fast recipe's
+net) and v6 (the accurate recipe's) (``MODELS``: architectures trained from scratch), and
+ImageNet-pretrained backbones with a new head (``PRETRAINED``, :mod:`.backbones`:
+``mobilenet-head``, ``mobilenet-tune``, ``resnet18-head``, ``resnet18-tune``).
 
 To add an architecture, write ``vN.py`` with ``TITLE``, ``RATIONALE`` and
 ``build(in_channels, image_size, num_classes, dropout) -> nn.Module`` and add one line to
@@ -23,7 +23,7 @@ from typing import Any
 from torch import nn
 
 from ..errors import ConfigError
-from . import backbones, v1, v2, v3, v4, v5
+from . import backbones, v1, v2, v3, v4, v5, v6
 from .backbones import load_pretrained, param_groups
 from .convert import spec_from_model
 from .saved import load_saved, saved_names
@@ -72,6 +72,7 @@ MODELS: dict[str, RegisteredModel] = {
         RegisteredModel("v3", v3.TITLE, v3.RATIONALE, v3.build),
         RegisteredModel("v4", v4.TITLE, v4.RATIONALE, v4.build),
         RegisteredModel("v5", v5.TITLE, v5.RATIONALE, v5.build),
+        RegisteredModel("v6", v6.TITLE, v6.RATIONALE, v6.build),
     )
 }
 

@@ -31,8 +31,15 @@ RATIONALE = (
 def build(in_channels: int, image_size: int, num_classes: int, dropout: float) -> nn.Module:
     """≤ 32 px: 16-32-64 3×3 conv+BN blocks, the first two halving the image, then a linear layer;
     larger: four halving blocks (32-256 channels) and global average pooling."""
+    return build_small(in_channels, image_size, num_classes, dropout, (16, 32, 64))
+
+
+def build_small(
+    in_channels: int, image_size: int, num_classes: int, dropout: float, widths: tuple[int, ...]
+) -> nn.Module:
+    """v5's layout with ``widths`` (three) on ≤ 32 px images; larger images: v5's own network."""
     small = image_size <= SMALL_MAX
-    widths = [16, 32, 64] if small else [32, 64, 128, 256]
+    widths = widths if small else (32, 64, 128, 256)
     layers: Layers = []
     in_ch = in_channels
     for index, width in enumerate(widths, start=1):

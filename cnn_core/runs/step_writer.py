@@ -139,7 +139,8 @@ class StepWriter(Callback):
         predicted: list[int] = []
         confidence: list[float] = []
         if self._panel:
-            model, was_training = state.model, state.model.training
+            model = state.eval_model
+            was_training = model.training
             model.eval()
             try:
                 x = state.data.transform.eval(state.data.val.images[self._panel])
