@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from cnn_core import speed, trainer
+from cnn_core import speed
 
 from .accuracy import run_accuracy
 from .book import TORCHVISION_NAMES, digits_family, faces_family
@@ -39,7 +39,7 @@ def run_bench(
     """Every measurement of ``parts`` (``quick``: small subsets, for tests; ``seeds``: seeds per
     recipe in the time to accuracy, default 5, quick 2); returns the results."""
     scale, threads = QUICK if quick else FULL, torch.get_num_threads()  # torch's default
-    device, started = trainer.pick_device("auto"), time.perf_counter()
+    device, started = speed.pick_device("auto"), time.perf_counter()
     result: dict[str, Any] = {
         "quick": quick,
         "machine": {

@@ -144,7 +144,7 @@ def runner(
     stream = batches(fam, opts, batch_size)
 
     def run(images: int) -> float:
-        trainer.set_threads(0) if "threads" in opts else torch.set_num_threads(threads)
+        speed.set_threads(0) if "threads" in opts else torch.set_num_threads(threads)
         seen, start = 0, time.perf_counter()
         while seen < max(images, 3 * batch_size):  # at least 3 steps
             x, y = next(stream)

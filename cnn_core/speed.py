@@ -12,10 +12,13 @@ Each choice was made by measurement; why, and the numbers: ``benchmarks/README.m
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from .errors import ConfigError
 
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bf16 arithmetic
 
@@ -129,3 +132,25 @@ def prepare_model(model: nn.Module, device: torch.device) -> nn.Module:
         use_rand_dropout(model)
     # torch's overloads of Module.to omit memory_format, which it takes
     return model.to(device, memory_format=memory_format(device))  # type: ignore[call-overload]
+
+
+def pick_device(name: str) -> torch.device:
+    """Resolve ``auto`` to cuda, then mps, then cpu; check an explicit choice is available."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", "CUDA was requested but no CUDA GPU is available")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device", "MPS was requested but is not available on this machine")
+    return torch.device(name)
+
+
+def set_threads(threads: int) -> int:
+    """Set torch's intra-op threads explicitly (0 = all cores); returns the number used."""
+    n = threads or os.cpu_count() or 1
+    torch.set_num_threads(n)
+    return n

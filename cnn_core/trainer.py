@@ -20,7 +20,6 @@ of every batch and keeps the ranks' statistics and stop decisions in step.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,11 +36,19 @@ from .data import DatasetBundle, DataSpec, load_dataset
 from .errors import CheckpointError, ConfigError, filled
 from .models import create_model, load_pretrained, param_groups
 from .models.summary import TrainingTime, time_training_step
-from .muon import Muon, muon_groups
+from .optimizers import make_optimizer
 from .resolve import resolve
 from .schedule import lr_factor
 from .scoring import loss_value, make_loss, predictions
-from .speed import autocast, fused, grad_scaler, prepare_model, resident_split, to_device
+from .speed import (
+    autocast,
+    grad_scaler,
+    pick_device,
+    prepare_model,
+    resident_split,
+    set_threads,
+    to_device,
+)
 from .state import END_REASONS, TrainState, new_partial
 from .stats import accuracy_interval
 from .whitening import MAX_IMAGES, whiten_first_conv
@@ -62,44 +69,6 @@ HISTORY_KEYS = (
     "eval_seconds",
 )
 RESUMABLE_CHANGES = {"epochs", "name", "tags", "threads", "workers", "device"}
-
-
-def pick_device(name: str) -> torch.device:
-    """Resolve ``auto`` to cuda, then mps, then cpu; check an explicit choice is available."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device", "CUDA was requested but no CUDA GPU is available")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("device", "MPS was requested but is not available on this machine")
-    return torch.device(name)
-
-
-def set_threads(threads: int) -> int:
-    """Set torch's intra-op threads explicitly (0 = all cores); returns the number used."""
-    n = threads or os.cpu_count() or 1
-    torch.set_num_threads(n)
-    return n
-
-
-def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
-    """The configured optimizer over parameters or groups (a group's ``lr_scale`` scales the
-    run's learning rate for it, see :func:`train_batch`); Adam/AdamW use the fused kernel on
-    CPU and CUDA (same maths)."""
-    params = list(params)
-    tensors = [p for g in params for p in (g["params"] if isinstance(g, dict) else [g])]
-    lr, decay = config.lr, config.weight_decay
-    if config.optimizer == "muon":
-        return Muon(muon_groups(params, config.muon_lr / lr), lr=lr, weight_decay=decay)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=decay, fused=fused(tensors))
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=decay, fused=fused(tensors))
-    return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=decay)
 
 
 def _mix(*parts: int) -> int:

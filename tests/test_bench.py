@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from benchmarks import accuracy, bench, book, pipelines, turns
-from cnn_core import speed, trainer
+from cnn_core import optimizers, speed, trainer
 from cnn_core.cli import main
 from cnn_core.config import TrainConfig
 from cnn_core.models import create_model
@@ -187,7 +187,7 @@ def fit_history(data, **overrides):
 def test_adam_and_adamw_use_the_fused_kernel_on_cpu():
     params = list(create_model("v1").parameters())
     for name in ("adam", "adamw"):
-        opt = trainer.make_optimizer(TrainConfig(optimizer=name), params)
+        opt = optimizers.make_optimizer(TrainConfig(optimizer=name), params)
         assert opt.param_groups[0]["fused"] is True
 
 

@@ -11,7 +11,7 @@ import torch
 from cnn_core.callbacks import Checkpointer
 from cnn_core.checkpoints import load_checkpoint
 from cnn_core.models import create_model
-from cnn_core.muon import orthogonalise
+from cnn_core.optimizers import orthogonalise
 from cnn_core.scoring import evaluate
 from cnn_core.trainer import fit
 from cnn_core.whitening import EPS, patch_covariance, whiten_first_conv, whitening_filters

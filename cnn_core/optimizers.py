@@ -1,4 +1,7 @@
-"""Muon (Jordan et al., 2024): momentum orthogonalised by a Newton–Schulz iteration, for
+"""The optimizer a run trains with (:func:`make_optimizer`): torch's Adam/AdamW (fused kernel
+on CPU and CUDA), SGD with momentum, or Muon.
+
+Muon (Jordan et al., 2024): momentum orthogonalised by a Newton–Schulz iteration, for
 convolution filters; Adam for every other parameter, in one optimizer.
 
 For a filter bank W (``[out, in·k·k]``) Muon keeps Nesterov momentum of the gradient and steps
@@ -14,6 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+
+from .config import TrainConfig
+from .speed import fused
 
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # the quintic iteration of Muon's reference code
 NS_STEPS = 5
@@ -95,3 +101,19 @@ def muon_groups(groups: list[dict[str, Any]], scale: float) -> list[dict[str, An
         for g in groups
     ]  # fmt: skip
     return [g for g in [*rest, *filters] if g["params"]]
+
+
+def make_optimizer(config: TrainConfig, params) -> torch.optim.Optimizer:
+    """The configured optimizer over parameters or groups (a group's ``lr_scale`` scales the
+    run's learning rate for it, see :func:`train_batch`); Adam/AdamW use the fused kernel on
+    CPU and CUDA (same maths)."""
+    params = list(params)
+    tensors = [p for g in params for p in (g["params"] if isinstance(g, dict) else [g])]
+    lr, decay = config.lr, config.weight_decay
+    if config.optimizer == "muon":
+        return Muon(muon_groups(params, config.muon_lr / lr), lr=lr, weight_decay=decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=decay, fused=fused(tensors))
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=decay, fused=fused(tensors))
+    return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=decay)
