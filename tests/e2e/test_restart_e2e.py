@@ -42,9 +42,9 @@ def test_app_killed_and_restarted_mid_run(app_env, page, tmp_path):
                 "--dataset",
                 "fashion-mnist",
                 "--epochs",
-                "3",
+                "4",
                 "--train-size",
-                "3000",
+                "12000",
                 "--val-size",
                 "300",
                 "--name",
@@ -58,6 +58,8 @@ def test_app_killed_and_restarted_mid_run(app_env, page, tmp_path):
             check=True,
         )
         run_id = json.loads(sub.stdout.strip().splitlines()[-1])["run_id"]
+        # 48,000 images: long enough to be mid-run when the app dies (runs start warm: the
+        # ready worker forks them at once, so a few thousand images end within seconds)
         wait_for(lambda: progress(env, run_id)["status"] == "running", 90, "the run to start", 0.5)
         os.kill(app.pid, signal.SIGKILL)  # the app dies; the worker lives in its own session
         app.wait(10)
@@ -80,6 +82,6 @@ def test_app_killed_and_restarted_mid_run(app_env, page, tmp_path):
         page.screenshot(path=str(Path(tmp_path) / "after-restart.png"), full_page=True)
         assert_no_exception(page)
         final = progress(env, run_id)
-        assert [m["epoch"] for m in final["metrics"]] == [1, 2, 3]
+        assert [m["epoch"] for m in final["metrics"]] == [1, 2, 3, 4]
     finally:
         app.kill()
