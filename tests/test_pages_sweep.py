@@ -6,6 +6,7 @@ import pytest
 from optuna.trial import TrialState
 
 from cnn_core import sweeps
+from cnn_core.config import knobs
 from tests.test_pages_app import open_page
 from tests.test_sweep import finished_sweep, inline_runs  # noqa: F401 - inline_runs: fixture
 
@@ -37,7 +38,7 @@ def test_launch_creates_the_sweep_from_the_form(monkeypatch):
     assert started == [sweep["id"]] and sweep["trials"] == 3 and sweep["pruner"] == "none"
     status = sweeps.sweep_status(sweep["id"], importances=False)
     assert status["space"] == {
-        "optimizer": {"choices": ["adam", "adamw", "sgd"]},
+        "optimizer": {"choices": list(knobs()["optimizer"].choices)},  # every optimizer
         "model": {"choices": ["v1", "v2"]},
     }
     assert status["base_config"]["lr"] == 1e-3 and status["base_config"]["batch_size"] == 64
