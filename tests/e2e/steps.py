@@ -7,6 +7,7 @@ import json
 import shlex
 import subprocess
 import sys
+import time
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
@@ -103,18 +104,22 @@ TOOLBAR_SETTLED_JS = """pad => {
 }"""
 
 
-def ready_pad(page, attempts: int = 500) -> None:
+def ready_pad(page, timeout_s: float = 60.0) -> None:
     """Rest the mouse over the middle of the pad until it is ready for a stroke: it shows its
     drawing cursor (fabric's mouse handlers attached, drawing mode on) and its toolbar has
-    finished sliding up above it."""
+    finished sliding up above it. The pad's box is read again on every move: the page's layout
+    may still shift it (images above it loading)."""
     pad = page.locator("canvas.upper-canvas")
-    box = pad.bounding_box()
-    for k in range(attempts):
-        page.mouse.move(box["x"] + box["width"] / 2 + k % 2, box["y"] + box["height"] / 2)
-        if pad.evaluate("c => c.style.cursor") == "crosshair":
-            break
-    else:
-        raise AssertionError("the pad never showed its drawing cursor")
+    pad.scroll_into_view_if_needed()
+    deadline = time.monotonic() + timeout_s
+    k = 0
+    while pad.evaluate("c => c.style.cursor") != "crosshair":
+        if time.monotonic() > deadline:
+            raise AssertionError("the pad never showed its drawing cursor")
+        box = pad.bounding_box()
+        if box is not None:
+            page.mouse.move(box["x"] + box["width"] / 2 + k % 2, box["y"] + box["height"] / 2)
+        k += 1
     page.wait_for_function(TOOLBAR_SETTLED_JS, arg=pad.element_handle(), timeout=30_000)
 
 
