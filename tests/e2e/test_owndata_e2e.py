@@ -18,7 +18,8 @@ def upload_zip(page, app_url: str, name: str, per_class: int) -> None:
             {"name": f"{name}.zip", "mimeType": "application/zip", "buffer": good_zip(per_class)}
         ]
     )
-    wait_for_app(page)
+    # the upload's rerun enables the button; the script may not have started it yet
+    page.locator("button:enabled", has_text="Import zip").wait_for(timeout=60_000)
     page.get_by_role("button", name="Import zip").click()
     page.get_by_text(f"Added {2 * per_class} image(s) to {name}").wait_for(timeout=60_000)
 
